@@ -1,0 +1,123 @@
+"""The ``kwsd`` command: run, devices, check-config, label, train.
+
+Exit status: 0 success, 2 usage error, 78 configuration error, 1 anything else.
+Errors are one line on stderr; ``--debug`` adds the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+
+from . import __version__
+from .errors import EXIT_FAILURE, EXIT_OK, ConfigError, KwsdError, ModelError, NoMicrophoneError
+
+log = logging.getLogger("kwsd")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kwsd", description="Streaming keyword spotting (wake words).")
+    parser.add_argument("--version", action="version", version=f"kwsd {__version__}")
+    parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    run = sub.add_parser("run", help="listen (microphone, WAV file or stdin) and report keywords")
+    run.add_argument("--config", help="YAML config (default: $KWSD_CONFIG, then /etc/kwsd/kwsd.yaml)")
+    run.add_argument("--model", action="append", help="model file; repeat to run several (default: bundled)")
+    run.add_argument("--input", metavar="FILE.wav|-",
+                     help="read a WAV file, or '-' for raw S16_LE 16 kHz mono on stdin, instead of the microphone")
+    run.add_argument("--realtime", action="store_true", help="pace --input at real time")
+    run.add_argument("--json", action="store_true", help="print one JSON object per detection on stdout")
+
+    sub.add_parser("devices", help="list audio input devices")
+
+    check = sub.add_parser("check-config", help="validate the config and print the effective configuration")
+    check.add_argument("--config")
+
+    label = sub.add_parser("label", help="print the top labels of short WAV clips")
+    label.add_argument("--model", help="model file (default: bundled)")
+    label.add_argument("--json", action="store_true", help="one JSON object per file")
+    label.add_argument("files", nargs="+", metavar="FILE.wav")
+
+    # its options are parsed by kwsd.train.cli, which is only imported when [train] is installed
+    sub.add_parser("train", help="train a model (needs the [train] extra); see 'kwsd train --help'",
+                   add_help=False)
+    return parser
+
+
+def setup_logging(level: str, debug: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if debug else getattr(logging, level.upper()),
+                        format="kwsd: %(message)s", stream=sys.stderr, force=True)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)  # exits 2 on usage errors
+    if args.command == "train":
+        args.train_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    setup_logging("info", args.debug)
+    try:
+        return COMMANDS[args.command](args)
+    except KwsdError as e:
+        if args.debug:
+            log.exception("error")
+        print(f"kwsd: error: {e}", file=sys.stderr)
+        return e.exit_status
+    except KeyboardInterrupt:
+        return 130
+
+
+# --------------------------------------------------------------------------- commands
+
+def cmd_run(args) -> int:
+    from .config import load_config
+    from .daemon import run
+
+    config = load_config(args.config)
+    setup_logging(config.log.level, args.debug)
+    return run(config, model_paths=args.model, input_path=args.input, realtime=args.realtime,
+               json_output=args.json)
+
+
+def cmd_devices(args) -> int:
+    from .audio import list_input_devices
+
+    devices = list_input_devices()
+    if not devices:
+        print("no audio input devices found")
+        return EXIT_FAILURE
+    print(f"{'index':>5}  {'rate':>7}  {'ch':>3}  name (host API)")
+    for d in devices:
+        print(f"{d['index']:>5}  {int(d['default_samplerate']):>7}  {d['channels']:>3}  {d['name']} ({d['hostapi']})")
+    return EXIT_OK
+
+
+def cmd_check_config(args) -> int:
+    from .config import dump_config, load_config
+
+    print(dump_config(load_config(args.config)), end="")
+    return EXIT_OK
+
+
+def cmd_label(args) -> int:
+    from .label import label_files
+
+    return label_files(args.files, args.model, args.json)
+
+
+def cmd_train(args) -> int:
+    try:
+        from .train.cli import main as train_main
+    except ImportError as e:
+        raise KwsdError(f"'kwsd train' needs the training extra: pip install 'kwsd[train]' ({e})") from None
+    return train_main(args.train_args)
+
+
+COMMANDS = {"run": cmd_run, "devices": cmd_devices, "check-config": cmd_check_config,
+            "label": cmd_label, "train": cmd_train}

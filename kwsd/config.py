@@ -1,0 +1,232 @@
+"""The YAML configuration: dataclasses with defaults, and one strict loader.
+
+Search order: ``--config PATH``, ``$KWSD_CONFIG``, ``/etc/kwsd/kwsd.yaml``, built-in
+defaults.  Unknown keys, wrong types and out-of-range values raise ConfigError
+naming the key path and, where known, the line (exit status 78).  Frontend
+parameters are deliberately absent: they come only from the model file.
+"""
+from __future__ import annotations
+
+import os
+import re
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+SYSTEM_CONFIG = "/etc/kwsd/kwsd.yaml"
+BACKEND_CHOICES = ("auto", "ai_edge_litert", "tflite_runtime", "tensorflow")
+LEVELS = ("debug", "info", "warning", "error")
+
+
+def _opt(default, **limits):
+    """A field with a default and validation limits (min, max, choices)."""
+    if isinstance(default, (dict, list)):
+        return field(default_factory=lambda: type(default)(default), metadata=limits)
+    return field(default=default, metadata=limits)
+
+
+@dataclass
+class AudioConfig:
+    device: typing.Optional[typing.Union[int, str]] = _opt(None)  # index, or part of the name; null = default
+    channel: typing.Optional[int] = _opt(None, min=0, max=63)  # null = mean of the channels
+    sample_rate: typing.Optional[int] = _opt(None, min=4000, max=384000)  # capture rate; null = automatic
+    block_ms: int = _opt(20, min=5, max=200)
+    ring_seconds: float = _opt(2.0, min=0.5, max=60.0)
+
+
+@dataclass
+class RecognizeConfig:
+    average_window_ms: int = _opt(1000, min=0, max=10000)
+    detection_threshold: float = _opt(0.7, min=0.0, max=1.0)
+    suppression_ms: int = _opt(1500, min=0, max=60000)
+    minimum_count: int = _opt(3, min=1, max=100)
+    thresholds: typing.Dict[str, float] = _opt({}, min=0.0, max=1.0)  # per keyword
+
+
+@dataclass
+class InferenceConfig:
+    clip_stride_ms: int = _opt(40, min=10, max=1000)
+    backend: str = _opt("auto", choices=BACKEND_CHOICES)
+    threads: int = _opt(1, min=1, max=16)
+
+
+@dataclass
+class LogConfig:
+    level: str = _opt("info", choices=LEVELS)
+
+
+@dataclass
+class Config:
+    models: typing.List[str] = _opt([])  # model files; empty = the bundled default model
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    recognize: RecognizeConfig = field(default_factory=RecognizeConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: str = field(default="built-in defaults", compare=False, metadata={"internal": True})
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("source")
+        return d
+
+
+# ------------------------------------------------------------------------- loading
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 booleans: only true/false.
+
+    Under YAML 1.1 rules ``yes``, ``no``, ``on`` and ``off`` -- four of the default
+    model's keywords -- would silently become booleans in ``thresholds: {yes: 0.9}``.
+    """
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def find_config_path(cli_path: str | None) -> str | None:
+    if cli_path:
+        return cli_path
+    env = os.environ.get("KWSD_CONFIG")
+    if env:
+        return env
+    if os.path.exists(SYSTEM_CONFIG):
+        return SYSTEM_CONFIG
+    return None
+
+
+def load_config(cli_path: str | None = None) -> Config:
+    path = find_config_path(cli_path)
+    if path is None:
+        return Config()
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config {path}: cannot read ({e})") from None
+    config = parse_config(text, path)
+    config.source = path
+    return config
+
+
+def parse_config(text: str, name: str = "config") -> Config:
+    try:
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
+        lines = _key_lines(yaml.compose(text, Loader=_Loader))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"config {name}:{where}: invalid YAML ({problem})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {name}: the top level must be a mapping of sections, not {type(data).__name__}")
+    return _build(Config, data, (), lines, name)
+
+
+def _key_lines(node, path=(), out=None) -> dict:
+    """Map each key path to the 1-based line where it appears."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            p = path + (str(key.value),)
+            out[p] = key.start_mark.line + 1
+            _key_lines(value, p, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            p = path + (str(i),)
+            out[p] = item.start_mark.line + 1
+            _key_lines(item, p, out)
+    return out
+
+
+def _fail(name, path, lines, message):
+    key = ".".join(path)
+    line = lines.get(tuple(path))
+    where = f" line {line}" if line else ""
+    raise ConfigError(f"config {name}:{where}: {key}: {message}")
+
+
+def _build(cls, data, path, lines, name):
+    known = {f.name: f for f in fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in known:
+            hint = f"; known keys: {', '.join(known)}"
+            _fail(name, path + (str(key),), lines, f"unknown key{hint}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in data.items():
+        f = known[key]
+        values[key] = _convert(hints[key], value, path + (key,), lines, name, f.metadata)
+    return cls(**values)
+
+
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    if origin in (list, typing.List):
+        return "a list"
+    if origin in (dict, typing.Dict):
+        return "a mapping"
+    if is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(tp, value, path, lines, name, limits):
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(arg, value, path, lines, name, limits)
+            except ConfigError:
+                if len([a for a in args if a is not type(None)]) == 1:
+                    raise
+        _fail(name, path, lines, f"must be {_type_name(tp)}, not {value!r}")
+    if is_dataclass(tp):
+        if not isinstance(value, dict):
+            _fail(name, path, lines, f"must be a mapping, not {value!r}")
+        return _build(tp, value, path, lines, name)
+    if origin in (list, typing.List):
+        if not isinstance(value, list):
+            _fail(name, path, lines, f"must be a list, not {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_convert(item_tp, v, path + (str(i),), lines, name, limits) for i, v in enumerate(value)]
+    if origin in (dict, typing.Dict):
+        if not isinstance(value, dict):
+            _fail(name, path, lines, f"must be a mapping, not {value!r}")
+        _, val_tp = typing.get_args(tp)
+        return {str(k): _convert(val_tp, v, path + (str(k),), lines, name, limits) for k, v in value.items()}
+    ok = (isinstance(value, tp) and not (tp is int and isinstance(value, bool))) or \
+        (tp is float and isinstance(value, int) and not isinstance(value, bool))
+    if not ok:
+        _fail(name, path, lines, f"must be {_type_name(tp)}, not {value!r}")
+    if tp is float:
+        value = float(value)
+    if "min" in limits and value < limits["min"]:
+        _fail(name, path, lines, f"{value} is below the minimum {limits['min']}")
+    if "max" in limits and value > limits["max"]:
+        _fail(name, path, lines, f"{value} is above the maximum {limits['max']}")
+    if "choices" in limits and value not in limits["choices"]:
+        _fail(name, path, lines, f"{value!r} is not one of {', '.join(limits['choices'])}")
+    return value
+
+
+def dump_config(config: Config) -> str:
+    return f"# effective configuration (from {config.source})\n" + yaml.safe_dump(config.to_dict(), sort_keys=False)

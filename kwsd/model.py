@@ -1,0 +1,193 @@
+"""Keyword models: the model file format and the TFLite interpreter adapter.
+
+File format (version 1): a plain TFLite flatbuffer followed by a metadata record
+
+    <tflite bytes> <metadata JSON, UTF-8> <u32 LE json length> <u32 LE version> b"KWSDMETA"
+
+The record is appended rather than stored in the flatbuffer's metadata table so that
+it can be written and read without a flatbuffers schema; the interpreter is always
+given the flatbuffer part only.  The JSON holds ``name``, ``labels``,
+``sample_rate``, ``clip_duration_ms`` and the ``frontend`` parameters
+(:class:`kwsd.features.FrontendParams`); the daemon takes frontend parameters only
+from here and refuses a model whose metadata is missing or does not match its tensors.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+from .features import FrontendParams
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"KWSDMETA"
+FORMAT_VERSION = 1
+_FOOTER = struct.Struct("<II8s")
+BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+NOT_REPORTED = ("_silence_", "_unknown_")
+
+
+def pack_model(tflite_bytes: bytes, metadata: dict) -> bytes:
+    """Append the metadata record to a TFLite flatbuffer."""
+    meta = json.dumps({"format_version": FORMAT_VERSION, **metadata}, sort_keys=True).encode()
+    return tflite_bytes + meta + _FOOTER.pack(len(meta), FORMAT_VERSION, MAGIC)
+
+
+def unpack_model(data: bytes, source: str = "model") -> tuple[bytes, dict]:
+    """Split a model file into (flatbuffer, metadata); ModelError if there is no record."""
+    if len(data) < _FOOTER.size or data[-8:] != MAGIC:
+        raise ModelError(f"{source}: no kwsd metadata record (was it exported by 'kwsd train'?)")
+    length, version, _ = _FOOTER.unpack(data[-_FOOTER.size:])
+    if version != FORMAT_VERSION:
+        raise ModelError(f"{source}: metadata record version {version} is not supported "
+                         f"(this kwsd reads version {FORMAT_VERSION})")
+    end = len(data) - _FOOTER.size
+    if length > end:
+        raise ModelError(f"{source}: metadata record is truncated")
+    try:
+        meta = json.loads(data[end - length:end])
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelError(f"{source}: metadata record is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ModelError(f"{source}: metadata record is not a JSON object")
+    return data[: end - length], meta
+
+
+def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1):
+    """Build an interpreter from the first backend that works.
+
+    Order: ai_edge_litert (maintained, fast int8 kernels), tflite_runtime (the only
+    one on armv7l), tensorflow.lite.  Returns (interpreter, backend name).
+    A backend that imports but cannot construct an interpreter (tflite_runtime with
+    numpy 2, or after TensorFlow was imported) is skipped with a debug log line.
+    """
+    # the C++ runtimes log an INFO line per interpreter on stderr; keep the daemon's output clean
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    names = BACKENDS if backend == "auto" else (backend,)
+    errors = []
+    for name in names:
+        try:
+            if name == "ai_edge_litert":
+                from ai_edge_litert.interpreter import Interpreter
+            elif name == "tflite_runtime":
+                from tflite_runtime.interpreter import Interpreter
+            elif name == "tensorflow":
+                import tensorflow as tf
+                Interpreter = tf.lite.Interpreter
+            else:
+                raise ModelError(f"unknown interpreter backend {name!r}; use auto or one of {', '.join(BACKENDS)}")
+            interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
+            interpreter.allocate_tensors()
+            return interpreter, name
+        except ModelError:
+            raise
+        except Exception as e:  # ImportError, or a broken/incompatible build
+            log.debug("interpreter backend %s unavailable: %s", name, e)
+            errors.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    raise ModelError("no TFLite interpreter could load the model (" + "; ".join(errors) + ")")
+
+
+def available_backends() -> list[str]:
+    """Backends that can be imported in this environment (not necessarily constructed)."""
+    import importlib.util
+    found = []
+    for name, module in (("ai_edge_litert", "ai_edge_litert"), ("tflite_runtime", "tflite_runtime"),
+                         ("tensorflow", "tensorflow")):
+        if importlib.util.find_spec(module) is not None:
+            found.append(name)
+    return found
+
+
+@dataclass
+class KeywordModel:
+    """A loaded model: metadata, frontend parameters and a ready interpreter."""
+
+    path: str
+    name: str
+    labels: list[str]
+    frontend: FrontendParams
+    metadata: dict
+    backend: str
+    interpreter: object = field(repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path, backend: str = "auto", threads: int = 1) -> "KeywordModel":
+        path = str(path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as e:
+            raise ModelError(f"model {path}: cannot read ({e.strerror or e})") from None
+        flatbuffer, meta = unpack_model(data, f"model {path}")
+        labels = meta.get("labels")
+        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
+            raise ModelError(f"model {path}: field 'labels' is missing or not a list of names")
+        if len(set(labels)) != len(labels):
+            raise ModelError(f"model {path}: field 'labels' has duplicates")
+        front = meta.get("frontend")
+        if not isinstance(front, dict):
+            raise ModelError(f"model {path}: field 'frontend' is missing")
+        for key in ("sample_rate", "clip_duration_ms"):
+            if key not in meta:
+                raise ModelError(f"model {path}: field '{key}' is missing")
+            if meta[key] != front.get(key):
+                raise ModelError(f"model {path}: field '{key}' ({meta[key]}) disagrees with "
+                                 f"frontend.{key} ({front.get(key)})")
+        try:
+            params = FrontendParams.from_dict(front)
+        except ValueError as e:
+            raise ModelError(f"model {path}: field {e}") from None
+        try:
+            interpreter, used = make_interpreter(flatbuffer, backend, threads)
+        except ModelError as e:
+            raise ModelError(f"model {path}: {e}") from None
+        inp = interpreter.get_input_details()[0]
+        out = interpreter.get_output_details()[0]
+        if int(np.prod(inp["shape"])) != params.num_frames * params.feature_bin_count:
+            raise ModelError(f"model {path}: field 'frontend' gives {params.num_frames}x"
+                             f"{params.feature_bin_count} features but the model input is {list(inp['shape'])}")
+        if int(out["shape"][-1]) != len(labels):
+            raise ModelError(f"model {path}: field 'labels' has {len(labels)} names but the model "
+                             f"has {int(out['shape'][-1])} outputs")
+        name = meta.get("name") or Path(path).stem
+        log.debug("loaded %s (%s) with %s", path, name, used)
+        return cls(path, str(name), labels, params, meta, used, interpreter)
+
+    def __post_init__(self):
+        inp = self.interpreter.get_input_details()[0]
+        out = self.interpreter.get_output_details()[0]
+        self._in_index, self._out_index = inp["index"], out["index"]
+        self._in_shape, self._in_dtype = tuple(inp["shape"]), inp["dtype"]
+        self._in_scale, self._in_zero = inp["quantization"]
+        self._out_dtype = out["dtype"]
+        self._out_scale, self._out_zero = out["quantization"]
+        self._in_buf = np.zeros(self._in_shape, self._in_dtype)
+        if self._in_dtype in (np.int8, np.uint8):
+            info = np.iinfo(self._in_dtype)
+            self._in_lo, self._in_hi = info.min, info.max
+
+    @property
+    def keywords(self) -> list[str]:
+        """Labels that can be reported (not _silence_ or _unknown_)."""
+        return [x for x in self.labels if x not in NOT_REPORTED]
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Run one feature window (frames x coefficients) and return float scores per label."""
+        if self._in_dtype in (np.int8, np.uint8):
+            q = np.round(features.reshape(self._in_shape) / self._in_scale) + self._in_zero
+            np.clip(q, self._in_lo, self._in_hi, out=q)
+            self._in_buf[...] = q
+        else:
+            self._in_buf[...] = features.reshape(self._in_shape)
+        self.interpreter.set_tensor(self._in_index, self._in_buf)
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self._out_index).reshape(-1)
+        if self._out_dtype in (np.int8, np.uint8):
+            return (raw.astype(np.float32) - self._out_zero) * self._out_scale
+        return raw.astype(np.float32)

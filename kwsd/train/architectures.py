@@ -1,0 +1,103 @@
+"""Keras models over MFCC windows (frames x coefficients).
+
+tiny_conv, conv and low_latency_conv follow TensorFlow's speech_commands models.py;
+ds_cnn is DS-CNN-S from "Hello Edge" (Zhang et al. 2017); tc_resnet8 is TC-ResNet8
+(Choi et al. 2019), convolving over time with the coefficients as channels.
+Flatten is avoided (it adds SHAPE/STRIDED_SLICE/PACK ops in TFLite): a Reshape to
+a fixed size does the same job.  The last layer is softmax (or sigmoid in binary
+mode) so the exported model outputs probabilities.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+ARCHITECTURES = ("tiny_conv", "conv", "low_latency_conv", "ds_cnn", "tc_resnet8")
+
+
+def _flat(x):
+    return layers.Reshape((math.prod(x.shape[1:]),))(x)
+
+
+def _conv_bn_relu(x, filters, kernel, strides=(1, 1), depthwise=False):
+    if depthwise:
+        x = layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False)(x)
+    else:
+        x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+def build_model(name: str, input_shape: tuple[int, int], label_count: int, binary: bool = False,
+                dropout: float = 0.2, mean=None, variance=None) -> keras.Model:
+    """``mean``/``variance`` per coefficient (from training features) normalise the input
+    inside the model, so MFCCs of very different ranges (c0 is a log energy) train evenly."""
+    frames, coeffs = input_shape
+    inputs = keras.Input(shape=(frames, coeffs), name="features")
+    normed = layers.Normalization(axis=-1, mean=mean, variance=variance)(inputs) if mean is not None else inputs
+    x = layers.Reshape((frames, coeffs, 1))(normed)
+    if name == "tiny_conv":
+        x = layers.Conv2D(8, (10, 8), strides=(2, 2), padding="same", activation="relu")(x)
+        x = layers.Dropout(dropout)(x)
+        x = _flat(x)
+    elif name == "conv":
+        x = layers.Conv2D(64, (20, 8), padding="same", activation="relu")(x)
+        x = layers.Dropout(dropout)(x)
+        x = layers.MaxPooling2D((2, 2), padding="same")(x)
+        x = layers.Conv2D(64, (10, 4), padding="same", activation="relu")(x)
+        x = layers.Dropout(dropout)(x)
+        x = _flat(x)
+    elif name == "low_latency_conv":
+        x = layers.Conv2D(186, (frames, 8), padding="valid", activation="relu")(x)
+        x = layers.Dropout(dropout)(x)
+        x = _flat(x)
+        x = layers.Dense(128)(x)
+        x = layers.Dropout(dropout)(x)
+        x = layers.Dense(128)(x)
+        x = layers.Dropout(dropout)(x)
+    elif name == "ds_cnn":
+        x = _conv_bn_relu(x, 64, (10, 4), strides=(2, 2))
+        for _ in range(4):
+            x = _conv_bn_relu(x, 64, (3, 3), depthwise=True)
+            x = _conv_bn_relu(x, 64, (1, 1))
+        x = layers.Dropout(dropout)(x)
+        x = layers.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
+        x = _flat(x)
+    elif name == "tc_resnet8":
+        x = layers.Reshape((frames, 1, coeffs))(normed)
+        x = layers.Conv2D(24, (3, 1), padding="same", use_bias=False)(x)
+        for channels in (36, 48, 72):  # TC-ResNet8-1.5
+            shortcut = _conv_bn_relu(x, channels, (1, 1), strides=(2, 1))
+            y = _conv_bn_relu(x, channels, (9, 1), strides=(2, 1))
+            y = layers.Conv2D(channels, (9, 1), padding="same", use_bias=False)(y)
+            y = layers.BatchNormalization()(y)
+            x = layers.ReLU()(layers.Add()([y, shortcut]))
+        x = layers.AveragePooling2D(pool_size=(x.shape[1], 1))(x)
+        x = layers.Dropout(dropout)(x)
+        x = _flat(x)
+    else:
+        raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    if binary:
+        outputs = layers.Dense(1, activation="sigmoid", name="scores")(x)
+    else:
+        outputs = layers.Dense(label_count, activation="softmax", name="scores")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def count_macs(model: keras.Model) -> int:
+    """Multiply-accumulates of one inference (conv, depthwise and dense layers)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.DepthwiseConv2D):
+            kh, kw = layer.kernel_size
+            _, h, w, c = layer.output.shape
+            total += h * w * c * kh * kw
+        elif isinstance(layer, layers.Conv2D):
+            kh, kw = layer.kernel_size
+            _, h, w, c = layer.output.shape
+            total += h * w * c * kh * kw * layer.input.shape[-1]
+        elif isinstance(layer, layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return int(total)

@@ -1,0 +1,91 @@
+"""``kwsd train``: options named as in TensorFlow's speech_commands train.py
+(``--data-dir`` or ``--data_dir``), or the same keys in a YAML file (``--config``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+
+import yaml
+
+from ..errors import ConfigError, KwsdError
+from .loop import TrainSettings
+
+HELP = {
+    "data_dir": "dataset folder: a folder per word, optional _background_noise_/",
+    "data_url": "a .tar.gz to download (into ~/.cache/kwsd) and extract, resumable",
+    "background_dir": "folder of background noise WAVs (default: DATA_DIR/_background_noise_)",
+    "wanted_words": "comma-separated keywords; other words become _unknown_",
+    "split_salt": "salt for the speaker hash; needed to split a canonical test set on its own",
+    "spec_augment": "add SpecAugment time/frequency masks",
+    "model_architecture": "tiny_conv, conv, low_latency_conv, ds_cnn or tc_resnet8",
+    "binary": "one keyword, sigmoid output (the 'stop / not stop' tutorial)",
+    "how_many_training_steps": "steps per learning-rate phase, e.g. 15000,3000",
+    "learning_rate": "learning rate per phase, e.g. 0.001,0.0001",
+    "start_checkpoint": "a checkpoint folder or .keras file to start from",
+    "resume": "continue from OUT/checkpoints after Ctrl-C or a crash",
+    "out": "output folder: model.tflite, report.json, plots, checkpoints",
+    "float_model": "also keep model_float.tflite",
+    "name": "model name reported in detections (default: the architecture)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kwsd train", description="Train a keyword model and export it for kwsd run.")
+    p.add_argument("--config", help="YAML file with the same keys as the options")
+    for f in fields(TrainSettings):
+        names = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
+        if f.type == "bool":
+            p.add_argument(*names, dest=f.name, action="store_true", default=None, help=HELP.get(f.name))
+        else:
+            kind = {"int": int, "float": float}.get(f.type, str)
+            p.add_argument(*names, dest=f.name, type=kind, default=None, help=HELP.get(f.name),
+                           metavar=f.name.upper())
+    return p
+
+
+def settings_from(args) -> TrainSettings:
+    values = {}
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh) or {}
+        except (OSError, yaml.YAMLError) as e:
+            raise ConfigError(f"train config {args.config}: {e}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"train config {args.config}: must be a mapping of option names")
+        known = {f.name: f for f in fields(TrainSettings)}
+        for key, value in data.items():
+            name = str(key).replace("-", "_")
+            if name not in known:
+                raise ConfigError(f"train config {args.config}: {key}: unknown key")
+            values[name] = value
+    for f in fields(TrainSettings):
+        v = getattr(args, f.name)
+        if v is not None:
+            values[f.name] = v
+    settings = TrainSettings(**values)
+    if not settings.out:
+        raise ConfigError("kwsd train needs --out DIR")
+    if not settings.data_dir and not settings.data_url:
+        raise ConfigError("kwsd train needs --data-dir or --data-url")
+    return settings
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = settings_from(args)
+    if settings.data_url:
+        from .download import fetch_dataset
+        try:
+            settings.data_dir = fetch_dataset(settings.data_url, settings.data_dir or None)
+        except (OSError, ValueError) as e:
+            raise KwsdError(f"--data-url {settings.data_url}: {e}") from None
+    from .loop import run_training
+    try:
+        report = run_training(settings)
+    except (ValueError, FileNotFoundError) as e:
+        raise KwsdError(str(e)) from None
+    print(f"wrote {settings.out}/model.tflite ({report['int8']['bytes']} bytes), report.json and plots",
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,175 @@
+"""Find, split and load a Speech Commands style dataset (a folder per word).
+
+The split follows TensorFlow's ``input_data.which_set``: a stable hash of the
+speaker id decides the set, so one speaker's clips stay together and adding files
+never moves old ones.  The speaker is the part of the file name before
+``_nohash_``; in a folder named ``_unknown_`` (``<word>_<speaker>_nohash_<n>.wav``)
+it is the part after the word.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import random
+import re
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SILENCE = "_silence_"
+UNKNOWN = "_unknown_"
+BACKGROUND_DIR = "_background_noise_"
+MAX_NUM_WAVS_PER_CLASS = 2 ** 27 - 1  # as in TensorFlow, so splits match its scheme
+
+
+def speaker_of(path: str) -> str:
+    name = os.path.basename(path)
+    stem = name.split("_nohash_")[0] if "_nohash_" in name else re.sub(r"(\.wav)+$", "", name)
+    if os.path.basename(os.path.dirname(path)) == UNKNOWN and "_" in stem:
+        stem = stem.split("_", 1)[1]
+    return stem
+
+
+def which_set(path: str, validation_percentage: float, testing_percentage: float, salt: str = "") -> str:
+    """'training', 'validation' or 'testing', from a hash of the speaker id.
+
+    With no salt this is TensorFlow's split, which defines Speech Commands' canonical
+    validation and test lists.  That is why the canonical *test* set alone hashes
+    entirely into 'testing': to split such a subset, give a salt (``--split-salt``),
+    which draws a different, equally stable split.
+    """
+    hashed = hashlib.sha1((salt + speaker_of(path)).encode()).hexdigest()
+    percentage = (int(hashed, 16) % (MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / MAX_NUM_WAVS_PER_CLASS)
+    if percentage < validation_percentage:
+        return "validation"
+    if percentage < testing_percentage + validation_percentage:
+        return "testing"
+    return "training"
+
+
+class BadClip(Exception):
+    pass
+
+
+def read_clip(path: str, sample_rate: int) -> np.ndarray:
+    """A 16-bit PCM mono clip as float32; BadClip says why a file cannot be used."""
+    try:
+        with wave.open(path, "rb") as w:
+            if w.getsampwidth() != 2:
+                raise BadClip(f"{w.getsampwidth() * 8}-bit samples, not 16-bit PCM")
+            if w.getframerate() != sample_rate:
+                raise BadClip(f"{w.getframerate()} Hz, not {sample_rate} Hz")
+            n = w.getnframes()
+            channels = w.getnchannels()
+            data = w.readframes(n)
+    except BadClip:
+        raise
+    except (wave.Error, EOFError, OSError) as e:
+        raise BadClip(f"not a PCM WAV file ({e})") from None
+    if n == 0 or not data:
+        raise BadClip("empty")
+    if len(data) < n * 2 * channels:
+        raise BadClip(f"truncated ({len(data)} of {n * 2 * channels} bytes)")
+    audio = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
+    if channels > 1:
+        audio = audio.reshape(-1, channels).mean(axis=1)
+    return audio
+
+
+@dataclass
+class DataIndex:
+    labels: list[str]
+    sets: dict[str, list[tuple[str | None, int]]]  # path (None = silence), label index
+    background: list[np.ndarray]
+    bad_files: list[tuple[str, str]] = field(default_factory=list)
+    speakers: dict[str, int] = field(default_factory=dict)
+
+
+def wav_files(folder: Path) -> list[str]:
+    return sorted(str(p) for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(".wav"))
+
+
+def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percentage=10.0,
+                validation_percentage=10.0, testing_percentage=10.0, sample_rate=16000, seed=59185,
+                binary=False, split_salt="", background_dir=None) -> DataIndex:
+    """Scan ``data_dir`` and give every clip a set and a label, as TensorFlow's AudioProcessor does.
+
+    Labels are ``_silence_, _unknown_, <wanted words>``; in binary mode (one keyword,
+    sigmoid output) the only label is the keyword and every other clip is a negative
+    (label index -1).
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"data directory {data_dir} does not exist")
+    wanted = list(wanted_words)
+    labels = wanted if binary else [SILENCE, UNKNOWN] + wanted
+    negative = -1 if binary else None
+    sets = {"training": [], "validation": [], "testing": []}
+    unknown = {"training": [], "validation": [], "testing": []}
+    speakers = {"training": set(), "validation": set(), "testing": set()}
+    found = set()
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != BACKGROUND_DIR):
+        for path in wav_files(folder):
+            s = which_set(path, validation_percentage, testing_percentage, split_salt)
+            speakers[s].add(speaker_of(path))
+            if folder.name in wanted:
+                sets[s].append((path, labels.index(folder.name)))
+                found.add(folder.name)
+            else:
+                unknown[s].append((path, negative if binary else labels.index(UNKNOWN)))
+    if not sets["training"] and (sets["validation"] or sets["testing"]):
+        raise ValueError("no clip hashed into the training set (is this Speech Commands' canonical "
+                         "test or validation set alone? give --split-salt to split it differently)")
+    missing = [w for w in wanted if w not in found]
+    if missing:
+        raise FileNotFoundError(f"no clips found for wanted word(s) {', '.join(missing)} in {data_dir}")
+    rng = random.Random(seed)
+    for s in sets:
+        size = len(sets[s])
+        silence_label = negative if binary else labels.index(SILENCE)
+        sets[s].extend([(None, silence_label)] * int(math.ceil(size * silence_percentage / 100)))
+        rng.shuffle(unknown[s])
+        sets[s].extend(unknown[s][: int(math.ceil(size * unknown_percentage / 100))])
+        rng.shuffle(sets[s])
+    background = []
+    bg_dir = Path(background_dir) if background_dir else root / BACKGROUND_DIR
+    if bg_dir.is_dir():
+        for path in wav_files(bg_dir):
+            try:
+                background.append(read_clip(path, sample_rate))
+            except BadClip as e:
+                log.warning("skipping background file %s: %s", path, e)
+    return DataIndex(labels, sets, background, speakers={k: len(v) for k, v in speakers.items()})
+
+
+def load_set(index: DataIndex, name: str, sample_rate: int, clip_samples: int):
+    """Audio of one set: (clips, labels, is_silence).  Bad files are reported and skipped.
+
+    Labels are class indices; in binary mode 1 for the keyword and 0 otherwise.
+    """
+    binary = len(index.labels) == 1
+    clips, labels, silence = [], [], []
+    for path, label in index.sets[name]:
+        x = np.zeros(clip_samples, np.float32)
+        if path is not None:
+            try:
+                audio = read_clip(path, sample_rate)
+            except BadClip as e:
+                if path not in {p for p, _ in index.bad_files}:
+                    index.bad_files.append((path, str(e)))
+                    log.warning("skipping %s: %s", path, e)
+                continue
+            n = min(len(audio), clip_samples)
+            x[:n] = audio[:n]
+        clips.append(x)
+        labels.append((1 if label >= 0 else 0) if binary else label)
+        silence.append(path is None)
+    if not clips:
+        return np.zeros((0, clip_samples), np.float32), np.zeros(0, np.int64), np.zeros(0, bool)
+    return np.stack(clips), np.array(labels, np.int64), np.array(silence, bool)

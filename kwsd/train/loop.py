@@ -1,0 +1,295 @@
+"""The training loop: augmented batches from a prefetch thread, tqdm progress, periodic
+validation with a confusion matrix, checkpoints, resume, and the final export."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import shutil
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainSettings:
+    """Options of ``kwsd train``; names as in TensorFlow's speech_commands train.py."""
+
+    data_dir: str = ""
+    data_url: str = ""
+    background_dir: str = ""
+    wanted_words: str = "yes,no,up,down,left,right,on,off,stop,go"
+    silence_percentage: float = 10.0
+    unknown_percentage: float = 10.0
+    validation_percentage: float = 10.0
+    testing_percentage: float = 10.0
+    split_salt: str = ""
+    background_volume: float = 0.1
+    background_frequency: float = 0.8
+    time_shift_ms: float = 100.0
+    spec_augment: bool = False
+    sample_rate: int = 16000
+    clip_duration_ms: int = 1000
+    window_size_ms: float = 30.0
+    window_stride_ms: float = 20.0
+    feature_bin_count: int = 13
+    window: str = "hamming"
+    model_architecture: str = "ds_cnn"
+    binary: bool = False
+    how_many_training_steps: str = "15000,3000"
+    learning_rate: str = "0.001,0.0001"
+    batch_size: int = 100
+    dropout: float = 0.2
+    eval_step_interval: int = 400
+    save_step_interval: int = 100
+    start_checkpoint: str = ""
+    resume: bool = False
+    seed: int = 59185
+    name: str = ""
+    out: str = ""
+    float_model: bool = False
+
+    def frontend(self):
+        from ..features import FrontendParams
+        return FrontendParams(sample_rate=self.sample_rate, clip_duration_ms=self.clip_duration_ms,
+                              window_size_ms=self.window_size_ms, window_stride_ms=self.window_stride_ms,
+                              feature_bin_count=self.feature_bin_count, high_freq=self.sample_rate / 2,
+                              window=self.window)
+
+    def schedule(self) -> list[tuple[int, float]]:
+        steps = [int(s) for s in str(self.how_many_training_steps).split(",")]
+        rates = [float(r) for r in str(self.learning_rate).split(",")]
+        if len(steps) != len(rates):
+            raise ValueError("--how-many-training-steps and --learning-rate need the same number of values")
+        return list(zip(steps, rates))
+
+
+class BatchMaker:
+    """Augmented feature batches, made in a background thread so that numpy's FFTs
+    (which release the GIL) overlap with TensorFlow's training step."""
+
+    def __init__(self, clips, labels, silence, frontend, augmenter, batch_size, seed, spec_augment,
+                 start_step=0, depth=4):
+        self.clips, self.labels, self.silence = clips, labels, silence
+        self.frontend, self.augmenter, self.batch_size = frontend, augmenter, batch_size
+        self.seed, self.spec_augment = seed, spec_augment
+        self.queue: queue.Queue = queue.Queue(depth)
+        self.step = start_step
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def make(self, step: int):
+        from .augment import spec_augment
+        rng = np.random.default_rng([self.seed, step])  # depends on the step only: resumable, deterministic
+        idx = rng.integers(0, len(self.clips), self.batch_size)
+        audio = self.augmenter(self.clips[idx], self.silence[idx], rng)
+        feats = self.frontend.batch_features(audio)
+        if self.spec_augment:
+            spec_augment(feats, rng)
+        return feats, self.labels[idx]
+
+    def _run(self):
+        step = self.step
+        while not self._stop.is_set():
+            item = self.make(step)
+            while not self._stop.is_set():
+                try:
+                    self.queue.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    pass
+            step += 1
+
+    def next(self):
+        return self.queue.get()
+
+    def close(self):
+        self._stop.set()
+
+
+def confusion_text(confusion: np.ndarray, labels: list[str]) -> str:
+    width = max(6, max(len(x) for x in labels) + 1)
+    head = " " * width + "".join(f"{x[:6]:>7}" for x in labels)
+    rows = [f"{lab:<{width}}" + "".join(f"{v:>7}" for v in row) for lab, row in zip(labels, confusion)]
+    return "\n".join([head, *rows])
+
+
+def run_training(s: TrainSettings) -> dict:
+    import keras
+    import tensorflow as tf
+    from tqdm import tqdm
+
+    from ..features import MfccFrontend
+    from ..model import KeywordModel
+    from . import export
+    from .architectures import build_model, count_macs
+    from .augment import Augmenter
+    from .dataset import build_index, load_set
+
+    out = Path(s.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out / "checkpoints"
+    keras.utils.set_random_seed(s.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    params = s.frontend()
+    params.validate()
+    frontend = MfccFrontend(params)
+    words = [w.strip() for w in s.wanted_words.split(",") if w.strip()]
+    if s.binary and len(words) != 1:
+        raise ValueError("--binary needs exactly one word in --wanted-words")
+    index = build_index(s.data_dir, words, s.silence_percentage, s.unknown_percentage, s.validation_percentage,
+                        s.testing_percentage, s.sample_rate, s.seed, s.binary, s.split_salt,
+                        s.background_dir or None)
+    data = {name: load_set(index, name, s.sample_rate, params.clip_samples)
+            for name in ("training", "validation", "testing")}
+    counts = {k: len(v[0]) for k, v in data.items()}
+    print(f"clips: {counts}; speakers: {index.speakers}; labels: {index.labels}; "
+          f"bad files skipped: {len(index.bad_files)}", flush=True)
+    if counts["training"] == 0:
+        raise ValueError("no usable training clips")
+    augmenter = Augmenter(index.background, s.background_frequency, s.background_volume,
+                          int(s.time_shift_ms * s.sample_rate / 1000))
+    # as in TensorFlow, evaluation clips are not augmented, but _silence_ is background noise
+    # at a random volume (seeded, so every evaluation sees the same clips)
+    eval_feats = {}
+    for k in ("validation", "testing"):
+        clips, _, silence = data[k]
+        clips = clips.copy()
+        rng = np.random.default_rng([s.seed, len(k)])
+        for i in np.flatnonzero(silence):
+            clips[i] = augmenter.noise(rng, clips.shape[1]) * rng.uniform(0, 1)
+        eval_feats[k] = frontend.batch_features(clips) if len(clips) else \
+            np.zeros((0, *params.input_shape), np.float32)
+    clean = frontend.batch_features(data["training"][0][: min(1000, counts["training"])])
+    schedule = s.schedule()
+    total_steps = sum(n for n, _ in schedule)
+
+    state = {"step": 0, "best_val": -1.0, "history": []}
+    start = s.start_checkpoint or (str(ckpt_dir) if s.resume else "")
+    if start:
+        path = Path(start)
+        model = keras.models.load_model(path / "model.keras" if path.is_dir() else path)
+        state_file = (path if path.is_dir() else path.parent) / "state.json"
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+        print(f"resuming from {start} at step {state['step']}", flush=True)
+    else:
+        norm = clean.reshape(-1, params.feature_bin_count)
+        model = build_model(s.model_architecture, params.input_shape, len(index.labels), s.binary, s.dropout,
+                            norm.mean(axis=0), norm.var(axis=0))
+        model.compile(optimizer=keras.optimizers.Adam(schedule[0][1]),
+                      loss="binary_crossentropy" if s.binary else "sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+    best_weights = model.get_weights()
+
+    def lr_at(step):
+        acc = 0
+        for n, lr in schedule:
+            acc += n
+            if step < acc:
+                return lr
+        return schedule[-1][1]
+
+    def validate():
+        probs = model.predict(eval_feats["validation"], batch_size=256, verbose=0)
+        y = data["validation"][1]
+        pred = (probs[:, 0] > 0.5).astype(int) if s.binary else probs.argmax(axis=1)
+        n = 2 if s.binary else len(index.labels)
+        confusion = np.zeros((n, n), np.int64)
+        np.add.at(confusion, (y, pred), 1)
+        return float(np.trace(confusion) / max(1, len(y))), confusion
+
+    def save_checkpoint():
+        tmp = out / "checkpoints.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        model.save(tmp / "model.keras")
+        (tmp / "state.json").write_text(json.dumps(state))
+        shutil.rmtree(ckpt_dir, ignore_errors=True)
+        tmp.rename(ckpt_dir)
+
+    display = ["no", "yes"] if s.binary else index.labels
+    batches = BatchMaker(*data["training"], frontend, augmenter, s.batch_size, s.seed, s.spec_augment,
+                         start_step=state["step"])
+    t0 = time.time()
+    bar = tqdm(total=total_steps, initial=state["step"], unit="step", dynamic_ncols=True)
+    try:
+        while state["step"] < total_steps:
+            step = state["step"]
+            lr = lr_at(step)
+            model.optimizer.learning_rate.assign(lr)
+            x, y = batches.next()
+            loss, acc = model.train_on_batch(x, y)[:2]
+            state["step"] = step = step + 1
+            bar.set_postfix(lr=f"{lr:g}", acc=f"{float(acc):.3f}", loss=f"{float(loss):.3f}")
+            bar.update(1)
+            if step % s.eval_step_interval == 0 or step == total_steps:
+                val_acc, confusion = validate()
+                state["history"].append({"step": step, "train_accuracy": float(acc), "loss": float(loss),
+                                         "val_accuracy": val_acc})
+                bar.write(f"step {step}: validation accuracy {val_acc:.1%} (N={len(data['validation'][1])})\n"
+                          + confusion_text(confusion, display))
+                if val_acc > state["best_val"]:
+                    state["best_val"] = val_acc
+                    best_weights = model.get_weights()
+                    model.save(out / "best.keras")
+            if step % s.save_step_interval == 0:
+                save_checkpoint()
+    except KeyboardInterrupt:
+        bar.close()
+        save_checkpoint()
+        print(f"\ninterrupted at step {state['step']}; continue with --resume --out {s.out}", flush=True)
+        raise
+    finally:
+        batches.close()
+        bar.close()
+    save_checkpoint()
+    train_seconds = time.time() - t0
+    if (out / "best.keras").exists():
+        model = keras.models.load_model(out / "best.keras")
+    else:
+        model.set_weights(best_weights)
+
+    # ---- export, then evaluate the exported files through the daemon's own runtime
+    rng = np.random.default_rng(s.seed)
+    calib_idx = rng.choice(counts["training"], min(400, counts["training"]), replace=False)
+    tr = data["training"]
+    calib = frontend.batch_features(augmenter(tr[0][calib_idx], tr[2][calib_idx], rng))
+    name = s.name or ("binary_" + words[0] if s.binary else s.model_architecture)
+    extra = {"training": {k: v for k, v in asdict(s).items() if k not in ("out", "resume", "start_checkpoint")}}
+    meta = export.metadata(name, index.labels, params, s.model_architecture, extra)
+    # the float model is always made, to report its accuracy beside int8; kept with --float-model
+    files = {"int8": export.write_model(out / "model.tflite", export.to_tflite(model, params.input_shape, calib), meta),
+             "float": export.write_model(out / "model_float.tflite", export.to_tflite(model, params.input_shape), meta)}
+    report = {"name": name, "architecture": s.model_architecture, "labels": index.labels,
+              "clips": counts, "speakers": index.speakers, "bad_files": index.bad_files,
+              "train_seconds": round(train_seconds, 1), "steps": state["step"],
+              "params": int(model.count_params()), "macs": count_macs(model), "history": state["history"],
+              "settings": asdict(s)}
+    for kind, path in files.items():
+        km = KeywordModel.load(path)
+        report[kind] = {"bytes": path.stat().st_size, "backend": km.backend,
+                        "median_invoke_us": round(export.median_invoke_us(km, eval_feats["validation"][0]), 1)}
+        for set_name in ("validation", "testing"):
+            acc, confusion = export.evaluate(km, eval_feats[set_name], data[set_name][1], s.binary)
+            report[kind][set_name] = {"accuracy": acc, "n": int(len(data[set_name][1])),
+                                      "confusion": confusion.tolist()}
+        print(f"{kind}: {path.stat().st_size} bytes; validation {report[kind]['validation']['accuracy']:.1%}, "
+              f"test {report[kind]['testing']['accuracy']:.1%}; invoke {report[kind]['median_invoke_us']} µs",
+              flush=True)
+    print("test confusion (int8):\n" + confusion_text(np.array(report["int8"]["testing"]["confusion"]), display))
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    from .plots import plot_confusion, plot_history
+    plot_history(state["history"], out / "learning_curves.png")
+    plot_confusion(np.array(report["int8"]["testing"]["confusion"]), display, out / "confusion_matrix.png")
+    if not s.float_model:
+        os.unlink(files["float"])
+    return report
