@@ -13,10 +13,12 @@ from here and refuses a model whose metadata is missing or does not match its te
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import struct
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +62,28 @@ def unpack_model(data: bytes, source: str = "model") -> tuple[bytes, dict]:
     return data[: end - length], meta
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence what the C++ runtime prints while building an interpreter.
+
+    LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight to
+    file descriptor 2 for every interpreter, which would break the daemon's promise of
+    one clear line per error.  Kept when debug logging is on.
+    """
+    if log.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1):
     """Build an interpreter from the first backend that works.
 
@@ -68,8 +92,6 @@ def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1)
     A backend that imports but cannot construct an interpreter (tflite_runtime with
     numpy 2, or after TensorFlow was imported) is skipped with a debug log line.
     """
-    # the C++ runtimes log an INFO line per interpreter on stderr; keep the daemon's output clean
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     names = BACKENDS if backend == "auto" else (backend,)
     errors = []
     for name in names:
@@ -83,8 +105,9 @@ def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1)
                 Interpreter = tf.lite.Interpreter
             else:
                 raise ModelError(f"unknown interpreter backend {name!r}; use auto or one of {', '.join(BACKENDS)}")
-            interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
-            interpreter.allocate_tensors()
+            with _quiet_native_stderr():
+                interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
+                interpreter.allocate_tensors()
             return interpreter, name
         except ModelError:
             raise

@@ -1,0 +1,93 @@
+"""RecognizeCommands: TensorFlow's test cases, ported, plus what a user of a daemon expects."""
+import numpy as np
+import pytest
+
+from kwsd.recognize import RecognizeCommands
+
+LABELS = ["_silence_", "a", "b"]
+
+
+def feed(rc, scores, start_ms, count, step_ms=100):
+    """Feed the same scores ``count`` times; return the new commands as (label, time)."""
+    found = []
+    for i in range(count):
+        t = start_ms + i * step_ms
+        r = rc.process(np.array(scores, float), t)
+        if r.is_new_command:
+            found.append((r.label, t))
+    return found
+
+
+# --- ported from tensorflow/examples/speech_commands/recognize_commands_test.cc
+
+def test_basic():
+    rc = RecognizeCommands(LABELS)
+    rc.process(np.array([1.0, 0.0, 0.0]), 0)
+
+
+def test_find_commands():
+    rc = RecognizeCommands(LABELS, 1000, 0.2)
+    found = feed(rc, [0, 1, 0], 0, 10)
+    assert [label for label, _ in found] == ["a"]
+    found = feed(rc, [0, 0, 1], 1000, 10)
+    assert [label for label, _ in found] == ["b"]
+
+
+def test_bad_input_length():
+    rc = RecognizeCommands(LABELS, 1000, 0.2)
+    with pytest.raises(ValueError):
+        rc.process(np.array([1.0, 0.0]), 0)
+
+
+def test_bad_input_times():
+    rc = RecognizeCommands(LABELS, 1000, 0.2)
+    rc.process(np.array([1.0, 0.0, 0.0]), 100)
+    with pytest.raises(ValueError):
+        rc.process(np.array([1.0, 0.0, 0.0]), 0)
+
+
+# --- beyond TensorFlow
+
+def test_same_keyword_said_twice_three_seconds_apart_gives_two_detections():
+    labels = ["_silence_", "_unknown_", "stop", "go"]
+    rc = RecognizeCommands(labels, average_window_ms=500, detection_threshold=0.7, suppression_ms=1500)
+    stop, quiet = [0, 0, 1, 0], [1, 0, 0, 0]
+    found = feed(rc, stop, 0, 20, 40) + feed(rc, quiet, 800, 55, 40)
+    found += feed(rc, stop, 3000, 20, 40) + feed(rc, quiet, 3800, 30, 40)
+    assert [label for label, _ in found] == ["stop", "stop"]
+    assert found[1][1] - found[0][1] == pytest.approx(3000, abs=250)  # averaging delays each by ~0.2 s
+
+
+def test_a_long_keyword_above_threshold_is_reported_once():
+    rc = RecognizeCommands(["_silence_", "stop"], 500, 0.7, suppression_ms=500)
+    assert [label for label, _ in feed(rc, [0, 1], 0, 100, 40)] == ["stop"]  # 4 s of "stop" scores
+
+
+def test_suppression_blocks_another_keyword_right_after_a_detection():
+    rc = RecognizeCommands(["_silence_", "a", "b"], 300, 0.6, suppression_ms=1500)
+    found = feed(rc, [0, 1, 0], 0, 10, 40) + feed(rc, [0, 0, 1], 400, 10, 40)  # b at 400..760 ms
+    assert [label for label, _ in found] == ["a"]
+    found = feed(rc, [0, 0, 0.2], 800, 30, 40) + feed(rc, [0, 0, 1], 2000, 10, 40)
+    assert [label for label, _ in found] == ["b"]
+
+
+def test_silence_and_unknown_are_never_reported():
+    rc = RecognizeCommands(["_silence_", "_unknown_", "yes"], 500, 0.5, suppression_ms=0)
+    assert feed(rc, [1, 0, 0], 0, 30, 40) == []
+    assert feed(rc, [0, 1, 0], 1200, 30, 40) == []
+    assert [label for label, _ in feed(rc, [0, 0, 1], 2400, 30, 40)] == ["yes"]
+
+
+def test_per_keyword_threshold_overrides_the_default():
+    labels = ["_silence_", "yes", "no"]
+    rc = RecognizeCommands(labels, 500, 0.5, suppression_ms=0, thresholds={"yes": 0.9})
+    assert feed(rc, [0.2, 0.8, 0.0], 0, 30, 40) == []  # 0.8 < 0.9 for yes
+    assert [label for label, _ in feed(rc, [0.2, 0.0, 0.8], 1500, 30, 40)] == ["no"]  # 0.8 > 0.5 for no
+
+
+def test_minimum_count_and_quarter_window_are_required():
+    rc = RecognizeCommands(["_silence_", "a"], 1000, 0.5, minimum_count=3)
+    assert not rc.process(np.array([0, 1.0]), 0).is_new_command
+    assert not rc.process(np.array([0, 1.0]), 100).is_new_command
+    assert not rc.process(np.array([0, 1.0]), 200).is_new_command  # 3 results but only 200 ms < 250
+    assert rc.process(np.array([0, 1.0]), 300).is_new_command
