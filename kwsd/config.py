@@ -40,7 +40,7 @@ class AudioConfig:
 
 @dataclass
 class RecognizeConfig:
-    average_window_ms: int = _opt(1000, min=0, max=10000)
+    average_window_ms: int = _opt(500, min=0, max=10000)
     detection_threshold: float = _opt(0.7, min=0.0, max=1.0)
     suppression_ms: int = _opt(1500, min=0, max=60000)
     minimum_count: int = _opt(3, min=1, max=100)

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SmootherSettings:
-    average_window_ms: int = 1000
+    average_window_ms: int = 500
     detection_threshold: float = 0.7
     suppression_ms: int = 1500
     minimum_count: int = 3

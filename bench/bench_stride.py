@@ -1,0 +1,102 @@
+"""Per-stride CPU cost of the streaming pipeline, and the daemon's CPU and memory on a recording.
+
+    python bench/bench_stride.py [--model models/default.tflite] [--backend auto]
+
+Measures, on one core with the real code paths:
+- features: StreamingMfcc.push of one 40 ms stride (2 new frames) -- median of 2,000
+- inference: KeywordModel.scores on the feature window (quantise, invoke, dequantise) -- median of 2,000
+- smoother: RecognizeCommands.process -- median of 2,000
+- the whole worker: `kwsd run --input` on 60 s of audio, CPU seconds per audio second and peak RSS
+Results are printed as a Markdown table to paste into bench/RESULTS.md.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kwsd.audio import read_wav, write_wav  # noqa: E402
+from kwsd.features import MfccFrontend, StreamingMfcc  # noqa: E402
+from kwsd.model import KeywordModel  # noqa: E402
+from kwsd.recognize import RecognizeCommands  # noqa: E402
+
+
+def median_us(fn, runs=2000):
+    for _ in range(50):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        fn()
+        times.append(time.perf_counter_ns() - t0)
+    return statistics.median(times) / 1000
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=str(ROOT / "models" / "default.tflite"))
+    ap.add_argument("--backend", default="auto")
+    args = ap.parse_args()
+
+    model = KeywordModel.load(args.model, backend=args.backend)
+    stride = model.frontend.sample_rate * 40 // 1000
+    audio, _ = read_wav(str(ROOT / "models" / "sample.wav"))
+    stream = StreamingMfcc(MfccFrontend(model.frontend))
+    stream.push(audio[:16000])
+    pos = [16000]
+
+    def push():
+        i = pos[0] % (len(audio) - stride)
+        stream.push(audio[i:i + stride])
+        pos[0] += stride
+
+    feat_us = median_us(push)
+    infer_us = median_us(lambda: model.scores(stream.window))
+    rc = RecognizeCommands(model.labels, 500, 0.7, 1500, 3)
+    scores = model.scores(stream.window)
+    t = [0]
+
+    def smooth():
+        t[0] += 40
+        rc.process(scores, t[0])
+
+    smooth_us = median_us(smooth)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        long = Path(tmp) / "60s.wav"
+        write_wav(str(long), np.tile(audio, 6)[: 60 * 16000], 16000)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.monotonic()
+        subprocess.run([sys.executable, "-m", "kwsd", "run", "--model", args.model, "--input", str(long)],
+                       check=True, capture_output=True, cwd=ROOT)
+        wall = time.monotonic() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        rss_mb = after.ru_maxrss / 1024
+
+    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+          f"backend {model.backend}, model {Path(args.model).name} ({Path(args.model).stat().st_size} bytes)\n")
+    print("| per 40 ms stride | median µs |\n|---|---|")
+    print(f"| features (2 new MFCC frames) | {feat_us:.1f} |")
+    print(f"| inference (quantise + invoke + dequantise) | {infer_us:.1f} |")
+    print(f"| smoother (RecognizeCommands) | {smooth_us:.1f} |")
+    total = feat_us + infer_us + smooth_us
+    print(f"| total | {total:.1f} ({total / 40000:.2%} of one core in real time) |\n")
+    print(f"`kwsd run --input` on 60 s of audio: {wall:.2f} s wall including start-up, "
+          f"{cpu:.2f} CPU s ({cpu / 60:.2%} of one core per audio second, start-up included), "
+          f"peak RSS {rss_mb:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""Configuration: strict YAML, one error line naming key and line, exit status 78."""
+import re
+from dataclasses import fields, is_dataclass
+
+import pytest
+import yaml
+
+from conftest import ROOT, SAMPLE, kwsd
+from kwsd.config import Config, parse_config
+
+
+def test_the_documented_config_is_exactly_the_defaults_and_mentions_every_key():
+    text = (ROOT / "config" / "kwsd.yaml").read_text()
+    assert parse_config(text) == Config()
+
+    def keys(cls):
+        for f in fields(cls):
+            if f.metadata.get("internal"):
+                continue
+            yield f.name
+            default = f.default_factory() if callable(f.default_factory) else f.default
+            if is_dataclass(default):
+                yield from keys(type(default))
+    for key in keys(Config):
+        assert re.search(rf"^\s*{key}:", text, re.M), f"config/kwsd.yaml does not document {key}"
+
+
+@pytest.mark.parametrize("text,key,line", [
+    ("audio:\n  devcie: 1\n", "audio.devcie", 2),
+    ("recognize:\n  detection_threshold: 1.5\n", "recognize.detection_threshold", 2),
+    ("recognize:\n  suppression_ms: soon\n", "recognize.suppression_ms", 2),
+    ("inference:\n  backend: gpu\n", "inference.backend", 2),
+    ("log:\n  level: info\nrecognize:\n  thresholds:\n    stop: 2\n", "recognize.thresholds.stop", 5),
+    ("models: model.tflite\n", "models", 1),
+    ("audio:\n  channel: -1\n", "audio.channel", 2),
+    ("mqtt: {}\n", "mqtt", 1),
+])
+def test_bad_values_name_the_key_and_line_and_exit_78(tmp_path, text, key, line):
+    path = tmp_path / "kwsd.yaml"
+    path.write_text(text)
+    proc = kwsd("check-config", "--config", path)
+    assert proc.returncode == 78
+    err = proc.stderr.decode().strip().splitlines()
+    assert len(err) == 1, err
+    assert f"{path}: line {line}: {key}:" in err[0]
+    assert kwsd("run", "--config", path, "--input", SAMPLE).returncode == 78
+
+
+def test_invalid_yaml_and_missing_file_exit_78(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("audio: [unclosed\n")
+    for path in (bad, tmp_path / "missing.yaml"):
+        proc = kwsd("check-config", "--config", path)
+        assert proc.returncode == 78 and len(proc.stderr.decode().strip().splitlines()) == 1
+
+
+def test_yes_no_on_off_are_keywords_not_booleans():
+    config = parse_config("recognize:\n  thresholds: {yes: 0.9, no: 0.8, on: 0.7, off: 0.6}\n")
+    assert config.recognize.thresholds == {"yes": 0.9, "no": 0.8, "on": 0.7, "off": 0.6}
+
+
+def test_check_config_prints_the_effective_configuration(tmp_path):
+    path = tmp_path / "kwsd.yaml"
+    path.write_text("recognize:\n  detection_threshold: 0.85\n")
+    proc = kwsd("check-config", "--config", path, check=True)
+    effective = yaml.safe_load(proc.stdout)
+    assert effective["recognize"]["detection_threshold"] == 0.85
+    assert effective["inference"]["clip_stride_ms"] == 40  # defaults filled in
+    assert str(path) in proc.stdout.decode().splitlines()[0]
+
+
+def test_search_order_prefers_the_flag_then_the_environment(tmp_path):
+    env_file, flag_file = tmp_path / "env.yaml", tmp_path / "flag.yaml"
+    env_file.write_text("recognize:\n  suppression_ms: 1111\n")
+    flag_file.write_text("recognize:\n  suppression_ms: 2222\n")
+    env = {"KWSD_CONFIG": str(env_file)}
+    assert "suppression_ms: 1111" in kwsd("check-config", env=env, check=True).stdout.decode()
+    out = kwsd("check-config", "--config", flag_file, env=env, check=True).stdout.decode()
+    assert "suppression_ms: 2222" in out
+
+
+def test_clip_stride_must_fit_the_model(tmp_path):
+    path = tmp_path / "kwsd.yaml"
+    path.write_text("inference:\n  clip_stride_ms: 30\n")  # the model's frames are 20 ms apart
+    proc = kwsd("run", "--config", path, "--input", SAMPLE)
+    assert proc.returncode == 78 and "inference.clip_stride_ms" in proc.stderr.decode()
+
+
+def test_a_higher_per_keyword_threshold_silences_that_keyword(tmp_path):
+    path = tmp_path / "kwsd.yaml"
+    path.write_text("recognize:\n  thresholds:\n    stop: 1.0\n")
+    proc = kwsd("run", "--config", path, "--input", SAMPLE, "--json", check=True)
+    found = [line for line in proc.stdout.decode().splitlines() if line]
+    assert found and not any('"stop"' in line for line in found)

@@ -1,0 +1,73 @@
+"""The microphone path for real: a PulseAudio server with a null sink, a recording played into
+it with paplay, and `kwsd run` capturing its monitor through sounddevice/PortAudio."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+
+from conftest import ROOT, compose
+
+# stop at 1 s, go at 3.5 s; the clips end by 4.5 s
+EVENTS = [("stop", 1, 1.0), ("go", 1, 3.5)]
+
+
+def run_mic_session(pulse, tmp_path, config_text, seconds=6.0):
+    """Start kwsd on device 'pulse', play the recording once audio flows, stop kwsd, return output."""
+    config = tmp_path / "kwsd.yaml"
+    config.write_text(config_text)
+    raw = tmp_path / "speech.raw"
+    audio = compose(EVENTS, seconds, noise_volume=0.1)
+    raw.write_bytes(np.round(audio * 32767).astype("<i2").tobytes())
+    env = {**os.environ, **pulse}
+    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    err_lines = []
+    listening = threading.Event()
+
+    def read_stderr():
+        for line in proc.stderr:
+            err_lines.append(line.decode())
+            if "listening to microphone" in err_lines[-1]:
+                listening.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert listening.wait(30), "".join(err_lines)
+        time.sleep(2.0)  # the first capture callback comes 1-2 s after the stream starts
+        subprocess.run(["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(raw)],
+                       env=env, check=True, timeout=30)
+        time.sleep(2.0)  # let the last windows be averaged
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        reader.join(5)
+    return proc.returncode, out.decode(), "".join(err_lines)
+
+
+def keywords(out):
+    import json
+    return [json.loads(line)["keyword"] for line in out.splitlines() if line.strip()]
+
+
+def test_microphone_capture_through_pulseaudio_reports_the_keywords(pulse, tmp_path):
+    rc, out, err = run_mic_session(pulse, tmp_path, "audio:\n  device: pulse\n")
+    assert rc == 0, err
+    assert "at 16000 Hz" in err
+    assert keywords(out) == ["stop", "go"], err
+    assert "0 overflow(s)" in err
+
+
+def test_a_48khz_capture_is_resampled_to_the_model_rate(pulse, tmp_path):
+    rc, out, err = run_mic_session(pulse, tmp_path, "audio:\n  device: pulse\n  sample_rate: 48000\n")
+    assert rc == 0, err
+    assert "at 48000 Hz" in err
+    assert keywords(out) == ["stop", "go"], err

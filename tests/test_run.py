@@ -1,0 +1,104 @@
+"""`kwsd run` end to end on real recordings: what a user sees on stdout and stderr."""
+import json
+import os
+import re
+import shutil
+import time
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+import scipy.signal
+
+from conftest import DEFAULT_MODEL, SAMPLE, compose, detections, kwsd
+from kwsd.audio import read_wav
+
+# the bundled sample: yes, stop, stop (3 s later), go; clips start at these seconds
+SAMPLE_TRUTH = [("yes", 0.5), ("stop", 3.0), ("stop", 6.0), ("go", 8.5)]
+KEYS = ["keyword", "score", "audio_ms", "timestamp", "model"]
+
+
+def assert_matches_truth(found, truth, model="default"):
+    """Every keyword detected, in order, within its clip or soon after (averaging delay)."""
+    assert [d["keyword"] for d in found] == [w for w, _ in truth], found
+    for d, (_, start) in zip(found, truth):
+        assert start * 1000 < d["audio_ms"] < (start + 2.0) * 1000, d
+        assert list(d) == KEYS and d["model"] == model and 0 < d["score"] <= 1
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", d["timestamp"])
+
+
+def test_json_detections_from_the_sample_recording():
+    proc = kwsd("run", "--input", SAMPLE, "--json", check=True)
+    lines = proc.stdout.decode().splitlines()
+    assert all(json.loads(line) for line in lines)  # nothing but JSON lines on stdout
+    assert_matches_truth(detections(proc), SAMPLE_TRUTH)
+    assert "detected 'stop'" in proc.stderr.decode()  # and logged
+
+
+def test_the_same_pipeline_reads_raw_audio_from_stdin():
+    audio, _ = read_wav(str(SAMPLE))
+    raw = np.round(audio * 32767).astype("<i2").tobytes()
+    proc = kwsd("run", "--input", "-", "--json", input=raw, check=True)
+    assert_matches_truth(detections(proc), SAMPLE_TRUTH)
+
+
+def test_a_48khz_stereo_24bit_recording_is_resampled_and_mixed_down(tmp_path):
+    audio, _ = read_wav(str(SAMPLE))
+    hi = scipy.signal.resample_poly(audio, 3, 1)
+    stereo = np.stack([hi, hi * 0.9], axis=1)
+    path = tmp_path / "48k.wav"
+    scipy.io.wavfile.write(path, 48000, np.round(stereo * 2 ** 31 * 0.99).astype(np.int32))
+    proc = kwsd("run", "--input", path, "--json", check=True)
+    assert_matches_truth(detections(proc), SAMPLE_TRUTH)
+
+
+def test_realtime_paces_the_recording(wav):
+    path = wav(compose([("go", 0, 0.5)], 3.0))
+    t0 = time.monotonic()
+    proc = kwsd("run", "--input", path, "--realtime", "--json", check=True)
+    assert time.monotonic() - t0 >= 2.9  # never faster than the audio itself
+    assert [d["keyword"] for d in detections(proc)] == ["go"]
+
+
+def test_a_keyword_at_the_very_end_of_a_file_is_still_delivered(wav):
+    audio = compose([("left", 0, 1.0)], 2.0)  # the clip ends exactly at the end of the file
+    proc = kwsd("run", "--input", wav(audio), "--json", check=True)
+    assert [d["keyword"] for d in detections(proc)] == ["left"]
+
+
+def test_two_models_run_together_and_report_their_own_names(tmp_path):
+    second = tmp_path / "second.tflite"
+    shutil.copy(DEFAULT_MODEL, second)
+    proc = kwsd("run", "--model", DEFAULT_MODEL, "--model", second, "--input", SAMPLE, "--json")
+    assert proc.returncode == 1 and "two models are named" in proc.stderr.decode()  # names collide
+
+    from kwsd.model import pack_model, unpack_model
+    flatbuffer, meta = unpack_model(DEFAULT_MODEL.read_bytes())
+    second.write_bytes(pack_model(flatbuffer, {**meta, "name": "second"}))
+    proc = kwsd("run", "--model", DEFAULT_MODEL, "--model", second, "--input", SAMPLE, "--json", check=True)
+    found = detections(proc)
+    for name in ("default", "second"):
+        assert_matches_truth([d for d in found if d["model"] == name], SAMPLE_TRUTH, model=name)
+
+
+def test_no_microphone_says_so_and_plays_the_bundled_sample():
+    env = {"PULSE_SERVER": "unix:/nonexistent/kwsd-test"}  # no PulseAudio and (in CI) no sound card
+    proc = kwsd("run", "--json", env=env, check=True)
+    err = proc.stderr.decode()
+    assert "no microphone" in err and "--input FILE.wav" in err and "sample" in err
+    assert_matches_truth(detections(proc), SAMPLE_TRUTH)
+
+
+def test_no_microphone_under_systemd_fails_in_one_line():
+    env = {"PULSE_SERVER": "unix:/nonexistent/kwsd-test",
+           "INVOCATION_ID": "0123456789abcdef"}
+    proc = kwsd("run", "--json", env=env)
+    assert proc.returncode == 1
+    err = proc.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and "no microphone" in err[0] and "--input FILE.wav" in err[0]
+    assert proc.stdout == b""
+
+
+@pytest.mark.parametrize("args", [["run", "--bogus"], ["nonsense"], [], ["run", "--input"]])
+def test_usage_errors_exit_2(args):
+    assert kwsd(*args).returncode == 2
