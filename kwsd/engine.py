@@ -110,6 +110,10 @@ class Engine:
     def running(self) -> bool:
         return self._thread.is_alive()
 
+    def stalled(self, max_age_s: float) -> bool:
+        """True if the worker has processed no stride for ``max_age_s`` (for a watchdog)."""
+        return time.monotonic() - self.heartbeat > max_age_s
+
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
         wait_s = self.clip_stride_ms / 1000

@@ -1,0 +1,90 @@
+"""The worker thread: shared frontends, a heartbeat, overflows, and sinks that fail."""
+import logging
+import threading
+import time
+
+import numpy as np
+
+from conftest import DEFAULT_MODEL, compose
+from kwsd.audio import ArraySource, Source
+from kwsd.engine import Engine, SmootherSettings
+from kwsd.model import KeywordModel
+
+
+class CallbackLikeSource(Source):
+    """Writes blocks with write_nowait, as the microphone callback does, never waiting."""
+
+    def __init__(self, audio, rate=16000, block=320, pace_s=0.0):
+        self.audio, self.rate, self.block, self.pace_s = audio, rate, block, pace_s
+        self.done = threading.Event()
+
+    def start(self, ring):
+        def run():
+            for i in range(0, len(self.audio), self.block):
+                ring.write_nowait(self.audio[i:i + self.block])
+                time.sleep(self.pace_s)
+            self.done.set()
+        threading.Thread(target=run, daemon=True).start()
+
+
+def test_models_with_equal_frontends_share_one_feature_stream():
+    a, b = KeywordModel.load(DEFAULT_MODEL), KeywordModel.load(DEFAULT_MODEL)
+    b.name = "copy"
+    engine = Engine([a, b], ArraySource(np.zeros(16000, np.float32), 16000), [], SmootherSettings())
+    assert len(engine.groups) == 1 and len(engine.groups[0].models) == 2
+
+
+def test_heartbeat_stops_when_a_sink_hangs_and_the_worker_survives_failing_sinks(caplog):
+    audio = compose([("stop", 0, 0.5), ("yes", 0, 3.0)], 5.0)
+    release = threading.Event()
+    seen = []
+
+    def broken_sink(d):
+        raise RuntimeError("disk full")
+
+    def hanging_sink(d):
+        seen.append(d.keyword)
+        if len(seen) == 1:
+            release.wait(10)
+
+    engine = Engine([KeywordModel.load(DEFAULT_MODEL)], ArraySource(audio, 16000), [broken_sink, hanging_sink],
+                    SmootherSettings())
+    with caplog.at_level(logging.ERROR):
+        engine.start()
+        deadline = time.monotonic() + 20
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.5)
+        assert engine.stalled(0.3)  # the worker is stuck in the hanging sink: detectable
+        release.set()
+        assert engine.join(20)
+    assert not engine.stalled(5)
+    assert seen == ["stop", "yes"]  # the failing sink stopped nothing
+    assert "disk full" in caplog.text
+
+
+def test_overflow_is_counted_logged_once_per_burst_and_time_keeps_up(caplog):
+    audio = compose([("go", 0, 4.0)], 6.0)
+    source = CallbackLikeSource(audio, pace_s=0.0005)  # ~40x real time: the ring overflows
+    gate = threading.Event()
+    engine = Engine([KeywordModel.load(DEFAULT_MODEL)], source, [], SmootherSettings(),
+                    ring_seconds=0.5)
+    original = engine._feed
+
+    def stalled_feed(block):  # the worker stalls once for long enough to lose audio
+        if not gate.is_set():
+            gate.set()
+            time.sleep(0.5)
+        original(block)
+
+    engine._feed = stalled_feed
+    with caplog.at_level(logging.WARNING):
+        engine.start()
+        assert source.done.wait(20)
+        time.sleep(0.5)
+        engine.ring.close()
+        assert engine.join(20)
+    assert engine.stats.overflows > 1 and engine.stats.dropped_samples > 0
+    assert caplog.text.count("audio overflow") == 1  # one burst, one line
+    processed = engine.groups[0].samples
+    assert abs(processed - len(audio) - 16000) <= 640 * 2  # audio_ms counts the dropped samples too
