@@ -199,13 +199,15 @@ def run_training(s: TrainSettings) -> dict:
         return schedule[-1][1]
 
     def validate():
-        probs = model.predict(eval_feats["validation"], batch_size=256, verbose=0)
         y = data["validation"][1]
-        pred = (probs[:, 0] > 0.5).astype(int) if s.binary else probs.argmax(axis=1)
         n = 2 if s.binary else len(index.labels)
         confusion = np.zeros((n, n), np.int64)
+        if len(y) == 0:  # --validation-percentage 0: keep the last weights
+            return None, confusion
+        probs = model.predict(eval_feats["validation"], batch_size=256, verbose=0)
+        pred = (probs[:, 0] > 0.5).astype(int) if s.binary else probs.argmax(axis=1)
         np.add.at(confusion, (y, pred), 1)
-        return float(np.trace(confusion) / max(1, len(y))), confusion
+        return float(np.trace(confusion) / len(y)), confusion
 
     def save_checkpoint():
         tmp = out / "checkpoints.tmp"
@@ -235,9 +237,10 @@ def run_training(s: TrainSettings) -> dict:
                 val_acc, confusion = validate()
                 state["history"].append({"step": step, "train_accuracy": float(acc), "loss": float(loss),
                                          "val_accuracy": val_acc})
-                bar.write(f"step {step}: validation accuracy {val_acc:.1%} (N={len(data['validation'][1])})\n"
-                          + confusion_text(confusion, display))
-                if val_acc > state["best_val"]:
+                if val_acc is not None:
+                    bar.write(f"step {step}: validation accuracy {val_acc:.1%} (N={len(data['validation'][1])})\n"
+                              + confusion_text(confusion, display))
+                if val_acc is not None and val_acc > state["best_val"]:
                     state["best_val"] = val_acc
                     best_weights = model.get_weights()
                     model.save(out / "best.keras")
@@ -277,14 +280,16 @@ def run_training(s: TrainSettings) -> dict:
     for kind, path in files.items():
         km = KeywordModel.load(path)
         report[kind] = {"bytes": path.stat().st_size, "backend": km.backend,
-                        "median_invoke_us": round(export.median_invoke_us(km, eval_feats["validation"][0]), 1)}
+                        "median_invoke_us": round(export.median_invoke_us(km, calib[0]), 1)}
         for set_name in ("validation", "testing"):
             acc, confusion = export.evaluate(km, eval_feats[set_name], data[set_name][1], s.binary)
-            report[kind][set_name] = {"accuracy": acc, "n": int(len(data[set_name][1])),
+            report[kind][set_name] = {"accuracy": acc if len(data[set_name][1]) else None,
+                                      "n": int(len(data[set_name][1])),
                                       "confusion": confusion.tolist()}
-        print(f"{kind}: {path.stat().st_size} bytes; validation {report[kind]['validation']['accuracy']:.1%}, "
-              f"test {report[kind]['testing']['accuracy']:.1%}; invoke {report[kind]['median_invoke_us']} µs",
-              flush=True)
+        accs = {k: "n/a" if report[kind][k]["accuracy"] is None else f"{report[kind][k]['accuracy']:.1%}"
+                for k in ("validation", "testing")}
+        print(f"{kind}: {path.stat().st_size} bytes; validation {accs['validation']}, test {accs['testing']}; "
+              f"invoke {report[kind]['median_invoke_us']} µs", flush=True)
     print("test confusion (int8):\n" + confusion_text(np.array(report["int8"]["testing"]["confusion"]), display))
     (out / "report.json").write_text(json.dumps(report, indent=1))
     from .plots import plot_confusion, plot_history

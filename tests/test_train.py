@@ -1,0 +1,203 @@
+"""`kwsd train` end to end on the committed clips, its data handling, and `kwsd label`."""
+import hashlib
+import http.server
+import io
+import json
+import shutil
+import tarfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+
+from conftest import DEFAULT_MODEL, SAMPLE, SPEECH, detections, kwsd
+from kwsd.model import KeywordModel
+from kwsd.train.dataset import build_index, speaker_of, which_set
+from kwsd.train.download import safe_extract
+
+# salt "a" splits the five fixture speakers 3 / 1 / 1 at 20% validation and 20% testing
+TINY = ["--wanted-words", "yes,no,stop,go", "--split-salt", "a", "--validation-percentage", "20",
+        "--testing-percentage", "20", "--model-architecture", "tiny_conv", "--batch-size", "16",
+        "--eval-step-interval", "20", "--save-step-interval", "20", "--seed", "7"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train") / "run"
+    proc = kwsd("train", "--data-dir", SPEECH, *TINY, "--how-many-training-steps", "30,10",
+                "--learning-rate", "0.01,0.001", "--out", out, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    return out, proc
+
+
+def test_tiny_training_exports_a_model_that_kwsd_run_loads(tiny_run):
+    out, proc = tiny_run
+    model = KeywordModel.load(out / "model.tflite")
+    assert model.labels == ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
+    assert model.interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert model.metadata["architecture"] == "tiny_conv" and model.metadata["training"]["seed"] == 7
+    assert (out / "model.tflite").stat().st_size < 20_000  # tiny_conv fits a microcontroller
+    run = kwsd("run", "--model", out / "model.tflite", "--input", SAMPLE, "--json", check=True)
+    assert all(d["model"] == "tiny_conv" for d in detections(run))
+
+
+def test_training_writes_a_report_plots_and_checkpoints(tiny_run):
+    out, proc = tiny_run
+    report = json.loads((out / "report.json").read_text())
+    for kind in ("int8", "float"):
+        for split in ("validation", "testing"):
+            r = report[kind][split]
+            assert 0 <= r["accuracy"] <= 1 and np.array(r["confusion"]).sum() == r["n"] > 0
+        assert report[kind]["median_invoke_us"] > 0
+    assert report["macs"] > 0 and report["steps"] == 40
+    assert [h["step"] for h in report["history"]] == [20, 40]
+    assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "checkpoints" / "model.keras").exists()
+    assert "validation accuracy" in proc.stdout.decode() + proc.stderr.decode()
+
+
+def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
+    out, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    proc = kwsd("train", "--data-dir", SPEECH, *TINY, "--how-many-training-steps", "40,20",
+                "--learning-rate", "0.01,0.001", "--out", copy, "--resume", timeout=600, check=True)
+    assert "resuming" in proc.stdout.decode() and "at step 40" in proc.stdout.decode()
+    assert json.loads((copy / "report.json").read_text())["steps"] == 60
+
+
+def test_the_same_seed_gives_the_same_model(tiny_run, tmp_path):
+    out, _ = tiny_run
+    again = tmp_path / "again"
+    kwsd("train", "--data-dir", SPEECH, *TINY, "--how-many-training-steps", "30,10",
+         "--learning-rate", "0.01,0.001", "--out", again, timeout=600, check=True)
+    first = json.loads((out / "report.json").read_text())
+    second = json.loads((again / "report.json").read_text())
+    assert first["int8"]["testing"]["confusion"] == second["int8"]["testing"]["confusion"]
+    assert (out / "model.tflite").read_bytes() == (again / "model.tflite").read_bytes()
+
+
+def test_splits_keep_each_speaker_in_one_set_and_are_stable():
+    files = sorted(str(p) for p in SPEECH.glob("[!_]*/*.wav")) + sorted(str(p) for p in SPEECH.glob("_unknown_/*"))
+    assert speaker_of(str(SPEECH / "_unknown_" / "two_e1469561_nohash_3.wav")) == "e1469561"
+    assert speaker_of(str(SPEECH / "yes" / "e1469561_nohash_3.wav")) == "e1469561"
+    by_speaker = {}
+    for f in files:
+        by_speaker.setdefault(speaker_of(f), set()).add(which_set(f, 20, 20, "a"))
+    assert all(len(s) == 1 for s in by_speaker.values())
+    assert {next(iter(s)) for s in by_speaker.values()} == {"training", "validation", "testing"}
+    # TensorFlow's own hash (no salt): this is its published scheme, so it must not change
+    expected = hashlib.sha1(b"e1469561").hexdigest()
+    pct = (int(expected, 16) % (2 ** 27)) * (100.0 / (2 ** 27 - 1))
+    assert which_set(files[0], 10, 10) == ("validation" if pct < 10 else "testing" if pct < 20 else "training") \
+        or speaker_of(files[0]) != "e1469561"
+
+
+def test_bad_files_are_reported_by_name_and_skipped(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(SPEECH, data)
+    bad = {"yes/zz000000_nohash_0.wav": "8-bit", "no/zz000001_nohash_0.wav": "Hz",
+           "stop/zz000002_nohash_0.wav": "truncated", "go/zz000003_nohash_0.wav": "empty"}
+    scipy.io.wavfile.write(data / "yes/zz000000_nohash_0.wav", 16000, np.full(16000, 128, np.uint8))
+    scipy.io.wavfile.write(data / "no/zz000001_nohash_0.wav", 8000, np.zeros(8000, np.int16))
+    good = (data / "stop").glob("*.wav").__next__().read_bytes()
+    (data / "stop/zz000002_nohash_0.wav").write_bytes(good[:5000])
+    scipy.io.wavfile.write(data / "go/zz000003_nohash_0.wav", 16000, np.zeros(0, np.int16))
+    out = tmp_path / "run"
+    proc = kwsd("train", "--data-dir", data, *TINY, "--how-many-training-steps", "2", "--learning-rate", "0.01",
+                "--validation-percentage", "0", "--testing-percentage", "0", "--out", out, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    reported = {Path(p).parent.name + "/" + Path(p).name: why for p, why in report["bad_files"]}
+    assert set(reported) == set(bad)
+    for name, why in bad.items():
+        assert why in reported[name]
+        assert name.split("/")[1] in proc.stderr.decode()
+
+
+def test_a_canonical_test_set_alone_gets_a_clear_hint(tmp_path):
+    with pytest.raises(ValueError, match="--split-salt"):
+        data = tmp_path / "d"
+        (data / "yes").mkdir(parents=True)
+        for f in (SPEECH / "yes").glob("*.wav"):  # these speakers hash into TensorFlow's test set
+            shutil.copy(f, data / "yes" / f.name)
+        build_index(data, ["yes"])
+
+
+class RangeHandler(http.server.SimpleHTTPRequestHandler):
+    """http.server with just enough Range support to test resuming."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = Path(self.translate_path(self.path))
+        data = path.read_bytes()
+        start = 0
+        if "Range" in self.headers:
+            start = int(self.headers["Range"].split("=")[1].split("-")[0])
+            self.send_response(206)
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+@pytest.fixture
+def served(tmp_path):
+    root = tmp_path / "www"
+    root.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                             lambda *a: RangeHandler(*a, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_data_url_downloads_resumes_verifies_and_extracts(served, tmp_path):
+    root, base = served
+    archive = root / "speech.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(SPEECH, arcname=".")
+    cache = tmp_path / "cache"
+    (cache / "kwsd" / "datasets").mkdir(parents=True)
+    part = cache / "kwsd" / "datasets" / "speech.tar.gz.part"
+    part.write_bytes(archive.read_bytes()[:1000])  # an interrupted earlier download
+    out = tmp_path / "run"
+    proc = kwsd("train", "--data-url", f"{base}/speech.tar.gz", *TINY, "--how-many-training-steps", "2",
+                "--learning-rate", "0.01", "--out", out, env={"XDG_CACHE_HOME": str(cache)}, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in proc.stdout.decode()
+    assert (cache / "kwsd" / "datasets" / "speech.tar.gz").read_bytes() == archive.read_bytes()
+    assert KeywordModel.load(out / "model.tflite").labels[2:] == ["yes", "no", "stop", "go"]
+
+
+def test_an_archive_escaping_the_cache_is_refused(tmp_path):
+    archive = tmp_path / "evil.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = 4
+        tar.addfile(info, io.BytesIO(b"evil"))
+    with pytest.raises(ValueError, match="outside"):
+        safe_extract(archive, tmp_path / "cache")
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_label_prints_the_top_three_per_file_as_json():
+    files = sorted((SPEECH / "yes").glob("*.wav"))[:2] + sorted((SPEECH / "stop").glob("*.wav"))[:2]
+    proc = kwsd("label", "--json", *files, check=True)
+    rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    assert [r["file"] for r in rows] == [str(f) for f in files]
+    for r in rows:
+        assert list(r) == ["file", "label", "score", "top"] and len(r["top"]) == 3
+        assert r["label"] == r["top"][0][0] and r["score"] == r["top"][0][1]
+    assert [r["label"] for r in rows] == ["yes", "yes", "stop", "stop"]
+    text = kwsd("label", "--model", DEFAULT_MODEL, files[0], check=True).stdout.decode()
+    assert text.startswith(f"{files[0]}: yes (")
