@@ -162,11 +162,13 @@ class RingBuffer:
     def available(self) -> int:
         return self._written - self._read
 
-    def write_nowait(self, block) -> bool:
+    def write_nowait(self, block, count_overflow: bool = True) -> bool:
+        """Copy ``block`` in, or drop it (counted as an overflow) if there is no room."""
         n = len(block)
         if n > self.capacity - (self._written - self._read):
-            self.dropped_samples += n
-            self.overflows += 1
+            if count_overflow:
+                self.dropped_samples += n
+                self.overflows += 1
             return False
         start = self._written % self.capacity
         first = min(n, self.capacity - start)
@@ -180,19 +182,13 @@ class RingBuffer:
         """Write all of ``block``, waiting for room; False if ``stop`` was set."""
         for i in range(0, len(block), self.capacity // 2):
             part = block[i:i + self.capacity // 2]
-            while not self.write_nowait_quiet(part):
+            while not self.write_nowait(part, count_overflow=False):
                 if stop is not None and stop.is_set():
                     return False
                 self._space.wait(0.05)
                 self._space.clear()
             self.data_ready.set()
         return True
-
-    def write_nowait_quiet(self, block) -> bool:
-        """Like write_nowait but a full ring is not an overflow (the caller waits)."""
-        if len(block) > self.capacity - (self._written - self._read):
-            return False
-        return self.write_nowait(block)
 
     def read(self, n: int) -> np.ndarray:
         """Take up to ``n`` samples (a new array)."""
@@ -324,7 +320,7 @@ class MicrophoneSource(Source):
     """A sounddevice InputStream; the callback only copies into the ring."""
 
     def __init__(self, device=None, channel=None, rate=None, wanted_rate=16000, block_ms=20):
-        self.sd = sd = import_sounddevice()
+        self.sd = import_sounddevice()
         self.device_index, info = self._find_device(device)
         self.device_name = info["name"]
         max_ch = int(info["max_input_channels"])
@@ -336,8 +332,8 @@ class MicrophoneSource(Source):
         self.rate = self._pick_rate(rate, wanted_rate, info)
         self.block = max(1, self.rate * block_ms // 1000)
         self._scratch = np.zeros(self.block * 4, np.float32)
-        self.description = (f"microphone '{self.device_name}' at {self.rate} Hz, "
-                            f"{'channel %d' % channel if channel is not None else 'mean of %d channel(s)' % self.channels}")
+        mixing = f"channel {channel}" if channel is not None else f"mean of {self.channels} channel(s)"
+        self.description = f"microphone '{self.device_name}' at {self.rate} Hz, {mixing}"
         self.stream = None
 
     def _find_device(self, device):

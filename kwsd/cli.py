@@ -6,14 +6,11 @@ Errors are one line on stderr; ``--debug`` adds the traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import os
-import signal
 import sys
 
 from . import __version__
-from .errors import EXIT_FAILURE, EXIT_OK, ConfigError, KwsdError, ModelError, NoMicrophoneError
+from .errors import EXIT_FAILURE, EXIT_OK, KwsdError
 
 log = logging.getLogger("kwsd")
 

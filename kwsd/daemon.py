@@ -72,7 +72,8 @@ def run(config: Config, model_paths=None, input_path=None, realtime=False, json_
     stop = threading.Event()
 
     def on_signal(signum, _frame):
-        log.info("%s: stopping", signal.Signals(signum).name)
+        if not stop.is_set():
+            log.info("%s: stopping", signal.Signals(signum).name)
         stop.set()
         engine.stop()
 

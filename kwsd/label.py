@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def label_files(files, model_path=None, as_json=False) -> int:
         try:
             audio, rate = read_wav(f)
         except KwsdError as e:
-            print(f"kwsd: error: {e}", flush=True, file=__import__("sys").stderr)
+            print(f"kwsd: error: {e}", file=sys.stderr, flush=True)
             failed += 1
             continue
         top = label_clip(model, frontend, audio, rate)

@@ -6,7 +6,7 @@ import pytest
 import scipy.io.wavfile
 import scipy.signal
 
-from conftest import compose, detections, kwsd
+from conftest import compose, kwsd
 from kwsd.audio import RingBuffer, StreamResampler, read_wav
 from kwsd.errors import AudioError
 

@@ -1,6 +1,5 @@
 """`kwsd run` end to end on real recordings: what a user sees on stdout and stderr."""
 import json
-import os
 import re
 import shutil
 import time

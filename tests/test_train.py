@@ -201,3 +201,30 @@ def test_label_prints_the_top_three_per_file_as_json():
     assert [r["label"] for r in rows] == ["yes", "yes", "stop", "stop"]
     text = kwsd("label", "--model", DEFAULT_MODEL, files[0], check=True).stdout.decode()
     assert text.startswith(f"{files[0]}: yes (")
+
+
+def test_binary_one_keyword_mode_exports_a_sigmoid_model(tmp_path):
+    out = tmp_path / "binary"
+    args = [a if a != "yes,no,stop,go" else "stop" for a in TINY]
+    proc = kwsd("train", "--data-dir", SPEECH, *args, "--binary", "--how-many-training-steps", "20",
+                "--learning-rate", "0.01", "--out", out, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    model = KeywordModel.load(out / "model.tflite")
+    assert model.labels == ["stop"] and model.name == "binary_stop"
+    assert model.interpreter.get_output_details()[0]["shape"].tolist() == [1, 1]
+    report = json.loads((out / "report.json").read_text())
+    assert np.array(report["int8"]["testing"]["confusion"]).shape == (2, 2)
+    kwsd("run", "--model", out / "model.tflite", "--input", SAMPLE, check=True)
+
+
+def test_extra_training_dirs_join_the_training_set_only(tmp_path):
+    extra = tmp_path / "extra" / "stop"
+    extra.mkdir(parents=True)
+    for i, f in enumerate(sorted((SPEECH / "go").glob("*.wav"))):
+        shutil.copy(f, extra / f"synthetic{i}_nohash_0.wav")
+    base = build_index(SPEECH, ["yes", "stop"], validation_percentage=20, testing_percentage=20, split_salt="a")
+    more = build_index(SPEECH, ["yes", "stop"], validation_percentage=20, testing_percentage=20, split_salt="a",
+                       extra_training_dirs=[tmp_path / "extra"])
+    added = [p for p, _ in more.sets["training"] if "synthetic" in str(p)]
+    assert len(added) == 3 and all(lab == 3 for p, lab in more.sets["training"] if "synthetic" in str(p))
+    assert more.sets["validation"] == base.sets["validation"] and more.sets["testing"] == base.sets["testing"]

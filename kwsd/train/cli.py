@@ -15,6 +15,8 @@ HELP = {
     "data_dir": "dataset folder: a folder per word, optional _background_noise_/",
     "data_url": "a .tar.gz to download (into ~/.cache/kwsd) and extract, resumable",
     "background_dir": "folder of background noise WAVs (default: DATA_DIR/_background_noise_)",
+    "extra_training_dir": "comma-separated folders (same layout) added to the training set only, e.g. "
+                          "synthetic speech from 'python -m kwsd.train.tts'",
     "wanted_words": "comma-separated keywords; other words become _unknown_",
     "split_salt": "salt for the speaker hash; needed to split a canonical test set on its own",
     "spec_augment": "add SpecAugment time/frequency masks",

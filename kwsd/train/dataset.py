@@ -97,12 +97,13 @@ def wav_files(folder: Path) -> list[str]:
 
 def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percentage=10.0,
                 validation_percentage=10.0, testing_percentage=10.0, sample_rate=16000, seed=59185,
-                binary=False, split_salt="", background_dir=None) -> DataIndex:
+                binary=False, split_salt="", background_dir=None, extra_training_dirs=()) -> DataIndex:
     """Scan ``data_dir`` and give every clip a set and a label, as TensorFlow's AudioProcessor does.
 
     Labels are ``_silence_, _unknown_, <wanted words>``; in binary mode (one keyword,
     sigmoid output) the only label is the keyword and every other clip is a negative
-    (label index -1).
+    (label index -1).  Clips under ``extra_training_dirs`` (e.g. synthetic speech) join
+    the training set only, every one of them, labelled by their folder.
     """
     root = Path(data_dir)
     if not root.is_dir():
@@ -137,6 +138,14 @@ def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percent
         rng.shuffle(unknown[s])
         sets[s].extend(unknown[s][: int(math.ceil(size * unknown_percentage / 100))])
         rng.shuffle(sets[s])
+    for extra in extra_training_dirs:
+        for folder in sorted(p for p in Path(extra).iterdir() if p.is_dir() and p.name != BACKGROUND_DIR):
+            if folder.name in wanted:
+                label = labels.index(folder.name)
+            else:
+                label = negative if binary else labels.index(UNKNOWN)
+            sets["training"].extend((path, label) for path in wav_files(folder))
+        rng.shuffle(sets["training"])
     background = []
     bg_dir = Path(background_dir) if background_dir else root / BACKGROUND_DIR
     if bg_dir.is_dir():

@@ -9,7 +9,7 @@ import queue
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ class TrainSettings:
     data_dir: str = ""
     data_url: str = ""
     background_dir: str = ""
+    extra_training_dir: str = ""  # comma-separated folders added to the training set only
     wanted_words: str = "yes,no,up,down,left,right,on,off,stop,go"
     silence_percentage: float = 10.0
     unknown_percentage: float = 10.0
@@ -81,18 +82,22 @@ class BatchMaker:
         self.seed, self.spec_augment = seed, spec_augment
         self.queue: queue.Queue = queue.Queue(depth)
         self.step = start_step
+        self.make_seconds = 0.0  # augmentation + features, in the background thread
+        self.wait_seconds = 0.0  # time the training loop waited for a batch
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def make(self, step: int):
         from .augment import spec_augment
+        t0 = time.perf_counter()
         rng = np.random.default_rng([self.seed, step])  # depends on the step only: resumable, deterministic
         idx = rng.integers(0, len(self.clips), self.batch_size)
         audio = self.augmenter(self.clips[idx], self.silence[idx], rng)
         feats = self.frontend.batch_features(audio)
         if self.spec_augment:
             spec_augment(feats, rng)
+        self.make_seconds += time.perf_counter() - t0
         return feats, self.labels[idx]
 
     def _run(self):
@@ -108,7 +113,10 @@ class BatchMaker:
             step += 1
 
     def next(self):
-        return self.queue.get()
+        t0 = time.perf_counter()
+        item = self.queue.get()
+        self.wait_seconds += time.perf_counter() - t0
+        return item
 
     def close(self):
         self._stop.set()
@@ -147,7 +155,7 @@ def run_training(s: TrainSettings) -> dict:
         raise ValueError("--binary needs exactly one word in --wanted-words")
     index = build_index(s.data_dir, words, s.silence_percentage, s.unknown_percentage, s.validation_percentage,
                         s.testing_percentage, s.sample_rate, s.seed, s.binary, s.split_salt,
-                        s.background_dir or None)
+                        s.background_dir or None, [d for d in s.extra_training_dir.split(",") if d])
     data = {name: load_set(index, name, s.sample_rate, params.clip_samples)
             for name in ("training", "validation", "testing")}
     counts = {k: len(v[0]) for k, v in data.items()}
@@ -275,6 +283,8 @@ def run_training(s: TrainSettings) -> dict:
     report = {"name": name, "architecture": s.model_architecture, "labels": index.labels,
               "clips": counts, "speakers": index.speakers, "bad_files": index.bad_files,
               "train_seconds": round(train_seconds, 1), "steps": state["step"],
+              "feature_seconds": round(batches.make_seconds, 1),
+              "feature_wait_seconds": round(batches.wait_seconds, 1),
               "params": int(model.count_params()), "macs": count_macs(model), "history": state["history"],
               "settings": asdict(s)}
     for kind, path in files.items():
