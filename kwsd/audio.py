@@ -20,7 +20,6 @@ from fractions import Fraction
 
 import numpy as np
 import scipy.io.wavfile
-import scipy.signal
 
 from .errors import AudioError, NoMicrophoneError
 
@@ -79,6 +78,8 @@ def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     """Resample a whole signal (polyphase, scipy.signal.resample_poly)."""
     if src_rate == dst_rate:
         return audio
+    import scipy.signal  # only when needed: it costs ~50 MB of memory on import
+
     ratio = Fraction(dst_rate, src_rate).limit_denominator(1000)
     return scipy.signal.resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
 
@@ -125,6 +126,8 @@ class StreamResampler:
         return self._emit(ready, final=True)
 
     def _emit(self, ready: int, final: bool = False) -> np.ndarray:
+        import scipy.signal  # loaded only when a device or file needs resampling
+
         y = scipy.signal.resample_poly(self._buf, self.up, self.down)
         first = (self._emitted - self._buf_start) * self.up // self.down
         last = (ready - self._buf_start) * self.up // self.down

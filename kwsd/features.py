@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
-import scipy.fft
 
 WINDOWS = ("rectangular", "hamming", "hann")
 
@@ -132,6 +131,15 @@ def mel_filterbank(p: FrontendParams) -> np.ndarray:
     return fb
 
 
+def dct_matrix(n: int) -> np.ndarray:
+    """Orthonormal DCT-II as a matrix (what scipy's dct(type=2, norm='ortho') computes),
+    built with numpy: importing scipy.fft (or scipy.signal) costs the daemon memory."""
+    k = np.arange(n)[:, None]
+    d = np.sqrt(2.0 / n) * np.cos(np.pi * k * (2 * np.arange(n)[None, :] + 1) / (2 * n))
+    d[0] /= np.sqrt(2.0)
+    return d
+
+
 class MfccFrontend:
     """Precomputed matrices for one FrontendParams; turns frames into MFCC rows."""
 
@@ -146,8 +154,7 @@ class MfccFrontend:
         }[params.window]
         # filterbank transposed so frames @ fb_t gives energies; DCT matrix keeps numcep columns
         self.fb_t = mel_filterbank(params).T.copy()
-        dct = scipy.fft.dct(np.eye(params.num_filters), type=2, norm="ortho", axis=0)
-        self.dct_t = dct[: params.feature_bin_count].T.copy()
+        self.dct_t = dct_matrix(params.num_filters)[: params.feature_bin_count].T.copy()
         k = np.arange(params.feature_bin_count)
         self.lift = 1 + (params.lifter / 2.0) * np.sin(np.pi * k / params.lifter) if params.lifter > 0 \
             else np.ones(params.feature_bin_count)

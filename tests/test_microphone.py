@@ -71,3 +71,21 @@ def test_a_48khz_capture_is_resampled_to_the_model_rate(pulse, tmp_path):
     assert rc == 0, err
     assert "at 48000 Hz" in err
     assert keywords(out) == ["stop", "go"], err
+
+
+def test_devices_lists_inputs_with_their_default_rates(pulse):
+    proc = subprocess.run([sys.executable, "-m", "kwsd", "devices"], capture_output=True, cwd=ROOT,
+                          env={**os.environ, **pulse}, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    rows = [line.split() for line in proc.stdout.decode().splitlines()[1:]]
+    assert any(r[3] == "pulse" and int(r[1]) > 0 for r in rows), proc.stdout.decode()
+
+
+def test_a_device_name_that_matches_nothing_is_one_clear_error(pulse, tmp_path):
+    config = tmp_path / "kwsd.yaml"
+    config.write_text("audio:\n  device: no-such-microphone\n")
+    proc = subprocess.run([sys.executable, "-m", "kwsd", "run", "--config", str(config)], capture_output=True,
+                          cwd=ROOT, env={**os.environ, **pulse}, timeout=60)
+    assert proc.returncode == 1
+    err = proc.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and "no-such-microphone" in err[0] and "kwsd devices" in err[0]
