@@ -118,9 +118,14 @@ def load_config(cli_path: str | None = None) -> Config:
     return config
 
 
+def load_yaml(text: str):
+    """yaml.safe_load with YAML 1.2 booleans (see _Loader)."""
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
+
+
 def parse_config(text: str, name: str = "config") -> Config:
     try:
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
+        data = load_yaml(text)
         lines = _key_lines(yaml.compose(text, Loader=_Loader))
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)

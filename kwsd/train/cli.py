@@ -8,8 +8,9 @@ from dataclasses import fields
 
 import yaml
 
+from ..config import load_yaml
 from ..errors import ConfigError, KwsdError
-from .loop import TrainSettings
+from .loop import ARCHITECTURES, TrainSettings
 
 HELP = {
     "data_dir": "dataset folder: a folder per word, optional _background_noise_/",
@@ -51,7 +52,7 @@ def settings_from(args) -> TrainSettings:
     if args.config:
         try:
             with open(args.config, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh) or {}
+                data = load_yaml(fh.read()) or {}
         except (OSError, yaml.YAMLError) as e:
             raise ConfigError(f"train config {args.config}: {e}") from None
         if not isinstance(data, dict):
@@ -71,6 +72,14 @@ def settings_from(args) -> TrainSettings:
         raise ConfigError("kwsd train needs --out DIR")
     if not settings.data_dir and not settings.data_url:
         raise ConfigError("kwsd train needs --data-dir or --data-url")
+    if settings.model_architecture not in ARCHITECTURES:
+        raise ConfigError(f"--model-architecture {settings.model_architecture}: unknown architecture; "
+                          f"choose one of {', '.join(ARCHITECTURES)}")
+    try:
+        settings.schedule()
+        settings.frontend().validate()
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     return settings
 
 

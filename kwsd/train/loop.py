@@ -16,6 +16,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+ARCHITECTURES = ("tiny_conv", "conv", "low_latency_conv", "ds_cnn", "tc_resnet8")
+
 
 @dataclass
 class TrainSettings:
