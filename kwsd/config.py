@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
+from .sinks.mqtt import MqttConfig
 
 SYSTEM_CONFIG = "/etc/kwsd/kwsd.yaml"
 BACKEND_CHOICES = ("auto", "ai_edge_litert", "tflite_runtime", "tensorflow")
@@ -66,6 +67,7 @@ class Config:
     recognize: RecognizeConfig = field(default_factory=RecognizeConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    mqtt: typing.Optional[MqttConfig] = _opt(None)  # null = no MQTT
     source: str = field(default="built-in defaults", compare=False, metadata={"internal": True})
 
     def to_dict(self) -> dict:

@@ -65,6 +65,12 @@ def run(config: Config, model_paths=None, input_path=None, realtime=False, json_
     sinks = [log_detection] + ([JsonLines()] if json_output else [])
     engine = Engine(models, source, sinks, smoother_settings(config), config.inference.clip_stride_ms,
                     config.audio.ring_seconds)
+    if config.mqtt is not None:
+        from .sinks.mqtt import MqttSink
+        keywords = list(dict.fromkeys(k for m in models for k in m.keywords))
+        mqtt = MqttSink(config.mqtt, keywords, lambda on: setattr(engine, "enabled", on), [m.name for m in models])
+        mqtt.start()
+        engine.sinks.append(mqtt)
     for m in models:
         log.info("model '%s': %s (%s)", m.name, ", ".join(m.keywords), m.backend)
     log.info("listening to %s", source.description)

@@ -98,3 +98,100 @@ def pulse(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    """A real mosquitto on a loopback port; stop() and start() again on the same port."""
+
+    def __init__(self, tmp_path):
+        if shutil.which("mosquitto") is None and not Path("/usr/sbin/mosquitto").exists():
+            pytest.fail("mosquitto is not installed (scripts/test.sh installs it)")
+        self.binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.port = free_port()
+        self.conf = tmp_path / "mosquitto.conf"
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        import socket
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    pytest.fail("mosquitto did not start")
+                time.sleep(0.02)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+class Subscriber:
+    """A paho client that records every message it sees, reconnecting if the broker restarts."""
+
+    def __init__(self, port, topics=("#",)):
+        import threading
+
+        import paho.mqtt.client as mqtt
+        self.messages = []
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
+
+        def on_connect(client, userdata, flags, rc, props):
+            for t in topics:
+                client.subscribe(t, qos=1)
+            self.ready.set()
+
+        def on_message(client, userdata, msg):
+            with self.lock:
+                self.messages.append((msg.topic, msg.payload.decode(), msg.retain))
+
+        self.client.on_connect, self.client.on_message = on_connect, on_message
+        self.client.reconnect_delay_set(1, 1)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self.ready.wait(10)
+        time.sleep(0.2)
+
+    def on(self, topic):
+        with self.lock:
+            return [(p, r) for t, p, r in self.messages if t == topic]
+
+    def wait_for(self, predicate, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()

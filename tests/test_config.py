@@ -33,7 +33,9 @@ def test_the_documented_config_is_exactly_the_defaults_and_mentions_every_key():
     ("log:\n  level: info\nrecognize:\n  thresholds:\n    stop: 2\n", "recognize.thresholds.stop", 5),
     ("models: model.tflite\n", "models", 1),
     ("audio:\n  channel: -1\n", "audio.channel", 2),
-    ("mqtt: {}\n", "mqtt", 1),
+    ("mqqt: {}\n", "mqqt", 1),
+    ("mqtt:\n  port: 70000\n", "mqtt.port", 2),
+    ("mqtt:\n  tls:\n    cafile: x\n", "mqtt.tls.cafile", 3),
 ])
 def test_bad_values_name_the_key_and_line_and_exit_78(tmp_path, text, key, line):
     path = tmp_path / "kwsd.yaml"

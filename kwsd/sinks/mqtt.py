@@ -1,0 +1,217 @@
+"""MQTT: detections to ``<prefix>/<site>/detection``, a retained ``status`` with Last Will,
+mute/resume on ``<prefix>/<site>/set``; optional Rhasspy Hermes and Home Assistant discovery.
+
+The worker thread only appends to a bounded queue; paho's network thread does the I/O.
+While the broker is unreachable, detections wait in that queue (oldest dropped and
+counted when it is full) and paho reconnects with backoff.  A message handed to paho
+with QoS >= 1 is kept by paho until the broker acknowledges it, across reconnections.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from ..detection import Detection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TlsConfig:
+    ca: Optional[str] = None  # CA bundle; null = the system's
+    cert: Optional[str] = None  # client certificate, for brokers that require one
+    key: Optional[str] = None
+
+
+@dataclass
+class HomeAssistantConfig:
+    enabled: bool = False
+    discovery_prefix: str = "homeassistant"
+
+
+@dataclass
+class MqttConfig:
+    host: str = "localhost"
+    port: int = field(default=1883, metadata={"min": 1, "max": 65535})
+    client_id: str = ""  # empty = kwsd-<site>
+    username: Optional[str] = None
+    password_file: Optional[str] = None  # the password is read from this file, never from the config
+    tls: Optional[TlsConfig] = None
+    keepalive: int = field(default=60, metadata={"min": 5, "max": 3600})
+    qos: int = field(default=1, metadata={"min": 0, "max": 2})
+    topic_prefix: str = "kwsd"
+    site: str = ""  # empty = the hostname
+    queue_size: int = field(default=1000, metadata={"min": 1, "max": 1000000})
+    flush_timeout_s: float = field(default=10.0, metadata={"min": 0.0, "max": 600.0})
+    hermes: bool = False  # Rhasspy Hermes hotword topics
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+
+
+class MqttSink:
+    """A detection sink that also obeys mute/resume commands from the broker."""
+
+    def __init__(self, config: MqttConfig, keywords: list[str], set_enabled: Callable[[bool], None],
+                 model_names: list[str] = ()):
+        import paho.mqtt.client as mqtt
+
+        self.config = config
+        self.site = config.site or socket.gethostname()
+        self.keywords = list(keywords)
+        self.model_names = list(model_names)
+        self._set_enabled = set_enabled
+        self.enabled = True
+        base = f"{config.topic_prefix}/{self.site}"
+        self.topic_detection, self.topic_status, self.topic_set = f"{base}/detection", f"{base}/status", f"{base}/set"
+        self.topic_state = f"{base}/state"
+        self._queue: deque = deque()
+        self._lock = threading.Lock()
+        self.dropped = 0
+        self.connected = False
+        self._last = None  # MQTTMessageInfo of the last message handed to paho
+
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=config.client_id or f"kwsd-{self.site}")
+        client.will_set(self.topic_status, "offline", qos=1, retain=True)
+        if config.username:
+            client.username_pw_set(config.username, self._read_password())
+        if config.tls is not None:
+            client.tls_set(ca_certs=config.tls.ca, certfile=config.tls.cert, keyfile=config.tls.key)
+        client.reconnect_delay_set(1, 30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self.client = client
+
+    def _read_password(self):
+        if not self.config.password_file:
+            return None
+        from ..errors import ConfigError
+        try:
+            with open(self.config.password_file, encoding="utf-8") as f:
+                return f.read().strip()
+        except OSError as e:
+            raise ConfigError(f"mqtt.password_file: cannot read {self.config.password_file} "
+                              f"({e.strerror or e})") from None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.client.connect_async(self.config.host, self.config.port, self.config.keepalive)
+        self.client.loop_start()
+
+    def close(self) -> None:
+        """Publish 'offline', deliver what is queued (bounded by flush_timeout_s), disconnect."""
+        self._enqueue(self.topic_status, "offline", 1, True)
+        deadline = time.monotonic() + self.config.flush_timeout_s
+        while time.monotonic() < deadline:
+            self._drain()
+            with self._lock:
+                done = not self._queue and (self._last is None or self._last.is_published())
+            if done:
+                break
+            time.sleep(0.05)
+        with self._lock:
+            left = len(self._queue) + (0 if self._last is None or self._last.is_published() else 1)
+        if left:
+            log.error("MQTT: %d message(s) could not be delivered to %s:%d before shutdown",
+                      left, self.config.host, self.config.port)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # ------------------------------------------------------------------ detections
+    def __call__(self, d: Detection) -> None:
+        payload = {**d.to_dict(), "site": self.site}
+        self._enqueue(self.topic_detection, json.dumps(payload), self.config.qos, False)
+        if self.config.hermes:
+            hermes = {"modelId": d.model, "modelVersion": "", "modelType": "personal",
+                      "currentSensitivity": payload["score"], "siteId": self.site, "sessionId": None,
+                      "sendAudioCaptured": None, "lang": None, "customEntities": None}
+            self._enqueue(f"hermes/hotword/{d.keyword}/detected", json.dumps(hermes), self.config.qos, False)
+        self._drain()
+
+    def _enqueue(self, topic, payload, qos, retain) -> None:
+        with self._lock:
+            if len(self._queue) >= self.config.queue_size:
+                self._queue.popleft()
+                self.dropped += 1
+                log.warning("MQTT queue full (%d): dropped the oldest message (%d dropped so far)",
+                            self.config.queue_size, self.dropped)
+            self._queue.append((topic, payload, qos, retain))
+
+    def _drain(self) -> None:
+        """Hand queued messages to paho while connected; paho keeps QoS>=1 ones until acknowledged."""
+        with self._lock:
+            while self.connected and self._queue:
+                topic, payload, qos, retain = self._queue[0]
+                info = self.client.publish(topic, payload, qos=qos, retain=retain)
+                if info.rc != 0 and qos == 0:
+                    break  # not connected after all; keep it for the next connection
+                self._queue.popleft()
+                self._last = info
+
+    # ------------------------------------------------------------------ paho callbacks (network thread)
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            log.error("MQTT: broker %s:%d refused the connection: %s", self.config.host, self.config.port,
+                      reason_code)
+            return
+        log.info("MQTT: connected to %s:%d as site '%s'", self.config.host, self.config.port, self.site)
+        client.subscribe(self.topic_set, qos=1)
+        if self.config.hermes:
+            client.subscribe("hermes/hotword/toggleOn", qos=1)
+            client.subscribe("hermes/hotword/toggleOff", qos=1)
+        with self._lock:
+            self.connected = True
+            self._queue.appendleft((self.topic_state, json.dumps({"enabled": self.enabled}), 1, True))
+            self._queue.appendleft((self.topic_status, "online", 1, True))
+            if self.config.homeassistant.enabled:
+                topic, payload = self.discovery()
+                self._queue.appendleft((topic, json.dumps(payload), 1, True))
+        self._drain()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        with self._lock:
+            self.connected = False
+        if reason_code != 0:
+            log.warning("MQTT: lost the broker (%s); detections are queued until it is back", reason_code)
+
+    def _on_message(self, client, userdata, message):
+        try:
+            if message.topic == self.topic_set:
+                data = json.loads(message.payload)
+                if not isinstance(data, dict) or not isinstance(data.get("enabled"), bool):
+                    raise ValueError('expected {"enabled": true|false}')
+                self._apply(data["enabled"])
+            elif message.topic.startswith("hermes/hotword/toggle"):
+                data = json.loads(message.payload or b"{}")
+                if isinstance(data, dict) and data.get("siteId", self.site) == self.site:
+                    self._apply(message.topic.endswith("toggleOn"))
+        except (ValueError, UnicodeDecodeError) as e:
+            log.warning("MQTT: ignored a malformed message on %s: %s", message.topic, e)
+
+    def _apply(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._set_enabled(enabled)
+        log.info("detections %s by MQTT", "resumed" if enabled else "muted")
+        self._enqueue(self.topic_state, json.dumps({"enabled": enabled}), 1, True)
+        self._drain()
+
+    def discovery(self) -> tuple[str, dict]:
+        """Home Assistant MQTT discovery: one event entity per site, event types = keywords."""
+        uid = f"kwsd_{self.site}".replace("-", "_").replace(".", "_")
+        topic = f"{self.config.homeassistant.discovery_prefix}/event/{uid}/config"
+        payload = {
+            "name": "Keyword", "unique_id": uid, "object_id": uid,
+            "state_topic": self.topic_detection, "event_types": self.keywords,
+            "value_template": '{"event_type": "{{ value_json.keyword }}", "score": {{ value_json.score }}, '
+                              '"model": "{{ value_json.model }}"}',
+            "availability_topic": self.topic_status, "payload_available": "online",
+            "payload_not_available": "offline",
+            "device": {"identifiers": [uid], "name": f"kwsd {self.site}", "manufacturer": "kwsd",
+                       "model": ", ".join(self.model_names) or "kwsd"},
+        }
+        return topic, payload

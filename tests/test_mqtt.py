@@ -1,0 +1,121 @@
+"""MQTT through a real mosquitto broker on loopback: payloads, topics, outages, mute, discovery."""
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import paho.mqtt.publish as publish
+
+from conftest import ROOT, SAMPLE, Subscriber, detections, kwsd
+from kwsd.audio import read_wav, write_wav
+
+SITE = "kitchen"
+
+
+def mqtt_config(tmp_path, port, extra=""):
+    path = tmp_path / "kwsd.yaml"
+    path.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n  site: {SITE}\n  flush_timeout_s: 20\n{extra}")
+    return path
+
+
+def test_every_detection_arrives_with_its_payload_and_status_is_retained(broker, tmp_path):
+    sub = Subscriber(broker.port)
+    proc = kwsd("run", "--config", mqtt_config(tmp_path, broker.port), "--input", SAMPLE, "--json", check=True)
+    printed = detections(proc)
+    assert len(printed) >= 3
+    assert sub.wait_for(lambda: len(sub.on(f"kwsd/{SITE}/detection")) == len(printed))
+    received = [json.loads(p) for p, _ in sub.on(f"kwsd/{SITE}/detection")]
+    assert received == [{**d, "site": SITE} for d in printed]
+    assert [p for p, _ in sub.on(f"kwsd/{SITE}/status")] == ["online", "offline"]
+    sub.close()
+    late = Subscriber(broker.port)  # a subscriber arriving later sees the retained status
+    assert late.wait_for(lambda: late.on(f"kwsd/{SITE}/status") == [("offline", True)])
+    late.close()
+
+
+def test_detections_made_while_the_broker_is_down_arrive_after_it_returns(broker, tmp_path):
+    audio, _ = read_wav(str(SAMPLE))
+    long = tmp_path / "long.wav"
+    write_wav(str(long), np.concatenate([audio, audio]), 16000)  # 20 s: 8 keywords, paced at real time
+    sub = Subscriber(broker.port)
+    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(mqtt_config(tmp_path, broker.port)),
+                             "--input", str(long), "--realtime", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(4.0)
+    broker.stop()  # for 10 s, mid-stream
+    time.sleep(10.0)
+    broker.start()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    printed = [json.loads(line) for line in out.decode().splitlines()]
+    assert any(4000 < d["audio_ms"] < 14000 for d in printed)  # some were made during the outage
+    assert sub.wait_for(lambda: len(sub.on(f"kwsd/{SITE}/detection")) >= len(printed), timeout=30), err.decode()
+    received = [json.loads(p) for p, _ in sub.on(f"kwsd/{SITE}/detection")]
+    assert {d["audio_ms"] for d in received} == {d["audio_ms"] for d in printed}
+    assert "lost the broker" in err.decode()
+    sub.close()
+
+
+def test_last_will_says_offline_when_kwsd_dies(broker, tmp_path):
+    audio, _ = read_wav(str(SAMPLE))
+    long = tmp_path / "long.wav"
+    write_wav(str(long), audio, 16000)
+    sub = Subscriber(broker.port)
+    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(mqtt_config(tmp_path, broker.port)),
+                             "--input", str(long), "--realtime"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert sub.wait_for(lambda: ("online", True) in [(p, r) for p, r in sub.on(f"kwsd/{SITE}/status")]
+                        or ("online", False) in sub.on(f"kwsd/{SITE}/status"))
+    proc.kill()  # no clean shutdown: the broker publishes the Last Will
+    proc.wait()
+    assert sub.wait_for(lambda: [p for p, _ in sub.on(f"kwsd/{SITE}/status")][-1:] == ["offline"], timeout=120)
+    sub.close()
+
+
+def test_set_mutes_and_resumes_and_malformed_payloads_are_ignored(broker, tmp_path):
+    audio, _ = read_wav(str(SAMPLE))
+    long = tmp_path / "long.wav"
+    write_wav(str(long), np.concatenate([audio, audio]), 16000)  # keywords at 0.5, 3, 6, 8.5, 10.5, 13, 16, 18.5 s
+    sub = Subscriber(broker.port)
+    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(mqtt_config(tmp_path, broker.port)),
+                             "--input", str(long), "--realtime", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    topic = f"kwsd/{SITE}/set"
+    opts = {"hostname": "127.0.0.1", "port": broker.port, "qos": 1}
+    time.sleep(2.0)
+    publish.single(topic, "not json", **opts)
+    publish.single(topic, json.dumps({"enabled": "no"}), **opts)
+    time.sleep(0.3)
+    publish.single(topic, json.dumps({"enabled": False}), **opts)  # muted from ~2.3 s ...
+    time.sleep(9.0)
+    publish.single(topic, json.dumps({"enabled": True}), **opts)  # ... to ~11.3 s
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    printed = [json.loads(line) for line in out.decode().splitlines()]
+    assert printed and not any(3000 < d["audio_ms"] < 11000 for d in printed), printed
+    assert any(d["audio_ms"] < 2500 for d in printed) and any(d["audio_ms"] > 12000 for d in printed)
+    states = [json.loads(p)["enabled"] for p, _ in sub.on(f"kwsd/{SITE}/state")]
+    assert states == [True, False, True]
+    assert err.decode().count("ignored a malformed message") == 2
+    sub.close()
+
+
+def test_home_assistant_discovery_and_hermes_topics(broker, tmp_path):
+    sub = Subscriber(broker.port)
+    extra = "  hermes: true\n  homeassistant:\n    enabled: true\n"
+    proc = kwsd("run", "--config", mqtt_config(tmp_path, broker.port, extra), "--input", SAMPLE, "--json",
+                check=True)
+    printed = detections(proc)
+    config = sub.on(f"homeassistant/event/kwsd_{SITE}/config")
+    assert len(config) == 1
+    payload = json.loads(config[0][0])
+    assert payload["event_types"] == ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+    assert payload["state_topic"] == f"kwsd/{SITE}/detection"
+    assert payload["availability_topic"] == f"kwsd/{SITE}/status"
+    assert sub.wait_for(lambda: len([t for t, _, _ in sub.messages if t.startswith("hermes/hotword/")])
+                        == len(printed))
+    first = json.loads(sub.on(f"hermes/hotword/{printed[0]['keyword']}/detected")[0][0])
+    assert first["siteId"] == SITE and first["modelId"] == "default"
+    assert first["currentSensitivity"] == printed[0]["score"]
+    sub.close()
