@@ -47,8 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(level: str, debug: bool) -> None:
+    """Plain 'kwsd: message' lines on stderr; under systemd, journald with structured fields."""
+    from .service import JournalHandler, under_journald
+
+    handlers = None
+    if under_journald():
+        handlers = [JournalHandler()]
+        handlers[0].setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=logging.DEBUG if debug else getattr(logging, level.upper()),
-                        format="kwsd: %(message)s", stream=sys.stderr, force=True)
+                        format="kwsd: %(message)s", stream=None if handlers else sys.stderr, handlers=handlers,
+                        force=True)
 
 
 def main(argv=None) -> int:
@@ -78,8 +86,8 @@ def cmd_run(args) -> int:
 
     config = load_config(args.config)
     setup_logging(config.log.level, args.debug)
-    return run(config, model_paths=args.model, input_path=args.input, realtime=args.realtime,
-               json_output=args.json)
+    return run(config, config_path=args.config, model_paths=args.model, input_path=args.input,
+               realtime=args.realtime, json_output=args.json)
 
 
 def cmd_devices(args) -> int:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import re
 import typing
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 import yaml
 
 from .errors import ConfigError
+from .sinks.gpio import GpioHook
+from .sinks.hooks import CommandHook
 from .sinks.mqtt import MqttConfig
 
 SYSTEM_CONFIG = "/etc/kwsd/kwsd.yaml"
@@ -61,6 +63,13 @@ class LogConfig:
 
 
 @dataclass
+class HooksConfig:
+    max_concurrent: int = _opt(4, min=1, max=64)  # command hooks running at once
+    commands: typing.List[CommandHook] = _opt([])
+    gpio: typing.List[GpioHook] = _opt([])
+
+
+@dataclass
 class Config:
     models: typing.List[str] = _opt([])  # model files; empty = the bundled default model
     audio: AudioConfig = field(default_factory=AudioConfig)
@@ -68,6 +77,7 @@ class Config:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     log: LogConfig = field(default_factory=LogConfig)
     mqtt: typing.Optional[MqttConfig] = _opt(None)  # null = no MQTT
+    hooks: HooksConfig = field(default_factory=HooksConfig)
     source: str = field(default="built-in defaults", compare=False, metadata={"internal": True})
 
     def to_dict(self) -> dict:
@@ -170,6 +180,9 @@ def _build(cls, data, path, lines, name):
         if key not in known:
             hint = f"; known keys: {', '.join(known)}"
             _fail(name, path + (str(key),), lines, f"unknown key{hint}")
+    for f in known.values():
+        if f.default is MISSING and f.default_factory is MISSING and f.name not in data:
+            _fail(name, path, lines, f"the required key '{f.name}' is missing")
     hints = typing.get_type_hints(cls)
     values = {}
     for key, value in data.items():
@@ -214,7 +227,9 @@ def _convert(tp, value, path, lines, name, limits):
         if not isinstance(value, list):
             _fail(name, path, lines, f"must be a list, not {value!r}")
         (item_tp,) = typing.get_args(tp)
-        return [_convert(item_tp, v, path + (str(i),), lines, name, limits) for i, v in enumerate(value)]
+        if "min_items" in limits and len(value) < limits["min_items"]:
+            _fail(name, path, lines, f"needs at least {limits['min_items']} item(s)")
+        return [_convert(item_tp, v, path + (str(i),), lines, name, {}) for i, v in enumerate(value)]
     if origin in (dict, typing.Dict):
         if not isinstance(value, dict):
             _fail(name, path, lines, f"must be a mapping, not {value!r}")

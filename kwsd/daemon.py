@@ -1,17 +1,25 @@
-"""``kwsd run``: load models, open the audio source, run the engine until the end or a signal."""
+"""``kwsd run``: load models, open the audio source, run the engine until the end or a signal.
+
+The main thread supervises: it tells systemd when audio flows (READY=1), pets the
+watchdog only while the worker makes progress, publishes STATUS, reloads the config
+on SIGHUP (thresholds, MQTT and hooks change; the audio device stays open), and on
+SIGTERM says STOPPING=1 and lets every sink deliver what it holds before exiting.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import signal
 import threading
+import time
 
 from .audio import MicrophoneSource, StdinSource, WavSource
-from .config import Config
+from .config import Config, load_config
 from .engine import Engine, SmootherSettings
-from .errors import ConfigError, ModelError, NoMicrophoneError
+from .errors import ConfigError, KwsdError, ModelError, NoMicrophoneError
 from .model import KeywordModel
 from .resources import DEFAULT_MODEL, SAMPLE_RECORDING, bundled
+from .service import Notifier
 from .sinks.console import JsonLines, log_detection
 
 log = logging.getLogger("kwsd")
@@ -59,43 +67,119 @@ def open_source(config: Config, input_path, realtime: bool, wanted_rate: int):
         return WavSource(str(sample), realtime)
 
 
-def run(config: Config, model_paths=None, input_path=None, realtime=False, json_output=False) -> int:
-    models = load_models(model_paths, config)
-    source = open_source(config, input_path, realtime, models[0].frontend.sample_rate)
-    sinks = [log_detection] + ([JsonLines()] if json_output else [])
-    engine = Engine(models, source, sinks, smoother_settings(config), config.inference.clip_stride_ms,
-                    config.audio.ring_seconds)
-    if config.mqtt is not None:
-        from .sinks.mqtt import MqttSink
-        keywords = list(dict.fromkeys(k for m in models for k in m.keywords))
-        mqtt = MqttSink(config.mqtt, keywords, lambda on: setattr(engine, "enabled", on), [m.name for m in models])
-        mqtt.start()
-        engine.sinks.append(mqtt)
-    for m in models:
-        log.info("model '%s': %s (%s)", m.name, ", ".join(m.keywords), m.backend)
-    log.info("listening to %s", source.description)
+class Daemon:
+    def __init__(self, config: Config, config_path=None, model_paths=None, input_path=None, realtime=False,
+                 json_output=False):
+        self.config, self.config_path = config, config_path
+        self.json_output = json_output
+        self.models = load_models(model_paths, config)
+        self.keywords = list(dict.fromkeys(k for m in self.models for k in m.keywords))
+        source = open_source(config, input_path, realtime, self.models[0].frontend.sample_rate)
+        self.engine = Engine(self.models, source, [], smoother_settings(config), config.inference.clip_stride_ms,
+                             config.audio.ring_seconds)
+        self.engine.sinks = self.build_sinks(config)
+        self.notifier = Notifier()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
 
-    stop = threading.Event()
+    def build_sinks(self, config: Config) -> list:
+        """Every destination of a detection, as the config asks; started and ready to use."""
+        sinks = [log_detection] + ([JsonLines()] if self.json_output else [])
+        site = config.mqtt.site if config.mqtt is not None else ""
+        if config.hooks.gpio:
+            from .sinks.gpio import GpioHooks
+            sinks.append(GpioHooks(config.hooks.gpio))
+        if config.hooks.commands:
+            from .sinks.hooks import CommandHooks
+            sinks.append(CommandHooks(config.hooks.commands, config.hooks.max_concurrent, site))
+        for hook in config.hooks.commands + config.hooks.gpio:
+            if hook.keyword != "*" and hook.keyword not in self.keywords:
+                log.warning("a hook waits for '%s', which no loaded model reports", hook.keyword)
+        if config.mqtt is not None:
+            from .sinks.mqtt import MqttSink
+            mqtt = MqttSink(config.mqtt, self.keywords, self.set_enabled, [m.name for m in self.models])
+            mqtt.start()
+            sinks.append(mqtt)
+        return sinks
 
-    def on_signal(signum, _frame):
-        if not stop.is_set():
+    def set_enabled(self, enabled: bool) -> None:
+        self.engine.enabled = enabled
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> int:
+        engine = self.engine
+        for m in self.models:
+            log.info("model '%s': %s (%s)", m.name, ", ".join(m.keywords), m.backend)
+        log.info("listening to %s", engine.source.description)
+        handlers = {signal.SIGINT: self._on_stop, signal.SIGTERM: self._on_stop, signal.SIGHUP: self._on_hup}
+        previous = {s: signal.signal(s, h) for s, h in handlers.items()}
+        last_status = 0.0
+        try:
+            engine.start()
+            while not engine.join(0.2):
+                if self._reload.is_set():
+                    self._reload.clear()
+                    self.reload()
+                if engine.stats.strides and not self.notifier.ready_sent:
+                    self.notifier.ready("listening")
+                # the watchdog is petted only while strides are being processed: a stuck
+                # worker or a dead audio device gets the service restarted
+                if self.notifier.watchdog_due() and not engine.stalled(self.notifier.watchdog_s / 2):
+                    self.notifier.watchdog()
+                if self.notifier.enabled and time.monotonic() - last_status > 5:
+                    last_status = time.monotonic()
+                    s = engine.stats
+                    self.notifier.status(f"{'listening' if engine.enabled else 'muted'}; {s.detections} "
+                                         f"detection(s), {s.overflows} overflow(s)")
+        finally:
+            if self._stop.is_set():
+                self.notifier.stopping()
+            engine.stop()
+            engine.join(5)
+            engine.close_sinks()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+        if engine.error is not None:
+            raise engine.error
+        s = engine.stats
+        log.info("done: %d detection(s); %d stride(s); %d overflow(s)", s.detections, s.strides, s.overflows)
+        return 0
+
+    def _on_stop(self, signum, _frame):
+        if not self._stop.is_set():
             log.info("%s: stopping", signal.Signals(signum).name)
-        stop.set()
-        engine.stop()
+        self._stop.set()
+        self.engine.stop()
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        engine.start()
-        while not engine.join(0.25):
-            pass
-    finally:
-        engine.stop()
-        engine.join(5)
-        engine.close_sinks()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    if engine.error is not None:
-        raise engine.error
-    s = engine.stats
-    log.info("done: %d detection(s); %d stride(s); %d overflow(s)", s.detections, s.strides, s.overflows)
-    return 0
+    def _on_hup(self, signum, _frame):
+        self._reload.set()  # handled in the main loop, not inside the signal handler
+
+    def reload(self) -> None:
+        """Re-read the config; apply thresholds, MQTT and hooks; keep the old one if invalid."""
+        self.notifier.send("RELOADING=1")
+        try:
+            new = load_config(self.config_path)
+            new_sinks = self.build_sinks(new)
+        except KwsdError as e:
+            log.error("reload rejected, keeping the running configuration: %s", e)
+            self.notifier.send("READY=1")
+            return
+        old_sinks = self.engine.sinks
+        self.engine.sinks = new_sinks  # one reference swap: the worker sees old or new, never half
+        self.engine.update_smoother(smoother_settings(new))
+        for key in ("audio", "models", "inference"):
+            if getattr(new, key) != getattr(self.config, key):
+                log.warning("config '%s' changed: restart kwsd to apply it", key)
+        logging.getLogger().setLevel(getattr(logging, new.log.level.upper()))
+        for sink in old_sinks:
+            close = getattr(sink, "close", None)
+            if close is not None:
+                close()
+        self.config = new
+        log.info("configuration reloaded from %s", new.source)
+        self.notifier.send("READY=1")
+
+
+def run(config: Config, config_path=None, model_paths=None, input_path=None, realtime=False,
+        json_output=False) -> int:
+    return Daemon(config, config_path, model_paths, input_path, realtime, json_output).run()

@@ -1,0 +1,168 @@
+"""systemd integration: the notify protocol against a socket the test owns, the watchdog,
+journald fields, SIGHUP reload, and the unit file checked by systemd-analyze."""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, SAMPLE, compose
+from kwsd.audio import read_wav, write_wav
+
+
+class NotifySocket:
+    """A datagram socket standing in for systemd's $NOTIFY_SOCKET; records what arrives, when."""
+
+    def __init__(self, path=None, abstract=None):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        if abstract:
+            self.sock.bind("\0" + abstract)
+            self.address = "@" + abstract
+        else:
+            self.sock.bind(str(path))
+            self.address = str(path)
+        self.sock.settimeout(0.1)
+        self.messages = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096).decode()
+            except socket.timeout:
+                continue
+            for line in data.splitlines():
+                self.messages.append((time.monotonic(), line))
+
+    def lines(self, prefix):
+        return [(t, m) for t, m in self.messages if m.startswith(prefix)]
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+def start_kwsd(args, env, **kw):
+    return subprocess.Popen([sys.executable, "-m", "kwsd", "run", *map(str, args)], cwd=ROOT,
+                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+@pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
+def test_ready_watchdog_status_and_stopping_are_notified(tmp_path, abstract):
+    notify = NotifySocket(tmp_path / "notify", abstract=f"kwsd-test-{os.getpid()}" if abstract else None)
+    proc = start_kwsd(["--input", SAMPLE, "--realtime"], {"NOTIFY_SOCKET": notify.address,
+                                                          "WATCHDOG_USEC": "400000"})
+    time.sleep(6.0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    notify.close()
+    assert proc.returncode == 0, err.decode()
+    names = [m.split("=")[0] for _, m in notify.messages]
+    assert names.count("READY") == 1
+    assert names.count("WATCHDOG") >= 10  # every 0.2 s for ~5 s
+    assert any(m.startswith("STATUS=listening; ") for _, m in notify.messages)
+    stopping = notify.lines("STOPPING=1")
+    assert len(stopping) == 1
+    assert not [t for t, _ in notify.lines("WATCHDOG") if t > stopping[0][0]]
+    assert names.index("READY") < names.index("WATCHDOG")
+
+
+def test_the_watchdog_is_not_petted_while_no_audio_flows(tmp_path):
+    notify = NotifySocket(tmp_path / "notify")
+    proc = start_kwsd(["--input", "-"], {"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "400000"},
+                      stdin=subprocess.PIPE)
+    chunk = np.round(compose([], 2.0) * 32767).astype("<i2").tobytes()
+    proc.stdin.write(chunk)
+    proc.stdin.flush()
+    time.sleep(2.0)
+    starved_from = time.monotonic() + 0.5  # the last audio is consumed within a stride or two
+    time.sleep(2.5)  # the "microphone" delivers nothing: a stuck pipeline
+    starved_to = time.monotonic()
+    proc.stdin.write(chunk)
+    proc.stdin.flush()
+    time.sleep(1.5)
+    proc.stdin.close()
+    proc.wait(30)
+    notify.close()
+    pets = [t for t, _ in notify.lines("WATCHDOG=1")]
+    assert notify.lines("READY=1")
+    assert [t for t in pets if t < starved_from], "no watchdog while audio flowed"
+    assert not [t for t in pets if starved_from < t < starved_to], "watchdog petted with no audio"
+    assert [t for t in pets if t > starved_to], "watchdog did not resume with the audio"
+
+
+def test_journald_records_carry_keyword_and_score_fields(tmp_path):
+    import logging
+
+    from kwsd.detection import Detection
+    from kwsd.service import JournalHandler
+    from kwsd.sinks.console import log_detection
+    journal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    journal.bind(str(tmp_path / "journal"))
+    journal.settimeout(5)
+    handler = JournalHandler(address=str(tmp_path / "journal"))
+    logger = logging.getLogger("kwsd.detection")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        log_detection(Detection("stop", 0.91234, 3880, "default"))
+    finally:
+        logger.removeHandler(handler)
+    fields = dict(line.split("=", 1) for line in journal.recv(65536).decode().splitlines())
+    assert fields["KEYWORD"] == "stop" and fields["SCORE"] == "0.9123" and fields["MODEL"] == "default"
+    assert fields["PRIORITY"] == "6" and fields["SYSLOG_IDENTIFIER"] == "kwsd"
+    assert "detected 'stop'" in fields["MESSAGE"]
+
+
+def test_sighup_reloads_thresholds_without_reopening_audio_and_rejects_a_bad_config(tmp_path):
+    audio, _ = read_wav(str(SAMPLE))
+    long = tmp_path / "long.wav"
+    write_wav(str(long), np.concatenate([audio, audio]), 16000)  # stop at 3, 6 and again at 13, 16 s
+    config = tmp_path / "kwsd.yaml"
+    config.write_text("recognize:\n  detection_threshold: 0.7\n")
+    proc = start_kwsd(["--config", config, "--input", long, "--realtime", "--json"], {})
+    time.sleep(9.0)
+    config.write_text("recognize:\n  thresholds: {stop: 1.0}\n")  # stop can never pass 1.0
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    config.write_text("recognize:\n  detection_treshold: 0.1\n")  # a typo: rejected, old config kept
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 0, err
+    import json
+    found = [json.loads(line) for line in out.decode().splitlines()]
+    before = [d["keyword"] for d in found if d["audio_ms"] < 9000]
+    after = [d["keyword"] for d in found if d["audio_ms"] > 10500]
+    assert "stop" in before and after and "stop" not in after, found
+    assert "configuration reloaded" in err and "reload rejected" in err and "detection_treshold" in err
+    assert err.count("listening to") == 1  # the audio source was opened once
+    assert "0 overflow(s)" in err
+
+
+def test_unit_file_verifies_and_is_hardened(tmp_path):
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is part of systemd on Debian"
+    unit = (ROOT / "systemd" / "kwsd.service").read_text()
+    assert "Type=notify" in unit and re.search(r"^WatchdogSec=\d+", unit, re.M)
+    # verify checks that ExecStart exists: point it at this installation of kwsd
+    kwsd_bin = shutil.which("kwsd", path=os.path.dirname(sys.executable))
+    assert kwsd_bin, "kwsd is not installed beside this Python"
+    tmp = tmp_path / "kwsd.service"
+    tmp.write_text(unit.replace("/opt/kwsd/.venv/bin/kwsd", kwsd_bin))
+    verify = subprocess.run([analyze, "verify", str(tmp)], capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
+    security = subprocess.run([analyze, "security", "--offline=true", str(ROOT / "systemd" / "kwsd.service")],
+                              capture_output=True, text=True, timeout=60)
+    exposure = float(re.search(r"Overall exposure level for kwsd.service: ([\d.]+)", security.stdout).group(1))
+    assert exposure <= 2.0, security.stdout[-3000:]
