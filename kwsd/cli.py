@@ -21,8 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    # --debug also after the command; SUPPRESS keeps `kwsd --debug run` working too
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="debug logging and tracebacks")
 
-    run = sub.add_parser("run", help="listen (microphone, WAV file or stdin) and report keywords")
+    run = sub.add_parser("run", parents=[common], help="listen (microphone, WAV file or stdin) and report keywords")
     run.add_argument("--config", help="YAML config (default: $KWSD_CONFIG, then /etc/kwsd/kwsd.yaml)")
     run.add_argument("--model", action="append", help="model file; repeat to run several (default: bundled)")
     run.add_argument("--input", metavar="FILE.wav|-",
@@ -30,12 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--realtime", action="store_true", help="pace --input at real time")
     run.add_argument("--json", action="store_true", help="print one JSON object per detection on stdout")
 
-    sub.add_parser("devices", help="list audio input devices")
+    sub.add_parser("devices", parents=[common], help="list audio input devices")
 
-    check = sub.add_parser("check-config", help="validate the config and print the effective configuration")
+    check = sub.add_parser("check-config", parents=[common], help="validate the config and print the effective configuration")
     check.add_argument("--config")
 
-    label = sub.add_parser("label", help="print the top labels of short WAV clips")
+    label = sub.add_parser("label", parents=[common], help="print the top labels of short WAV clips")
     label.add_argument("--model", help="model file (default: bundled)")
     label.add_argument("--json", action="store_true", help="one JSON object per file")
     label.add_argument("files", nargs="+", metavar="FILE.wav")

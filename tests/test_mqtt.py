@@ -119,3 +119,38 @@ def test_home_assistant_discovery_and_hermes_topics(broker, tmp_path):
     assert first["siteId"] == SITE and first["modelId"] == "default"
     assert first["currentSensitivity"] == printed[0]["score"]
     sub.close()
+
+
+def test_password_comes_from_a_file_and_is_never_shown(broker, tmp_path):
+    import subprocess as sp
+    secret = "s3cret-Pa55"
+    passwd = tmp_path / "passwd"
+    sp.run(["mosquitto_passwd", "-b", "-c", str(passwd), "kwsd", secret], check=True, capture_output=True)
+    broker.stop()
+    broker.conf.write_text(broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false")
+                           + f"password_file {passwd}\n")
+    broker.start()
+    (tmp_path / "pw").write_text(secret + "\n")
+    config = mqtt_config(tmp_path, broker.port, f"  username: kwsd\n  password_file: {tmp_path / 'pw'}\n")
+    sub_config = tmp_path / "sub.yaml"
+    import paho.mqtt.client as mqtt
+    got = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    client.username_pw_set("kwsd", secret)
+    client.on_message = lambda c, u, m: got.append(m.topic)
+    client.on_connect = lambda c, u, f, rc, p: c.subscribe("kwsd/#", qos=1)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    time.sleep(0.5)
+    proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json", "--debug", check=True)
+    checked = kwsd("check-config", "--config", config, check=True)
+    time.sleep(0.5)
+    client.loop_stop()
+    assert f"kwsd/{SITE}/detection" in got
+    for text in (proc.stdout, proc.stderr, checked.stdout, checked.stderr):
+        assert secret.encode() not in text
+    assert str(tmp_path / "pw") in checked.stdout.decode()
+    sub_config.write_text(f"mqtt:\n  password: {secret}\n")
+    bad = kwsd("check-config", "--config", sub_config)
+    assert bad.returncode == 78 and "mqtt.password: unknown key" in bad.stderr.decode()
+    assert secret.encode() not in bad.stderr
