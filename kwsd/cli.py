@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("devices", parents=[common], help="list audio input devices")
 
-    check = sub.add_parser("check-config", parents=[common], help="validate the config and print the effective configuration")
+    check = sub.add_parser("check-config", parents=[common],
+                           help="validate the config and print the effective configuration")
     check.add_argument("--config")
 
     label = sub.add_parser("label", parents=[common], help="print the top labels of short WAV clips")
