@@ -154,3 +154,28 @@ def test_password_comes_from_a_file_and_is_never_shown(broker, tmp_path):
     bad = kwsd("check-config", "--config", sub_config)
     assert bad.returncode == 78 and "mqtt.password: unknown key" in bad.stderr.decode()
     assert secret.encode() not in bad.stderr
+
+
+def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path):
+    from conftest import Broker
+    from kwsd.detection import Detection
+    from kwsd.sinks.mqtt import MqttConfig, MqttSink
+    broker = Broker(tmp_path)  # not started yet: the broker is unreachable
+    sink = MqttSink(MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, queue_size=3, flush_timeout_s=10),
+                    ["yes"], lambda enabled: None)
+    sink.start()
+    t0 = time.monotonic()
+    for i in range(5):
+        sink(Detection("yes", 0.9, 1000 * i, "default"))
+    assert time.monotonic() - t0 < 0.5  # the worker never waits for the network
+    assert sink.dropped == 2
+    time.sleep(1.5)  # paho retries at 1 s, then 3 s: the subscriber is in place before that
+    broker.start()
+    try:
+        sub = Subscriber(broker.port)
+        assert sub.wait_for(lambda: len(sub.on(f"kwsd/{SITE}/detection")) == 3, timeout=40)
+        assert [json.loads(p)["audio_ms"] for p, _ in sub.on(f"kwsd/{SITE}/detection")] == [2000, 3000, 4000]
+        sink.close()
+        sub.close()
+    finally:
+        broker.stop()
