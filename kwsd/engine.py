@@ -175,8 +175,11 @@ class Engine:
             self.stats.invoke_ns += time.perf_counter_ns() - t0
             self.stats.invokes += 1
             result = smoother.process(scores, audio_ms)
-            if result.is_new_command and self.enabled:
-                self._deliver(Detection(result.label, result.score, audio_ms, model.name))
+            if result.is_new_command:
+                if self.enabled:
+                    self._deliver(Detection(result.label, result.score, audio_ms, model.name))
+                else:
+                    log.debug("muted: '%s' (%.2f) at %d ms not reported", result.label, result.score, audio_ms)
 
     def _deliver(self, d: Detection) -> None:
         self.stats.detections += 1
