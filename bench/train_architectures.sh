@@ -13,9 +13,10 @@ common="--data-dir $DATA/speech_commands_v0.02_test \
   --spec-augment --how-many-training-steps $STEPS --learning-rate 0.001,0.0001 \
   --eval-step-interval 1000 --save-step-interval 1000"
 [ -d runs/tts_data ] || $PYTHON -m kwsd.train.tts --out runs/tts_data --per-word 150 --unknown-per-word 20
-for arch in ds_cnn tiny_conv low_latency_conv tc_resnet8 conv; do
-  [ -f runs/$arch/report.json ] || $KWSD train $common --model-architecture $arch --out runs/$arch
-done
+[ -f runs/ds_cnn/report.json ] || $KWSD train $common --model-architecture ds_cnn --out runs/ds_cnn
 [ -f runs/ds_cnn_tts/report.json ] || $KWSD train $common --model-architecture ds_cnn \
   --extra-training-dir runs/tts_data --out runs/ds_cnn_tts
+for arch in tiny_conv low_latency_conv tc_resnet8 conv; do
+  [ -f runs/$arch/report.json ] || $KWSD train $common --model-architecture $arch --out runs/$arch
+done
 $PYTHON bench/arch_table.py runs/*/report.json

@@ -12,7 +12,7 @@ import numpy as np
 from conftest import ROOT, compose
 
 # stop at 1 s, go at 3.5 s; the clips end by 4.5 s
-EVENTS = [("stop", 1, 1.0), ("go", 1, 3.5)]
+EVENTS = [("stop", 1, 1.0), ("go", 0, 3.5)]
 
 
 def run_mic_session(pulse, tmp_path, config_text, seconds=6.0):

@@ -46,7 +46,7 @@ def test_a_48khz_stereo_24bit_recording_is_resampled_and_mixed_down(tmp_path):
     hi = scipy.signal.resample_poly(audio, 3, 1)
     stereo = np.stack([hi, hi * 0.9], axis=1)
     path = tmp_path / "48k.wav"
-    scipy.io.wavfile.write(path, 48000, np.round(stereo * 2 ** 31 * 0.99).astype(np.int32))
+    scipy.io.wavfile.write(path, 48000, np.round(np.clip(stereo, -1, 1) * (2 ** 31 - 1) * 0.99).astype(np.int32))
     proc = kwsd("run", "--input", path, "--json", check=True)
     assert_matches_truth(detections(proc), SAMPLE_TRUTH)
 
