@@ -235,10 +235,10 @@ def test_train_options_come_from_yaml_with_flags_winning(tmp_path):
     from kwsd.train.cli import build_parser, settings_from
     config = tmp_path / "train.yaml"
     config.write_text("data-dir: /data\nwanted_words: yes,no\nhow-many-training-steps: 100,10\nbatch_size: 32\n"
-                      "out: /tmp/x\n")
+                      "out: runs/x\n")
     s = settings_from(build_parser().parse_args(["--config", str(config), "--batch_size", "64"]))
     assert (s.data_dir, s.wanted_words, s.how_many_training_steps, s.batch_size) == ("/data", "yes,no", "100,10", 64)
-    config.write_text("data-dir: /data\nout: /tmp/x\nlearning_rat: 0.1\n")
+    config.write_text("data-dir: /data\nout: runs/x\nlearning_rat: 0.1\n")
     with pytest.raises(ConfigError, match="learning_rat"):
         settings_from(build_parser().parse_args(["--config", str(config)]))
     proc = kwsd("train", "--data-dir", SPEECH, "--out", tmp_path / "o", "--model-architecture", "resnet1000",

@@ -124,6 +124,18 @@ class BatchMaker:
         self._stop.set()
 
 
+PATH_SETTINGS = ("data_dir", "background_dir", "extra_training_dir", "out", "start_checkpoint")
+
+
+def portable_settings(s: TrainSettings) -> dict:
+    """The settings with folders reduced to their last component: a model file and its report
+    travel to other machines and should not carry the trainer's directory layout."""
+    out = asdict(s)
+    for key in PATH_SETTINGS:
+        out[key] = ",".join(os.path.basename(os.path.normpath(p)) for p in str(out[key]).split(",") if p)
+    return out
+
+
 def confusion_text(confusion: np.ndarray, labels: list[str]) -> str:
     width = max(6, max(len(x) for x in labels) + 1)
     head = " " * width + "".join(f"{x[:6]:>7}" for x in labels)
@@ -277,18 +289,20 @@ def run_training(s: TrainSettings) -> dict:
     tr = data["training"]
     calib = frontend.batch_features(augmenter(tr[0][calib_idx], tr[2][calib_idx], rng))
     name = s.name or ("binary_" + words[0] if s.binary else s.model_architecture)
-    extra = {"training": {k: v for k, v in asdict(s).items() if k not in ("out", "resume", "start_checkpoint")}}
+    extra = {"training": {k: v for k, v in portable_settings(s).items()
+                          if k not in ("out", "resume", "start_checkpoint")}}
     meta = export.metadata(name, index.labels, params, s.model_architecture, extra)
     # the float model is always made, to report its accuracy beside int8; kept with --float-model
     files = {"int8": export.write_model(out / "model.tflite", export.to_tflite(model, params.input_shape, calib), meta),
              "float": export.write_model(out / "model_float.tflite", export.to_tflite(model, params.input_shape), meta)}
     report = {"name": name, "architecture": s.model_architecture, "labels": index.labels,
-              "clips": counts, "speakers": index.speakers, "bad_files": index.bad_files,
+              "clips": counts, "speakers": index.speakers,
+              "bad_files": [(os.path.relpath(p, s.data_dir), why) for p, why in index.bad_files],
               "train_seconds": round(train_seconds, 1), "steps": state["step"],
               "feature_seconds": round(batches.make_seconds, 1),
               "feature_wait_seconds": round(batches.wait_seconds, 1),
               "params": int(model.count_params()), "macs": count_macs(model), "history": state["history"],
-              "settings": asdict(s)}
+              "settings": portable_settings(s)}
     for kind, path in files.items():
         km = KeywordModel.load(path)
         report[kind] = {"bytes": path.stat().st_size, "backend": km.backend,
