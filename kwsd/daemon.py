@@ -84,23 +84,38 @@ class Daemon:
 
     def build_sinks(self, config: Config) -> list:
         """Every destination of a detection, as the config asks; started and ready to use."""
-        sinks = [log_detection] + ([JsonLines()] if self.json_output else [])
-        site = config.mqtt.site if config.mqtt is not None else ""
-        if config.hooks.gpio:
+        self.parts = {key: self._build_part(key, config) for key in ("gpio", "commands", "mqtt")}
+        return self._sink_list()
+
+    def _sink_list(self) -> list:
+        fixed = [log_detection] + ([JsonLines()] if self.json_output else [])
+        return fixed + [p for p in self.parts.values() if p is not None]
+
+    @staticmethod
+    def _section(config: Config, key: str):
+        return {"gpio": config.hooks.gpio, "commands": (config.hooks.commands, config.hooks.max_concurrent,
+                                                        config.mqtt.site if config.mqtt else ""),
+                "mqtt": config.mqtt}[key]
+
+    def _build_part(self, key: str, config: Config):
+        if key == "gpio" and config.hooks.gpio:
             from .sinks.gpio import GpioHooks
-            sinks.append(GpioHooks(config.hooks.gpio))
-        if config.hooks.commands:
+            part = GpioHooks(config.hooks.gpio)
+        elif key == "commands" and config.hooks.commands:
             from .sinks.hooks import CommandHooks
-            sinks.append(CommandHooks(config.hooks.commands, config.hooks.max_concurrent, site))
-        for hook in config.hooks.commands + config.hooks.gpio:
-            if hook.keyword != "*" and hook.keyword not in self.keywords:
-                log.warning("a hook waits for '%s', which no loaded model reports", hook.keyword)
-        if config.mqtt is not None:
+            part = CommandHooks(config.hooks.commands, config.hooks.max_concurrent,
+                                config.mqtt.site if config.mqtt else "")
+        elif key == "mqtt" and config.mqtt is not None:
             from .sinks.mqtt import MqttSink
-            mqtt = MqttSink(config.mqtt, self.keywords, self.set_enabled, [m.name for m in self.models])
-            mqtt.start()
-            sinks.append(mqtt)
-        return sinks
+            part = MqttSink(config.mqtt, self.keywords, self.set_enabled, [m.name for m in self.models])
+            part.start()
+        else:
+            return None
+        if key != "mqtt":
+            for hook in getattr(part, "hooks", []):
+                if hook.keyword != "*" and hook.keyword not in self.keywords:
+                    log.warning("a hook waits for '%s', which no loaded model reports", hook.keyword)
+        return part
 
     def set_enabled(self, enabled: bool) -> None:
         self.engine.enabled = enabled
@@ -155,26 +170,37 @@ class Daemon:
         self._reload.set()  # handled in the main loop, not inside the signal handler
 
     def reload(self) -> None:
-        """Re-read the config; apply thresholds, MQTT and hooks; keep the old one if invalid."""
+        """Re-read the config and apply it without touching the audio source.
+
+        An invalid file is rejected and the running configuration kept.  Thresholds change
+        at once; an MQTT connection or hook set is rebuilt only if its section changed
+        (the old one closed first: an MQTT client id or a GPIO line can be held only once).
+        """
         self.notifier.send("RELOADING=1")
         try:
             new = load_config(self.config_path)
-            new_sinks = self.build_sinks(new)
         except KwsdError as e:
             log.error("reload rejected, keeping the running configuration: %s", e)
             self.notifier.send("READY=1")
             return
-        old_sinks = self.engine.sinks
-        self.engine.sinks = new_sinks  # one reference swap: the worker sees old or new, never half
         self.engine.update_smoother(smoother_settings(new))
+        for key in ("gpio", "commands", "mqtt"):
+            if self._section(new, key) == self._section(self.config, key):
+                continue
+            old = self.parts.get(key)
+            if old is not None:
+                self.parts[key] = None
+                self.engine.sinks = self._sink_list()
+                old.close()
+            try:
+                self.parts[key] = self._build_part(key, new)
+            except KwsdError as e:
+                log.error("reload: %s is off until the next reload: %s", key, e)
+            self.engine.sinks = self._sink_list()  # one reference swap: the worker sees old or new
         for key in ("audio", "models", "inference"):
             if getattr(new, key) != getattr(self.config, key):
                 log.warning("config '%s' changed: restart kwsd to apply it", key)
         logging.getLogger().setLevel(getattr(logging, new.log.level.upper()))
-        for sink in old_sinks:
-            close = getattr(sink, "close", None)
-            if close is not None:
-                close()
         self.config = new
         log.info("configuration reloaded from %s", new.source)
         self.notifier.send("READY=1")

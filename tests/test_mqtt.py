@@ -179,3 +179,27 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path):
         sub.close()
     finally:
         broker.stop()
+
+
+def test_sighup_moves_mqtt_to_a_new_site_without_stopping_detection(broker, tmp_path):
+    import signal as sig
+    sub = Subscriber(broker.port)
+    config = tmp_path / "kwsd.yaml"
+    config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: before\n")
+    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config), "--input", str(SAMPLE),
+                             "--realtime", "--json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(4.5)  # after "yes" (0.5 s) and the first "stop" (3 s)
+    config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: after\n")
+    proc.send_signal(sig.SIGHUP)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    printed = [json.loads(line) for line in out.decode().splitlines()]
+    assert sub.wait_for(lambda: len(sub.on("kwsd/before/detection")) + len(sub.on("kwsd/after/detection"))
+                        == len(printed))
+    before = [json.loads(p)["audio_ms"] for p, _ in sub.on("kwsd/before/detection")]
+    after = [json.loads(p)["audio_ms"] for p, _ in sub.on("kwsd/after/detection")]
+    assert sorted(before + after) == [d["audio_ms"] for d in printed]
+    assert min(before) < 2000 and max(after) > 6000 and max(before) < min(after)  # moved once, mid-stream
+    assert [p for p, _ in sub.on("kwsd/before/status")] == ["online", "offline"]
+    assert [p for p, _ in sub.on("kwsd/after/status")] == ["online", "offline"]
+    sub.close()
