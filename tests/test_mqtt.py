@@ -203,3 +203,42 @@ def test_sighup_moves_mqtt_to_a_new_site_without_stopping_detection(broker, tmp_
     assert [p for p, _ in sub.on("kwsd/before/status")] == ["online", "offline"]
     assert [p for p, _ in sub.on("kwsd/after/status")] == ["online", "offline"]
     sub.close()
+
+
+def test_tls_with_a_private_ca(tmp_path):
+    """mosquitto with a TLS listener and a certificate from a CA made here; kwsd trusts that CA."""
+    import subprocess as sp
+    from conftest import Broker
+
+    def ssl(*args):
+        sp.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kwsd test CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+        "-out", "server.csr")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "san.ext", "-out", "server.crt")
+    broker = Broker(tmp_path)
+    plain = broker.port
+    from conftest import free_port
+    tls_port = free_port()
+    broker.conf.write_text(broker.conf.read_text() + f"listener {tls_port} 127.0.0.1\ncafile {tmp_path}/ca.crt\n"
+                           f"certfile {tmp_path}/server.crt\nkeyfile {tmp_path}/server.key\n")
+    broker.start()
+    try:
+        sub = Subscriber(plain)
+        config = tmp_path / "kwsd.yaml"
+        config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: {SITE}\n"
+                          f"  tls:\n    ca: {tmp_path}/ca.crt\n")
+        proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json", check=True)
+        printed = detections(proc)
+        assert sub.wait_for(lambda: len(sub.on(f"kwsd/{SITE}/detection")) == len(printed) > 0)
+        sub.close()
+        # without the CA, the broker's certificate is not trusted: nothing is delivered, and kwsd says so
+        config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: other\n  flush_timeout_s: 2\n"
+                          f"  tls: {{}}\n")
+        proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json", check=True)
+        assert "cannot connect" in proc.stderr.decode() and "could not be delivered" in proc.stderr.decode()
+    finally:
+        broker.stop()

@@ -85,6 +85,8 @@ class MqttSink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_connect_fail = self._on_connect_fail
+        self._fail_logged = False
         self.client = client
 
     def _read_password(self):
@@ -159,6 +161,7 @@ class MqttSink:
             log.error("MQTT: broker %s:%d refused the connection: %s", self.config.host, self.config.port,
                       reason_code)
             return
+        self._fail_logged = False
         log.info("MQTT: connected to %s:%d as site '%s'", self.config.host, self.config.port, self.site)
         client.subscribe(self.topic_set, qos=1)
         if self.config.hermes:
@@ -172,6 +175,12 @@ class MqttSink:
                 topic, payload = self.discovery()
                 self._queue.appendleft((topic, json.dumps(payload), 1, True))
         self._drain()
+
+    def _on_connect_fail(self, client, userdata):
+        if not self._fail_logged:  # once per outage; paho keeps retrying with backoff
+            self._fail_logged = True
+            log.warning("MQTT: cannot connect to %s:%d%s; retrying, detections are queued", self.config.host,
+                        self.config.port, " (TLS)" if self.config.tls is not None else "")
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         with self._lock:
