@@ -123,9 +123,9 @@ class StreamResampler:
         ready = math.ceil(end / self.down) * self.down
         if ready <= self._emitted:
             return np.zeros(0, np.float32)
-        return self._emit(ready, final=True)
+        return self._emit(ready)
 
-    def _emit(self, ready: int, final: bool = False) -> np.ndarray:
+    def _emit(self, ready: int) -> np.ndarray:
         import scipy.signal  # loaded only when a device or file needs resampling
 
         y = scipy.signal.resample_poly(self._buf, self.up, self.down)

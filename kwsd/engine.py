@@ -106,10 +106,6 @@ class Engine:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
     def stalled(self, max_age_s: float) -> bool:
         """True if the worker has processed no stride for ``max_age_s`` (for a watchdog)."""
         return time.monotonic() - self.heartbeat > max_age_s

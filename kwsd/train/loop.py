@@ -83,7 +83,7 @@ class BatchMaker:
         self.frontend, self.augmenter, self.batch_size = frontend, augmenter, batch_size
         self.seed, self.spec_augment = seed, spec_augment
         self.queue: queue.Queue = queue.Queue(depth)
-        self.step = start_step
+        self.start_step = start_step
         self.make_seconds = 0.0  # augmentation + features, in the background thread
         self.wait_seconds = 0.0  # time the training loop waited for a batch
         self._stop = threading.Event()
@@ -103,7 +103,7 @@ class BatchMaker:
         return feats, self.labels[idx]
 
     def _run(self):
-        step = self.step
+        step = self.start_step
         while not self._stop.is_set():
             item = self.make(step)
             while not self._stop.is_set():
@@ -204,13 +204,13 @@ def run_training(s: TrainSettings) -> dict:
             state = json.loads(state_file.read_text())
         print(f"resuming from {start} at step {state['step']}", flush=True)
     else:
+        (out / "best.keras").unlink(missing_ok=True)  # from an earlier run in the same folder
         norm = clean.reshape(-1, params.feature_bin_count)
         model = build_model(s.model_architecture, params.input_shape, len(index.labels), s.binary, s.dropout,
                             norm.mean(axis=0), norm.var(axis=0))
         model.compile(optimizer=keras.optimizers.Adam(schedule[0][1]),
                       loss="binary_crossentropy" if s.binary else "sparse_categorical_crossentropy",
                       metrics=["accuracy"])
-    best_weights = model.get_weights()
 
     def lr_at(step):
         acc = 0
@@ -264,7 +264,6 @@ def run_training(s: TrainSettings) -> dict:
                               + confusion_text(confusion, display))
                 if val_acc is not None and val_acc > state["best_val"]:
                     state["best_val"] = val_acc
-                    best_weights = model.get_weights()
                     model.save(out / "best.keras")
             if step % s.save_step_interval == 0:
                 save_checkpoint()
@@ -278,10 +277,8 @@ def run_training(s: TrainSettings) -> dict:
         bar.close()
     save_checkpoint()
     train_seconds = time.time() - t0
-    if (out / "best.keras").exists():
+    if (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
         model = keras.models.load_model(out / "best.keras")
-    else:
-        model.set_weights(best_weights)
 
     # ---- export, then evaluate the exported files through the daemon's own runtime
     rng = np.random.default_rng(s.seed)
