@@ -18,7 +18,7 @@ from .config import Config, load_config
 from .engine import Engine, SmootherSettings
 from .errors import ConfigError, KwsdError, ModelError, NoMicrophoneError
 from .model import KeywordModel
-from .resources import DEFAULT_MODEL, SAMPLE_RECORDING, bundled
+from .resources import SAMPLE_RECORDING, bundled, default_model
 from .service import Notifier
 from .sinks.console import JsonLines, log_detection
 
@@ -28,10 +28,7 @@ log = logging.getLogger("kwsd")
 def load_models(paths, config: Config) -> list[KeywordModel]:
     paths = list(paths or config.models)
     if not paths:
-        default = bundled(DEFAULT_MODEL)
-        if default is None:
-            raise ModelError(f"the bundled model {DEFAULT_MODEL} is not installed; give one with --model")
-        paths = [default]
+        paths = [default_model()]
     models = [KeywordModel.load(p, config.inference.backend, config.inference.threads) for p in paths]
     names = [m.name for m in models]
     for m in models:
@@ -92,9 +89,13 @@ class Daemon:
         return fixed + [p for p in self.parts.values() if p is not None]
 
     @staticmethod
-    def _section(config: Config, key: str):
-        return {"gpio": config.hooks.gpio, "commands": (config.hooks.commands, config.hooks.max_concurrent,
-                                                        config.mqtt.site if config.mqtt else ""),
+    def _site(config: Config) -> str:
+        return config.mqtt.site if config.mqtt else ""  # empty = the hostname
+
+    @classmethod
+    def _section(cls, config: Config, key: str):
+        return {"gpio": config.hooks.gpio,
+                "commands": (config.hooks.commands, config.hooks.max_concurrent, cls._site(config)),
                 "mqtt": config.mqtt}[key]
 
     def _build_part(self, key: str, config: Config):
@@ -103,8 +104,7 @@ class Daemon:
             part = GpioHooks(config.hooks.gpio)
         elif key == "commands" and config.hooks.commands:
             from .sinks.hooks import CommandHooks
-            part = CommandHooks(config.hooks.commands, config.hooks.max_concurrent,
-                                config.mqtt.site if config.mqtt else "")
+            part = CommandHooks(config.hooks.commands, config.hooks.max_concurrent, self._site(config))
         elif key == "mqtt" and config.mqtt is not None:
             from .sinks.mqtt import MqttSink
             part = MqttSink(config.mqtt, self.keywords, self.set_enabled, [m.name for m in self.models])

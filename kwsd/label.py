@@ -7,10 +7,10 @@ import sys
 import numpy as np
 
 from .audio import read_wav, resample
-from .errors import KwsdError, ModelError
+from .errors import KwsdError
 from .features import MfccFrontend
 from .model import KeywordModel
-from .resources import DEFAULT_MODEL, bundled
+from .resources import default_model
 
 
 def label_clip(model: KeywordModel, frontend: MfccFrontend, audio: np.ndarray, rate: int, top: int = 3):
@@ -22,10 +22,7 @@ def label_clip(model: KeywordModel, frontend: MfccFrontend, audio: np.ndarray, r
 
 
 def label_files(files, model_path=None, as_json=False) -> int:
-    path = model_path or bundled(DEFAULT_MODEL)
-    if path is None:
-        raise ModelError(f"the bundled model {DEFAULT_MODEL} is not installed; give one with --model")
-    model = KeywordModel.load(path)
+    model = KeywordModel.load(model_path or default_model())
     frontend = MfccFrontend(model.frontend)
     failed = 0
     for f in files:

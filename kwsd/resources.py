@@ -27,6 +27,15 @@ def model_dirs() -> list[Path]:
     return dirs
 
 
+def default_model() -> Path:
+    """The bundled default model; ModelError if this installation lacks it."""
+    from .errors import ModelError
+    path = bundled(DEFAULT_MODEL)
+    if path is None:
+        raise ModelError(f"the bundled model {DEFAULT_MODEL} is not installed; give one with --model")
+    return path
+
+
 def bundled(name: str) -> Path | None:
     for d in model_dirs():
         if (d / name).is_file():
