@@ -45,10 +45,11 @@ def run_mic_session(pulse, tmp_path, config_text, seconds=6.0):
     finally:
         proc.send_signal(signal.SIGINT)
         try:
-            out, _ = proc.communicate(timeout=20)
+            proc.wait(timeout=20)  # not communicate(): the reader thread alone owns stderr
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, _ = proc.communicate()
+            proc.wait()
+        out = proc.stdout.read()  # a few JSON lines: they fit in the pipe buffer
         reader.join(5)
     return proc.returncode, out.decode(), "".join(err_lines)
 
