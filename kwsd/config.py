@@ -43,11 +43,18 @@ class AudioConfig:
 
 @dataclass
 class RecognizeConfig:
-    average_window_ms: int = _opt(500, min=0, max=10000)
-    detection_threshold: float = _opt(0.7, min=0.0, max=1.0)
-    suppression_ms: int = _opt(1500, min=0, max=60000)
-    minimum_count: int = _opt(3, min=1, max=100)
+    """Smoother settings; null (unset) = the model's recommended value, else the built-in
+    default (kwsd.recognize.SmootherSettings)."""
+
+    average_window_ms: typing.Optional[int] = _opt(None, min=0, max=10000)
+    detection_threshold: typing.Optional[float] = _opt(None, min=0.0, max=1.0)
+    suppression_ms: typing.Optional[int] = _opt(None, min=0, max=60000)
+    minimum_count: typing.Optional[int] = _opt(None, min=1, max=100)
     thresholds: typing.Dict[str, float] = _opt({}, min=0.0, max=1.0)  # per keyword
+
+    def overrides(self) -> dict:
+        """The values the config sets explicitly."""
+        return {k: v for k, v in asdict(self).items() if v is not None and v != {}}
 
 
 @dataclass

@@ -15,7 +15,7 @@ import time
 
 from .audio import MicrophoneSource, StdinSource, WavSource
 from .config import Config, load_config
-from .engine import Engine, SmootherSettings
+from .engine import Engine
 from .errors import ConfigError, KwsdError, ModelError, NoMicrophoneError
 from .model import KeywordModel
 from .resources import SAMPLE_RECORDING, bundled, default_model
@@ -39,12 +39,6 @@ def load_models(paths, config: Config) -> list[KeywordModel]:
             raise ConfigError(f"inference.clip_stride_ms: {config.inference.clip_stride_ms} is not a multiple "
                               f"of model {m.path}'s window stride ({stride:g} ms)")
     return models
-
-
-def smoother_settings(config: Config) -> SmootherSettings:
-    r = config.recognize
-    return SmootherSettings(r.average_window_ms, r.detection_threshold, r.suppression_ms, r.minimum_count,
-                            dict(r.thresholds))
 
 
 def open_source(config: Config, input_path, realtime: bool, wanted_rate: int):
@@ -72,8 +66,8 @@ class Daemon:
         self.models = load_models(model_paths, config)
         self.keywords = list(dict.fromkeys(k for m in self.models for k in m.keywords))
         source = open_source(config, input_path, realtime, self.models[0].frontend.sample_rate)
-        self.engine = Engine(self.models, source, [], smoother_settings(config), config.inference.clip_stride_ms,
-                             config.audio.ring_seconds)
+        self.engine = Engine(self.models, source, [], None, config.inference.clip_stride_ms,
+                             config.audio.ring_seconds, recognize=config.recognize.overrides())
         self.engine.sinks = self.build_sinks(config)
         self.notifier = Notifier()
         self._stop = threading.Event()
@@ -185,7 +179,7 @@ class Daemon:
             log.error("reload rejected, keeping the running configuration: %s", e)
             self.notifier.send("READY=1")
             return
-        self.engine.update_smoother(smoother_settings(new))
+        self.engine.update_smoother(recognize=new.recognize.overrides())
         for key in ("gpio", "commands", "mqtt"):
             if self._section(new, key) == self._section(self.config, key):
                 continue

@@ -26,6 +26,7 @@ import numpy as np
 
 from .errors import ModelError
 from .features import FrontendParams
+from .recognize import NOT_REPORTED
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,6 @@ MAGIC = b"KWSDMETA"
 FORMAT_VERSION = 1
 _FOOTER = struct.Struct("<II8s")
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
-NOT_REPORTED = ("_silence_", "_unknown_")
 
 
 def pack_model(tflite_bytes: bytes, metadata: dict) -> bytes:

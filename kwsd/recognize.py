@@ -16,11 +16,45 @@ the previous report.  ``_silence_`` and ``_unknown_`` are never reported.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-from .model import NOT_REPORTED
+NOT_REPORTED = ("_silence_", "_unknown_")
+
+
+@dataclass(frozen=True)
+class SmootherSettings:
+    """The smoother's parameters: the one definition of their names and defaults.
+
+    A model may carry recommended values (``kwsd tune`` writes them into its metadata
+    as ``recognize``); values set in the config override those, and a config that sets
+    ``detection_threshold`` also drops the model's per-keyword thresholds (its own
+    ``thresholds`` still apply), so that one global knob always does what it says.
+    """
+
+    average_window_ms: int = 500
+    detection_threshold: float = 0.7
+    suppression_ms: int = 1500
+    minimum_count: int = 3
+    thresholds: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def for_model(cls, metadata: dict | None = None, overrides: dict | None = None) -> "SmootherSettings":
+        """Defaults, then the model's recommendation, then the config's explicit values."""
+        names = {f.name for f in fields(cls)}
+        settings = cls()
+        recommended = (metadata or {}).get("recognize") or {}
+        if isinstance(recommended, dict):
+            settings = replace(settings, **{k: v for k, v in recommended.items() if k in names})
+        given = {k: v for k, v in (overrides or {}).items() if k in names and v is not None}
+        if "detection_threshold" in given:
+            settings = replace(settings, thresholds={})
+        thresholds = {**settings.thresholds, **given.pop("thresholds", {})}
+        return replace(settings, **given, thresholds=thresholds)
 
 
 @dataclass
@@ -33,8 +67,10 @@ class Recognition:
 
 
 class RecognizeCommands:
-    def __init__(self, labels, average_window_ms=1000, detection_threshold=0.2,
-                 suppression_ms=1500, minimum_count=3, thresholds=None):
+    def __init__(self, labels, average_window_ms=SmootherSettings.average_window_ms,
+                 detection_threshold=SmootherSettings.detection_threshold,
+                 suppression_ms=SmootherSettings.suppression_ms, minimum_count=SmootherSettings.minimum_count,
+                 thresholds=None):
         self.labels = list(labels)
         self.average_window_ms = average_window_ms
         self.detection_threshold = detection_threshold

@@ -7,7 +7,8 @@ import numpy as np
 
 from conftest import DEFAULT_MODEL, compose
 from kwsd.audio import ArraySource, Source
-from kwsd.engine import Engine, SmootherSettings
+from kwsd.engine import Engine
+from kwsd.recognize import SmootherSettings
 from kwsd.model import KeywordModel
 
 
@@ -69,15 +70,15 @@ def test_overflow_is_counted_logged_once_per_burst_and_time_keeps_up(caplog):
     gate = threading.Event()
     engine = Engine([KeywordModel.load(DEFAULT_MODEL)], source, [], SmootherSettings(),
                     ring_seconds=0.5)
-    original = engine._feed
+    original = engine.pipeline.process
 
-    def stalled_feed(block):  # the worker stalls once for long enough to lose audio
+    def stalled_process(block):  # the worker stalls once for long enough to lose audio
         if not gate.is_set():
             gate.set()
             time.sleep(0.5)
-        original(block)
+        return original(block)
 
-    engine._feed = stalled_feed
+    engine.pipeline.process = stalled_process
     with caplog.at_level(logging.WARNING):
         engine.start()
         assert source.done.wait(20)

@@ -1,0 +1,151 @@
+"""The thread-free core: audio in, detections out.
+
+``Pipeline.process(block)`` takes samples at the source's rate and returns the
+detections they complete; ``finish()`` flushes a finite stream.  Everything between
+-- resampling, striding, the streaming MFCC, the models, RecognizeCommands -- lives
+here and nowhere else, so that ``kwsd run`` (through the threaded Engine), ``kwsd
+stream eval``, ``kwsd tune`` and the benchmarks all run exactly the same code.
+
+Models whose frontend parameters are equal share one feature stream.  An optional
+``on_scores(model, audio_ms, scores)`` callback sees every model output: ``kwsd tune``
+records them once and replays only the smoother over its grid.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from .audio import StreamResampler
+from .detection import Detection
+from .features import FrontendParams, MfccFrontend, StreamingMfcc
+from .model import KeywordModel
+from .recognize import RecognizeCommands, SmootherSettings
+
+
+@dataclass
+class Stats:
+    strides: int = 0
+    detections: int = 0
+    overflows: int = 0
+    dropped_samples: int = 0
+    feature_ns: int = 0
+    invoke_ns: int = 0
+    invokes: int = 0
+
+
+class FrontendGroup:
+    """One feature stream and the models that read it."""
+
+    def __init__(self, params: FrontendParams, input_rate: int, stride_ms: int):
+        self.params = params
+        self.features = StreamingMfcc(MfccFrontend(params))
+        self.resampler = StreamResampler(input_rate, params.sample_rate)
+        self.stride = params.sample_rate * stride_ms // 1000
+        self.pending = np.zeros(0, np.float32)
+        self.samples = 0  # model-rate samples consumed since the stream started
+        self.models: list[tuple[KeywordModel, RecognizeCommands]] = []
+
+
+ScoreCallback = Callable[[KeywordModel, int, np.ndarray], None]
+
+
+class Pipeline:
+    def __init__(self, models: list[KeywordModel], input_rate: int, smoother: Optional[SmootherSettings] = None,
+                 clip_stride_ms: int = 40, on_scores: Optional[ScoreCallback] = None,
+                 recognize: Optional[dict] = None):
+        """``smoother`` fixes the settings of every model; without it each model uses its
+        recommended settings with ``recognize`` (the config's explicit values) on top."""
+        self.input_rate = input_rate
+        self.clip_stride_ms = clip_stride_ms
+        self.on_scores = on_scores
+        self.stats = Stats()
+        self.groups: list[FrontendGroup] = []
+        for model in models:
+            group = next((g for g in self.groups if g.params == model.frontend), None)
+            if group is None:
+                group = FrontendGroup(model.frontend, input_rate, clip_stride_ms)
+                self.groups.append(group)
+            group.models.append((model, self._smoother(model, smoother, recognize)))
+
+    @staticmethod
+    def _smoother(model: KeywordModel, settings: Optional[SmootherSettings],
+                  recognize: Optional[dict]) -> RecognizeCommands:
+        s = settings if settings is not None else SmootherSettings.for_model(model.metadata, recognize)
+        return RecognizeCommands(model.labels, s.average_window_ms, s.detection_threshold,
+                                 s.suppression_ms, s.minimum_count, s.thresholds)
+
+    def update_smoother(self, settings: Optional[SmootherSettings] = None, recognize: Optional[dict] = None) -> None:
+        """New thresholds etc.; the next stride uses them (a fresh averaging window)."""
+        for group in self.groups:
+            group.models = [(m, self._smoother(m, settings, recognize)) for m, _ in group.models]
+
+    @property
+    def audio_ms(self) -> int:
+        """Milliseconds of audio consumed so far (of the first feature stream)."""
+        g = self.groups[0]
+        return g.samples * 1000 // g.params.sample_rate
+
+    def process(self, block: np.ndarray) -> list[Detection]:
+        """Feed samples at ``input_rate``; return the detections they complete."""
+        found: list[Detection] = []
+        for group in self.groups:
+            self._run_strides(group, group.resampler.process(block), found)
+        return found
+
+    def finish(self) -> list[Detection]:
+        """End of a finite stream: release the resampler's tail, then one clip of silence
+        so that a keyword at the very end still fills enough averaging windows."""
+        found: list[Detection] = []
+        for group in self.groups:
+            tail = group.resampler.flush()
+            silence = np.zeros(group.params.clip_samples, np.float32)
+            self._run_strides(group, np.concatenate((tail, silence)), found)
+        return found
+
+    def skip(self, input_samples: int) -> None:
+        """Audio that was lost (ring overflow): keep audio_ms on the wall-clock timeline."""
+        for group in self.groups:
+            group.samples += input_samples * group.params.sample_rate // self.input_rate
+
+    def _run_strides(self, group: FrontendGroup, x: np.ndarray, found: list[Detection]) -> None:
+        if len(x) == 0:
+            return
+        pending = np.concatenate((group.pending, x)) if len(group.pending) else x
+        stride = group.stride
+        full = len(pending) // stride * stride
+        for i in range(0, full, stride):
+            t0 = time.perf_counter_ns()
+            group.features.push(pending[i:i + stride])
+            self.stats.feature_ns += time.perf_counter_ns() - t0
+            group.samples += stride
+            if group.features.frames_seen >= group.params.num_frames:
+                self._infer(group, found)
+            self.stats.strides += 1
+        group.pending = pending[full:].copy()
+
+    def _infer(self, group: FrontendGroup, found: list[Detection]) -> None:
+        audio_ms = group.samples * 1000 // group.params.sample_rate
+        for model, smoother in group.models:
+            t0 = time.perf_counter_ns()
+            scores = model.scores(group.features.window)
+            self.stats.invoke_ns += time.perf_counter_ns() - t0
+            self.stats.invokes += 1
+            if self.on_scores is not None:
+                self.on_scores(model, audio_ms, scores)
+            result = smoother.process(scores, audio_ms)
+            if result.is_new_command:
+                found.append(Detection(result.label, result.score, audio_ms, model.name))
+
+
+def run_array(models: list[KeywordModel], audio: np.ndarray, rate: int, smoother: Optional[SmootherSettings] = None,
+              clip_stride_ms: int = 40, on_scores: Optional[ScoreCallback] = None, recognize: Optional[dict] = None,
+              block_samples: int = 16000) -> list[Detection]:
+    """Run a whole recording through the pipeline, as ``kwsd run --input`` does; the detections."""
+    pipeline = Pipeline(models, rate, smoother, clip_stride_ms, on_scores, recognize)
+    found: list[Detection] = []
+    for start in range(0, len(audio), block_samples):
+        found += pipeline.process(audio[start:start + block_samples])
+    return found + pipeline.finish()
