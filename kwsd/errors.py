@@ -28,3 +28,9 @@ class AudioError(KwsdError):
 
 class NoMicrophoneError(AudioError):
     """No input device: the CLI can fall back to the bundled sample."""
+
+
+class UsageError(KwsdError):
+    """Options that do not go together; exit status 2, as argparse's own usage errors."""
+
+    exit_status = EXIT_USAGE

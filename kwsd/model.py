@@ -63,7 +63,7 @@ def unpack_model(data: bytes, source: str = "model") -> tuple[bytes, dict]:
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
+def quiet_native_stderr():
     """Silence what the C++ runtime prints while building an interpreter.
 
     LiteRT writes "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight to
@@ -105,7 +105,7 @@ def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1)
                 Interpreter = tf.lite.Interpreter
             else:
                 raise ModelError(f"unknown interpreter backend {name!r}; use auto or one of {', '.join(BACKENDS)}")
-            with _quiet_native_stderr():
+            with quiet_native_stderr():
                 interpreter = Interpreter(model_content=flatbuffer, num_threads=threads)
                 interpreter.allocate_tensors()
             return interpreter, name

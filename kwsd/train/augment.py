@@ -1,18 +1,46 @@
-"""Training-set augmentation, as in TensorFlow's input_data: background noise mixed in
-at a random volume, a random time shift, and optional SpecAugment-style masks."""
+"""Training-set augmentation.
+
+As in TensorFlow's input_data: background noise mixed in at a random volume, a random
+time shift, and optional SpecAugment-style masks.  For a far-field microphone also:
+reverberation (measured room impulse responses and simulated rooms) and random gain.
+And for teaching the model what a keyword is *not*: partial keywords, clips cut so that
+only the start or the end of the word remains, labelled ``_unknown_``.
+"""
 from __future__ import annotations
 
 import numpy as np
 
 
+def simulated_rir(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """A random room: a direct path, then exponentially decaying noise (RT60 0.2-0.9 s).
+
+    The statistical model of late reverberation (Polack); no geometry, but it gives the
+    model the smeared, reverberant spectra of a microphone across a room.
+    """
+    rt60 = rng.uniform(0.2, 0.9)
+    n = int(sample_rate * min(1.0, rt60 * 1.2))
+    t = np.arange(n) / sample_rate
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
+    predelay = int(rng.uniform(0.002, 0.02) * sample_rate)
+    tail[:predelay] = 0
+    tail *= 10 ** (-rng.uniform(0, 12) / 20) / (np.sqrt(np.sum(tail ** 2)) + 1e-9)  # direct-to-reverb 0..12 dB
+    tail[0] = 1.0
+    return tail.astype(np.float32)
+
+
 class Augmenter:
     def __init__(self, background: list[np.ndarray], background_frequency=0.8, background_volume=0.1,
-                 time_shift_samples=1600, silence_volume=1.0):
+                 time_shift_samples=1600, silence_volume=1.0, rirs=(), reverb_frequency=0.0,
+                 gain_db=(0.0, 0.0), sample_rate=16000):
         self.background = [b for b in background if len(b) > 0]
         self.background_frequency = background_frequency
         self.background_volume = background_volume
         self.time_shift = time_shift_samples
         self.silence_volume = silence_volume
+        self.rirs = [r for r in rirs if len(r) > 0]
+        self.reverb_frequency = reverb_frequency
+        self.gain_db = gain_db
+        self.sample_rate = sample_rate
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """A random stretch of a random background file (zeros if there are none)."""
@@ -24,9 +52,23 @@ class Augmenter:
         start = rng.integers(len(clip) - n)
         return clip[start:start + n]
 
+    def reverberate(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """``x`` in a room: a measured response half of the time (if any), else a simulated one.
+        The level is kept, so that gain stays a separate, explicit augmentation."""
+        from scipy.signal import fftconvolve
+
+        if self.rirs and rng.random() < 0.5:
+            rir = self.rirs[rng.integers(len(self.rirs))]
+        else:
+            rir = simulated_rir(rng, self.sample_rate)
+        y = fftconvolve(x, rir)[: len(x)]
+        rms_in, rms_out = np.sqrt(np.mean(x ** 2)), np.sqrt(np.mean(y ** 2))
+        return (y * (rms_in / rms_out if rms_out > 1e-9 else 0.0)).astype(np.float32)
+
     def __call__(self, clips: np.ndarray, is_silence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = np.zeros_like(clips)
         b, n = clips.shape
+        lo, hi = self.gain_db
         for i in range(b):
             x = clips[i]
             if self.time_shift > 0 and not is_silence[i]:
@@ -39,12 +81,39 @@ class Augmenter:
                     out[i] = x
             else:
                 out[i] = x
+            if not is_silence[i]:
+                if self.reverb_frequency > 0 and rng.random() < self.reverb_frequency:
+                    out[i] = self.reverberate(out[i], rng)
+                if hi > lo:
+                    out[i] *= 10 ** (rng.uniform(lo, hi) / 20)
             if is_silence[i]:
                 out[i] += self.noise(rng, n) * rng.uniform(0, self.silence_volume)
             elif rng.random() < self.background_frequency:
                 out[i] += self.noise(rng, n) * rng.uniform(0, self.background_volume)
         np.clip(out, -1.0, 1.0, out=out)
         return out
+
+
+def partial_keywords(clips: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """Keep only the start or the end (25-55%) of each clip's spoken part, in place of the word.
+
+    The spoken part is where the 10 ms frame energy is within 30 dB of the clip's peak.
+    Trained as ``_unknown_``, these teach the model to wait for the whole word, so that
+    "go" is not reported for the first syllable of "going" or the end of "ago".
+    """
+    out = np.zeros_like(clips)
+    hop = sample_rate // 100
+    for i, x in enumerate(clips):
+        frames = x[: len(x) // hop * hop].reshape(-1, hop)
+        energy = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-10)
+        voiced = np.flatnonzero(energy > energy.max() - 30)
+        a, b = voiced[0] * hop, (voiced[-1] + 1) * hop
+        keep = int((b - a) * rng.uniform(0.25, 0.55))
+        if rng.random() < 0.5:
+            out[i, a:a + keep] = x[a:a + keep]
+        else:
+            out[i, b - keep:b] = x[b - keep:b]
+    return out
 
 
 def spec_augment(features: np.ndarray, rng: np.random.Generator, time_masks=2, time_mask_max=5,

@@ -13,7 +13,7 @@ from ..errors import ConfigError, KwsdError
 from .loop import ARCHITECTURES, TrainSettings
 
 HELP = {
-    "data_dir": "dataset folder: a folder per word, optional _background_noise_/",
+    "data_dir": "dataset folder(s), comma-separated: a folder per word, optional _background_noise_/",
     "data_url": "a .tar.gz to download (into ~/.cache/kwsd) and extract, resumable",
     "background_dir": "folder of background noise WAVs (default: DATA_DIR/_background_noise_)",
     "extra_training_dir": "comma-separated folders (same layout) added to the training set only, e.g. "
@@ -30,6 +30,21 @@ HELP = {
     "out": "output folder: model.tflite, report.json, plots, checkpoints",
     "float_model": "also keep model_float.tflite",
     "name": "model name reported in detections (default: the architecture)",
+    "negative_dir": "folders of long recordings of anything but the keywords (WAV, FLAC, OGG; any rate), "
+                    "comma-separated, each with an optional :WEIGHT; their training split (a hash of the file "
+                    "name, like speakers) is cut into random clips for _unknown_",
+    "negative_percentage": "share of each batch cut from --negative-dir recordings (e.g. 30)",
+    "partial_percentage": "share of each batch made of keywords cut to their start or end, as _unknown_",
+    "rir_dir": "folder of measured room impulse responses for --reverb-percentage",
+    "reverb_percentage": "share of clips put in a room: a measured response (--rir-dir) or a simulated one",
+    "gain_db": "random gain range in dB applied to every spoken clip, e.g. -12,6",
+    "mine_hard_negatives": "before each learning-rate phase after the first, run the model over the negative "
+                           "recordings and train on the windows it takes for a keyword",
+    "hard_negative_threshold": "a negative window scoring above this for any keyword is mined (default 0.3)",
+    "hard_negative_percentage": "share of each batch drawn from the mined windows (default 10)",
+    "eval_stream": "WAV streams made by 'kwsd stream make' (truth in FILE.txt beside), comma-separated: "
+                   "false-reject rate reported at the end",
+    "eval_negative": "WAV recordings with no keyword, comma-separated: false accepts per hour reported at the end",
 }
 
 
@@ -77,13 +92,25 @@ def settings_from(args) -> TrainSettings:
                           f"choose one of {', '.join(ARCHITECTURES)}")
     try:
         settings.schedule()
+        settings.gain_range()
+        settings.check_shares()
         settings.frontend().validate()
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return settings
 
 
-def main(argv=None) -> int:
+def quiet_tensorflow() -> None:
+    """TensorFlow's C++ start-up and converter chatter, hidden (``kwsd --debug train`` shows it)."""
+    import os
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GLOG_minloglevel", "3")
+    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def main(argv=None, debug: bool = False) -> int:
+    if not debug:
+        quiet_tensorflow()
     args = build_parser().parse_args(argv)
     settings = settings_from(args)
     if settings.data_url:

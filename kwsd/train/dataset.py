@@ -98,16 +98,17 @@ def wav_files(folder: Path) -> list[str]:
 def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percentage=10.0,
                 validation_percentage=10.0, testing_percentage=10.0, sample_rate=16000, seed=59185,
                 binary=False, split_salt="", background_dir=None, extra_training_dirs=()) -> DataIndex:
-    """Scan ``data_dir`` and give every clip a set and a label, as TensorFlow's AudioProcessor does.
+    """Scan ``data_dir`` (one folder, or several separated by commas) and give every clip a set and a label, as TensorFlow's AudioProcessor does.
 
     Labels are ``_silence_, _unknown_, <wanted words>``; in binary mode (one keyword,
     sigmoid output) the only label is the keyword and every other clip is a negative
     (label index -1).  Clips under ``extra_training_dirs`` (e.g. synthetic speech) join
     the training set only, every one of them, labelled by their folder.
     """
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise FileNotFoundError(f"data directory {data_dir} does not exist")
+    roots = [Path(d) for d in str(data_dir).split(",") if d]
+    for root in roots:
+        if not root.is_dir():
+            raise FileNotFoundError(f"data directory {root} does not exist")
     wanted = list(wanted_words)
     labels = wanted if binary else [SILENCE, UNKNOWN] + wanted
     negative = -1 if binary else None
@@ -115,7 +116,8 @@ def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percent
     unknown = {"training": [], "validation": [], "testing": []}
     speakers = {"training": set(), "validation": set(), "testing": set()}
     found = set()
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and p.name != BACKGROUND_DIR):
+    folders = [p for root in roots for p in sorted(root.iterdir()) if p.is_dir() and p.name != BACKGROUND_DIR]
+    for folder in folders:
         for path in wav_files(folder):
             s = which_set(path, validation_percentage, testing_percentage, split_salt)
             speakers[s].add(speaker_of(path))
@@ -147,7 +149,7 @@ def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percent
             sets["training"].extend((path, label) for path in wav_files(folder))
         rng.shuffle(sets["training"])
     background = []
-    bg_dir = Path(background_dir) if background_dir else root / BACKGROUND_DIR
+    bg_dir = Path(background_dir) if background_dir else roots[0] / BACKGROUND_DIR
     if bg_dir.is_dir():
         for path in wav_files(bg_dir):
             try:

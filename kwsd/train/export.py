@@ -14,7 +14,22 @@ from ..model import KeywordModel, pack_model
 
 
 def to_tflite(model, input_shape, representative: np.ndarray | None = None) -> bytes:
-    """Float TFLite, or fully int8 (input and output) when calibration data is given."""
+    """Float TFLite, or fully int8 (input and output) when calibration data is given.
+
+    The converter prints its SavedModel signature to stdout and absl log lines straight
+    to file descriptor 2; both are hidden unless debug logging is on."""
+    import contextlib
+    import io
+    import logging
+
+    from ..model import quiet_native_stderr
+    if logging.getLogger("kwsd").isEnabledFor(logging.DEBUG):
+        return _convert(model, representative)
+    with quiet_native_stderr(), contextlib.redirect_stdout(io.StringIO()):
+        return _convert(model, representative)
+
+
+def _convert(model, representative: np.ndarray | None) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if representative is not None:
         def samples():

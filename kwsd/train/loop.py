@@ -37,6 +37,17 @@ class TrainSettings:
     background_frequency: float = 0.8
     time_shift_ms: float = 100.0
     spec_augment: bool = False
+    negative_dir: str = ""  # DIR[:WEIGHT],... long recordings of non-keyword audio
+    negative_percentage: float = 0.0  # share of each batch cut from them, as _unknown_
+    partial_percentage: float = 0.0  # share of each batch: keywords cut to their start or end, as _unknown_
+    rir_dir: str = ""  # measured room impulse responses
+    reverb_percentage: float = 0.0  # share of clips put in a room (measured or simulated)
+    gain_db: str = "0,0"  # random gain range in dB, e.g. -12,6
+    mine_hard_negatives: bool = False  # at each learning-rate phase after the first
+    hard_negative_threshold: float = 0.3
+    hard_negative_percentage: float = 10.0  # share of each batch drawn from mined windows
+    eval_stream: str = ""  # WAV streams with LABELS beside (kwsd stream make) to report at the end
+    eval_negative: str = ""  # WAV recordings of no keyword, for false accepts per hour at the end
     sample_rate: int = 16000
     clip_duration_ms: int = 1000
     window_size_ms: float = 30.0
@@ -65,6 +76,29 @@ class TrainSettings:
                               feature_bin_count=self.feature_bin_count, high_freq=self.sample_rate / 2,
                               window=self.window)
 
+    def gain_range(self) -> tuple[float, float]:
+        try:
+            lo, hi = (float(v) for v in str(self.gain_db).split(","))
+        except ValueError:
+            raise ValueError(f"--gain-db {self.gain_db}: give two numbers, e.g. -12,6") from None
+        if lo > hi:
+            raise ValueError(f"--gain-db {self.gain_db}: the first number must not exceed the second")
+        return lo, hi
+
+    def check_shares(self) -> None:
+        for name in ("negative_percentage", "partial_percentage", "hard_negative_percentage", "reverb_percentage"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ValueError(f"--{name.replace('_', '-')} must be 0..100")
+        extra = self.negative_percentage + self.partial_percentage + \
+            (self.hard_negative_percentage if self.mine_hard_negatives else 0)
+        if extra >= 100:
+            raise ValueError("--negative-percentage, --partial-percentage and --hard-negative-percentage "
+                             "together must leave room for the keyword clips (< 100)")
+        if self.negative_percentage and not self.negative_dir:
+            raise ValueError("--negative-percentage needs --negative-dir")
+        if self.mine_hard_negatives and not self.negative_dir:
+            raise ValueError("--mine-hard-negatives needs --negative-dir")
+
     def schedule(self) -> list[tuple[int, float]]:
         steps = [int(s) for s in str(self.how_many_training_steps).split(",")]
         rates = [float(r) for r in str(self.learning_rate).split(",")]
@@ -78,8 +112,9 @@ class BatchMaker:
     (which release the GIL) overlap with TensorFlow's training step."""
 
     def __init__(self, clips, labels, silence, frontend, augmenter, batch_size, seed, spec_augment,
-                 start_step=0, depth=4):
+                 start_step=0, depth=4, mix=None):
         self.clips, self.labels, self.silence = clips, labels, silence
+        self.mix = mix
         self.frontend, self.augmenter, self.batch_size = frontend, augmenter, batch_size
         self.seed, self.spec_augment = seed, spec_augment
         self.queue: queue.Queue = queue.Queue(depth)
@@ -94,13 +129,20 @@ class BatchMaker:
         from .augment import spec_augment
         t0 = time.perf_counter()
         rng = np.random.default_rng([self.seed, step])  # depends on the step only: resumable, deterministic
-        idx = rng.integers(0, len(self.clips), self.batch_size)
-        audio = self.augmenter(self.clips[idx], self.silence[idx], rng)
+        extra_audio, extra_labels = self.mix.draw(rng, self.batch_size) if self.mix else (None, None)
+        n = self.batch_size - (0 if extra_audio is None else len(extra_audio))
+        idx = rng.integers(0, len(self.clips), n)
+        clips, silence, labels = self.clips[idx], self.silence[idx], self.labels[idx]
+        if extra_audio is not None and len(extra_audio):
+            clips = np.concatenate((clips, extra_audio))
+            silence = np.concatenate((silence, np.zeros(len(extra_audio), bool)))
+            labels = np.concatenate((labels, extra_labels))
+        audio = self.augmenter(clips, silence, rng)
         feats = self.frontend.batch_features(audio)
         if self.spec_augment:
             spec_augment(feats, rng)
         self.make_seconds += time.perf_counter() - t0
-        return feats, self.labels[idx]
+        return feats, labels
 
     def _run(self):
         step = self.start_step
@@ -122,6 +164,40 @@ class BatchMaker:
 
     def close(self):
         self._stop.set()
+        self.thread.join()
+
+
+class NegativeMix:
+    """What each batch adds to the keyword clips, all labelled ``_unknown_``: windows of
+    negative recordings, partial keywords, and windows mined as hard negatives."""
+
+    def __init__(self, s: TrainSettings, pool, keyword_clips, unknown_label: int):
+        self.pool, self.hard = pool, None
+        self.keyword_clips = keyword_clips
+        self.unknown = unknown_label
+        self.s = s
+
+    def counts(self, batch: int) -> tuple[int, int, int]:
+        s = self.s
+        neg = round(batch * s.negative_percentage / 100) if self.pool is not None and self.pool.recordings else 0
+        part = round(batch * s.partial_percentage / 100) if len(self.keyword_clips) else 0
+        hard = round(batch * s.hard_negative_percentage / 100) if self.hard is not None and self.hard.recordings else 0
+        return neg, part, hard
+
+    def draw(self, rng: np.random.Generator, batch: int):
+        from .augment import partial_keywords
+        neg, part, hard = self.counts(batch)
+        samples = self.keyword_clips.shape[1]
+        parts = [self.pool.sample(rng, neg, samples)] if neg else []
+        if part:
+            chosen = self.keyword_clips[rng.integers(0, len(self.keyword_clips), part)]
+            parts.append(partial_keywords(chosen, rng))
+        if hard:
+            parts.append(self.hard.sample(rng, hard, samples))
+        if not parts:
+            return None, None
+        audio = np.concatenate(parts)
+        return audio, np.full(len(audio), self.unknown, np.int64)
 
 
 PATH_SETTINGS = ("data_dir", "background_dir", "extra_training_dir", "out", "start_checkpoint")
@@ -141,6 +217,75 @@ def confusion_text(confusion: np.ndarray, labels: list[str]) -> str:
     head = " " * width + "".join(f"{x[:6]:>7}" for x in labels)
     rows = [f"{lab:<{width}}" + "".join(f"{v:>7}" for v in row) for lab, row in zip(labels, confusion)]
     return "\n".join([head, *rows])
+
+
+def load_rirs(folder: str, sample_rate: int) -> list[np.ndarray]:
+    """Room impulse responses, each scaled to a peak of 1, at the model's rate."""
+    if not folder:
+        return []
+    from .negatives import audio_files, read_audio
+    rirs = []
+    for path in audio_files(folder):
+        rir, _ = read_audio(path, sample_rate)
+        peak = np.abs(rir).max()
+        if peak > 0:
+            rirs.append(rir[int(np.argmax(np.abs(rir))):] / peak)  # from the direct path on
+    if not rirs:
+        raise FileNotFoundError(f"--rir-dir {folder}: no audio files")
+    print(f"room impulse responses: {len(rirs)} from {folder}", flush=True)
+    return rirs
+
+
+def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
+    """The negative recordings of the training split, and the keyword clips for partial words."""
+    from .dataset import SILENCE, UNKNOWN
+    if not (s.negative_dir or s.partial_percentage):
+        return None
+    pool = None
+    if s.negative_dir:
+        from .negatives import load_pool
+        t0 = time.time()
+        pool, bad = load_pool(s.negative_dir, s.sample_rate, "training", s.validation_percentage,
+                              s.testing_percentage, s.split_salt)
+        limited = sum(len(r) for r, b in zip(pool.recordings, pool.band_limited) if b) / s.sample_rate
+        print(f"negative audio: {len(pool.recordings)} training recordings, {pool.seconds / 3600:.2f} h "
+              f"({limited / 3600:.2f} h band-limited), {len(bad)} unreadable; {time.time() - t0:.0f} s", flush=True)
+    clips, labels, _ = training
+    keyword_mask = np.array([index.labels[y] not in (SILENCE, UNKNOWN) for y in labels]) if not s.binary \
+        else labels == 1
+    unknown = 0 if s.binary else index.labels.index(UNKNOWN)
+    return NegativeMix(s, pool, clips[keyword_mask], unknown)
+
+
+def mine(model, pool, frontend, labels, threshold):
+    """Hard negatives for the next phase: see negatives.mine_hard_negatives."""
+    from .negatives import mine_hard_negatives
+    t0 = time.time()
+
+    binary = len(labels) == 1  # binary mode: one sigmoid output for the keyword
+
+    def predict(x):
+        p = np.concatenate([model(x[i:i + 2048], training=False).numpy() for i in range(0, len(x), 2048)])
+        return np.concatenate([1 - p, p], axis=1) if binary else p
+
+    names = ["_unknown_"] + labels if binary else labels
+    mined, scored = mine_hard_negatives(predict, pool, frontend, names, threshold)
+    print(f"hard negatives: {len(mined.recordings)} of {scored} negative windows score above {threshold} "
+          f"({time.time() - t0:.0f} s)", flush=True)
+    return mined
+
+
+def stream_figures(model_path, s: TrainSettings) -> dict:
+    """The exported model on whole streams, through the daemon's pipeline at its default settings."""
+    from ..model import KeywordModel
+    from ..streams import combine, evaluate_file, format_summary
+
+    model = KeywordModel.load(model_path)
+    figures = [evaluate_file([model], w) for w in s.eval_stream.split(",") if w]
+    figures += [evaluate_file([model], w, truth_file="") for w in s.eval_negative.split(",") if w]
+    summary = combine(figures).summary()
+    print("streams (int8, default settings):\n" + format_summary(summary), flush=True)
+    return summary
 
 
 def run_training(s: TrainSettings) -> dict:
@@ -178,7 +323,10 @@ def run_training(s: TrainSettings) -> dict:
     if counts["training"] == 0:
         raise ValueError("no usable training clips")
     augmenter = Augmenter(index.background, s.background_frequency, s.background_volume,
-                          int(s.time_shift_ms * s.sample_rate / 1000))
+                          int(s.time_shift_ms * s.sample_rate / 1000), rirs=load_rirs(s.rir_dir, s.sample_rate),
+                          reverb_frequency=s.reverb_percentage / 100, gain_db=s.gain_range(),
+                          sample_rate=s.sample_rate)
+    mix = make_negative_mix(s, index, data["training"])
     # as in TensorFlow, evaluation clips are not augmented, but _silence_ is background noise
     # at a random volume (seeded, so every evaluation sees the same clips)
     eval_feats = {}
@@ -241,8 +389,15 @@ def run_training(s: TrainSettings) -> dict:
         tmp.rename(ckpt_dir)
 
     display = ["no", "yes"] if s.binary else index.labels
-    batches = BatchMaker(*data["training"], frontend, augmenter, s.batch_size, s.seed, s.spec_augment,
-                         start_step=state["step"])
+    boundaries = list(np.cumsum([n for n, _ in schedule])[:-1])
+
+    def start_batches(step):
+        if s.mine_hard_negatives and any(step >= b for b in boundaries):
+            mix.hard = mine(model, mix.pool, frontend, index.labels, s.hard_negative_threshold)
+        return BatchMaker(*data["training"], frontend, augmenter, s.batch_size, s.seed, s.spec_augment,
+                          start_step=step, mix=mix)
+
+    batches = start_batches(state["step"])
     t0 = time.time()
     bar = tqdm(total=total_steps, initial=state["step"], unit="step", dynamic_ncols=True)
     try:
@@ -267,6 +422,10 @@ def run_training(s: TrainSettings) -> dict:
                     model.save(out / "best.keras")
             if step % s.save_step_interval == 0:
                 save_checkpoint()
+            if s.mine_hard_negatives and step in boundaries:
+                batches.close()  # a new maker from this step on: batches stay a function of the step alone
+                bar.clear()
+                batches = start_batches(step)
     except KeyboardInterrupt:
         bar.close()
         save_checkpoint()
@@ -294,7 +453,7 @@ def run_training(s: TrainSettings) -> dict:
              "float": export.write_model(out / "model_float.tflite", export.to_tflite(model, params.input_shape), meta)}
     report = {"name": name, "architecture": s.model_architecture, "labels": index.labels,
               "clips": counts, "speakers": index.speakers,
-              "bad_files": [(os.path.relpath(p, s.data_dir), why) for p, why in index.bad_files],
+              "bad_files": [(os.path.join(*Path(p).parts[-2:]), why) for p, why in index.bad_files],
               "train_seconds": round(train_seconds, 1), "steps": state["step"],
               "feature_seconds": round(batches.make_seconds, 1),
               "feature_wait_seconds": round(batches.wait_seconds, 1),
@@ -314,6 +473,8 @@ def run_training(s: TrainSettings) -> dict:
         print(f"{kind}: {path.stat().st_size} bytes; validation {accs['validation']}, test {accs['testing']}; "
               f"invoke {report[kind]['median_invoke_us']} µs", flush=True)
     print("test confusion (int8):\n" + confusion_text(np.array(report["int8"]["testing"]["confusion"]), display))
+    if s.eval_stream or s.eval_negative:
+        report["stream"] = stream_figures(files["int8"], s)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     from .plots import plot_confusion, plot_history
     plot_history(state["history"], out / "learning_curves.png")

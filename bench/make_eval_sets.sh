@@ -1,0 +1,36 @@
+#!/bin/sh
+# Build the evaluation streams used for models/README.md and 'kwsd tune', from data that
+# training never sees (see bench/train_default.sh for what training uses).
+#   sh bench/make_eval_sets.sh [SHARED_DATA_DIR] [DEBIAN_SPEECH_DIR] [OUT_DIR]
+# Test (never tuned on):  kw_test.wav   keyword clips of the 'testing' speakers over kitchen noise
+#                         neg_test_*.wav mycroft_precise_community, Debian asterisk-core-sounds-en-wav
+#                                        and fillets-ng-data (whole sources held out), and the 'testing'
+#                                        hash split of the Picovoice recordings
+# Tuning:                 kw_val.wav    the 'validation' speakers; neg_val.wav the 'validation' hash split
+#                                        of the negative recordings that training draws from
+set -eu
+DATA=${1:-../shared/data}
+DEB=${2:-runs/debian_speech}
+OUT=${3:-runs/eval}
+KWSD=${KWSD:-.venv/bin/kwsd}
+mkdir -p "$OUT"
+KITCHEN="$DATA/negative_speech/picovoice_speech_to_intent/noise/kitchen.flac"
+PICO="$DATA/negative_speech/picovoice_speech_to_intent/speech"
+KW="--data-dir $DATA/speech_commands_v0.02_test,runs/extra --split-salt kwsd --background $KITCHEN"
+$KWSD stream make $KW --set testing --seed 1 --out "$OUT/kw_test.wav"
+$KWSD stream make $KW --set validation --seed 2 --out "$OUT/kw_val.wav"
+$KWSD stream make --negative-dir "$DATA/negative_speech/mycroft_precise_community" --set all --duration-s 0 \
+  --out "$OUT/neg_test_mycroft.wav"
+$KWSD stream make --negative-dir "$DEB/asterisk-core-sounds-en-wav,$DEB/fillets-ng-data" --set all \
+  --duration-s 0 --out "$OUT/neg_test_debian.wav"
+$KWSD stream make --negative-dir "$PICO" --split-salt kwsd --set testing --duration-s 0 \
+  --out "$OUT/neg_test_picovoice.wav"
+TRAIN_NEG="$PICO"
+for p in asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav \
+         asterisk-core-sounds-ru-wav asterisk-prompt-es-co asterisk-prompt-fr-armelle \
+         asterisk-prompt-it-menardi-wav fillets-ng-data-cs fillets-ng-data-nl hedgewars-data klettres-data \
+         asterisk-moh-opsound-wav; do
+  TRAIN_NEG="$TRAIN_NEG,$DEB/$p"
+done
+$KWSD stream make --negative-dir "$TRAIN_NEG" --split-salt kwsd --set validation --duration-s 0 \
+  --out "$OUT/neg_val.wav"

@@ -1,0 +1,35 @@
+#!/bin/sh
+# Train the bundled default model (models/default.tflite) the way models/README.md describes.
+#   sh bench/train_default.sh [SHARED_DATA_DIR] [DEBIAN_SPEECH_DIR] [OUT]
+# SHARED_DATA_DIR: the project's shared data folder (Speech Commands copies, negative speech, RIR).
+# DEBIAN_SPEECH_DIR: the output of SHARED_DATA_DIR/debian_speech.sh (fetched first if missing).
+# Held out of training, for evaluation only (bench/make_eval_sets.sh): the keyword speakers that the
+# split puts in validation/testing, negative_speech/mycroft_precise_community, the Debian packages
+# asterisk-core-sounds-en-wav and fillets-ng-data, and the validation/testing hash split of the rest.
+set -eu
+DATA=${1:-../shared/data}
+DEB=${2:-runs/debian_speech}
+OUT=${3:-runs/default}
+KWSD=${KWSD:-.venv/bin/kwsd}
+[ -d "$DEB/hedgewars-data" ] || sh "$DATA/debian_speech.sh" "$DEB"
+# speech_commands_extra is flat (<word>_<speaker>_nohash_<n>.wav): give it a folder per word
+mkdir -p runs/extra
+for f in "$DATA"/speech_commands_extra/toy_dataset/*/*.wav; do
+  b=$(basename "$f"); w=${b%%_*}; mkdir -p "runs/extra/$w"
+  ln -sf "$(realpath "$f")" "runs/extra/$w/${b#*_}"
+done
+NEG="$DATA/negative_speech/picovoice_speech_to_intent/speech"
+for p in asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav \
+         asterisk-core-sounds-ru-wav asterisk-prompt-es-co asterisk-prompt-fr-armelle \
+         asterisk-prompt-it-menardi-wav fillets-ng-data-cs fillets-ng-data-nl hedgewars-data klettres-data \
+         asterisk-moh-opsound-wav; do
+  NEG="$NEG,$DEB/$p"
+done
+exec $KWSD train --data-dir "$DATA/speech_commands_v0.02_test,runs/extra" \
+  --background-dir "$DATA/speech_commands_background_noise/_background_noise_" \
+  --split-salt kwsd --unknown-percentage 30 --model-architecture ds_cnn --spec-augment \
+  --negative-dir "$NEG" --negative-percentage 35 --partial-percentage 5 \
+  --rir-dir "$DATA/room_impulse_responses" --reverb-percentage 30 --gain-db=-10,6 \
+  --mine-hard-negatives --hard-negative-percentage 15 \
+  --how-many-training-steps 6000,3000,2000 --learning-rate 0.001,0.0005,0.0001 \
+  --eval-step-interval 1000 --save-step-interval 1000 --name default --out "$OUT" ${EXTRA_ARGS:-}

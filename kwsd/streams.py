@@ -1,0 +1,298 @@
+"""Evaluation on streams: ``kwsd stream make`` and ``kwsd stream eval``.
+
+Clip accuracy says little about a wake-word daemon; what a user meets is a stream.
+As TensorFlow's generate_streaming_test_wav / test_streaming_accuracy, but:
+
+- ``make`` draws keyword clips only from one speaker partition (the same hash as
+  training, so evaluation speakers are never training speakers), places them over a
+  noise recording with random gaps, and writes ``STREAM.wav`` and ``STREAM.txt``
+  (one ``label,ms`` line per clip, ``ms`` = where the clip starts). Non-keyword words
+  (``--unknown-percentage``) are written with their own word as label and are *not* to be
+  detected.  With ``--negative-dir`` it instead concatenates long recordings of one
+  split (a hash of the file name) into a stream with no keyword at all.
+- ``eval`` runs exactly the ``kwsd run`` pipeline in-process and matches each
+  detection to the truth (see :func:`match`); with no truth file the audio is taken
+  to contain no keyword, so every detection is a false accept.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .detection import Detection
+from .recognize import NOT_REPORTED
+
+TOLERANCE_MS = 750
+
+
+# ----------------------------------------------------------------------------- truth files
+
+def truth_path(wav: str | Path) -> Path:
+    return Path(wav).with_suffix(".txt")
+
+
+def read_truth(path: str | Path) -> list[tuple[str, int]]:
+    """``label,ms`` lines (TensorFlow's format), sorted by time; ValueError names a bad line."""
+    out = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        label, _, ms = line.rpartition(",")
+        try:
+            out.append((label.strip(), int(round(float(ms)))))
+        except ValueError:
+            raise ValueError(f"{path} line {number}: expected 'label,ms', got {line!r}") from None
+    return sorted(out, key=lambda x: x[1])
+
+
+def write_truth(path: str | Path, truth: list[tuple[str, int]]) -> None:
+    Path(path).write_text("".join(f"{label},{ms}\n" for label, ms in truth), encoding="utf-8")
+
+
+# ----------------------------------------------------------------------------- matching
+
+@dataclass
+class KeywordFigures:
+    truths: int = 0
+    correct: int = 0
+    wrong: int = 0  # a truth of this keyword that was reported as another keyword
+    false_accepts: int = 0  # reports of this keyword matching no truth of any keyword (duplicates included)
+
+    def frr(self) -> float | None:
+        return None if not self.truths else 1 - self.correct / self.truths
+
+
+@dataclass
+class StreamFigures:
+    hours: float
+    keywords: dict[str, KeywordFigures] = field(default_factory=dict)
+    duplicates: int = 0
+    events: list[dict] = field(default_factory=list)  # every detection with what it was
+
+    def _sum(self, name: str) -> int:
+        return sum(getattr(k, name) for k in self.keywords.values())
+
+    def summary(self) -> dict:
+        truths = self._sum("truths")
+        fa = self._sum("false_accepts")
+        return {
+            "hours": round(self.hours, 4),
+            "keyword_truths": truths,
+            "false_reject_rate": None if not truths else round(1 - self._sum("correct") / truths, 4),
+            "wrong_keyword_rate": None if not truths else round(self._sum("wrong") / truths, 4),
+            "false_accepts": fa,
+            "false_accepts_per_hour": round(fa / self.hours, 3) if self.hours else None,
+            "duplicates": self.duplicates,
+            "per_keyword": {k: {**asdict(v), "false_reject_rate": None if v.frr() is None else round(v.frr(), 4),
+                                "false_accepts_per_hour": round(v.false_accepts / self.hours, 3) if self.hours else None}
+                            for k, v in sorted(self.keywords.items())},
+        }
+
+
+def match(detections: list[Detection], truth: list[tuple[str, int]], keywords: list[str], hours: float,
+          clip_ms: int = 1000, tolerance_ms: int = TOLERANCE_MS) -> StreamFigures:
+    """Classify every detection once.
+
+    A detection at ``t`` (the end of its deciding window) belongs to a truth clip starting
+    at ``s`` if ``s <= t <= s + clip_ms + tolerance_ms``: it can only be made once the
+    word has been heard, and should be made soon after.  The first detection inside a
+    keyword clip's span is *correct* if its label is the clip's, else *wrong*; further
+    detections there are *duplicates*; a detection inside no keyword clip's span
+    (including over a non-keyword word) is a *false accept* of its label.  Duplicates count
+    as false accepts too: to a user a double wake is a false one.
+    """
+    figures = StreamFigures(hours, {k: KeywordFigures() for k in keywords})
+    spans = [(label, s, s + clip_ms + tolerance_ms) for label, s in truth
+             if label not in NOT_REPORTED and label in keywords]
+    for label, _, _ in spans:
+        figures.keywords[label].truths += 1
+    used: set[int] = set()
+    for d in sorted(detections, key=lambda d: d.audio_ms):
+        kw = figures.keywords.setdefault(d.keyword, KeywordFigures())
+        hit = next((i for i, (_, a, b) in enumerate(spans) if a <= d.audio_ms <= b and i not in used), None)
+        inside = any(a <= d.audio_ms <= b for _, a, b in spans)
+        event = {"keyword": d.keyword, "audio_ms": d.audio_ms, "score": round(float(d.score), 4)}
+        if hit is not None:
+            used.add(hit)
+            truth_label = spans[hit][0]
+            if truth_label == d.keyword:
+                figures.keywords[truth_label].correct += 1
+                event["is"] = "correct"
+            else:
+                figures.keywords[truth_label].wrong += 1
+                event["is"] = f"wrong (was {truth_label})"
+        elif inside:
+            figures.duplicates += 1
+            kw.false_accepts += 1
+            event["is"] = "duplicate"
+        else:
+            kw.false_accepts += 1
+            event["is"] = "false accept"
+        figures.events.append(event)
+    return figures
+
+
+# ----------------------------------------------------------------------------- eval
+
+def evaluate_file(models, wav: str, truth_file: str | None = None, recognize: dict | None = None,
+                  clip_stride_ms: int = 40, tolerance_ms: int = TOLERANCE_MS, on_scores=None) -> StreamFigures:
+    """Run one recording through the daemon's pipeline and match its detections."""
+    from .audio import read_wav
+    from .pipeline import run_array
+
+    audio, rate = read_wav(wav)
+    truth_file = truth_file if truth_file is not None else (str(truth_path(wav)) if truth_path(wav).exists()
+                                                            else None)
+    truth = read_truth(truth_file) if truth_file else []
+    detections = run_array(models, audio, rate, clip_stride_ms=clip_stride_ms, recognize=recognize,
+                           on_scores=on_scores)
+    keywords = list(dict.fromkeys(k for m in models for k in m.keywords))
+    clip_ms = models[0].frontend.clip_duration_ms
+    return match(detections, truth, keywords, len(audio) / rate / 3600, clip_ms, tolerance_ms)
+
+
+def combine(figures: list[StreamFigures]) -> StreamFigures:
+    out = StreamFigures(sum(f.hours for f in figures))
+    for f in figures:
+        out.duplicates += f.duplicates
+        out.events += f.events
+        for k, v in f.keywords.items():
+            mine = out.keywords.setdefault(k, KeywordFigures())
+            for name in ("truths", "correct", "wrong", "false_accepts"):
+                setattr(mine, name, getattr(mine, name) + getattr(v, name))
+    return out
+
+
+def format_summary(summary: dict) -> str:
+    def pct(x):
+        return "n/a" if x is None else f"{x:.1%}"
+    lines = [f"{summary['hours'] * 60:.1f} min of audio, {summary['keyword_truths']} keywords: "
+             f"false rejects {pct(summary['false_reject_rate'])}, wrong keyword {pct(summary['wrong_keyword_rate'])}, "
+             f"false accepts {summary['false_accepts']} ({summary['false_accepts_per_hour']} per hour), "
+             f"duplicates {summary['duplicates']}"]
+    lines.append(f"{'keyword':<10} {'truths':>6} {'correct':>7} {'wrong':>5} {'FRR':>7} {'FA':>4} {'FA/h':>7}")
+    for k, v in summary["per_keyword"].items():
+        lines.append(f"{k:<10} {v['truths']:>6} {v['correct']:>7} {v['wrong']:>5} {pct(v['false_reject_rate']):>7} "
+                     f"{v['false_accepts']:>4} {v['false_accepts_per_hour']:>7}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- make
+
+@dataclass
+class StreamSpec:
+    out: str
+    data_dir: str = ""
+    negative_dir: str = ""
+    wanted_words: str = "yes,no,up,down,left,right,on,off,stop,go"
+    set: str = "testing"  # training, validation, testing or all
+    split_salt: str = ""
+    validation_percentage: float = 10.0
+    testing_percentage: float = 10.0
+    background: str = ""  # a noise recording (any format) under the whole stream
+    background_volume: float = 0.1
+    duration_s: float = 600.0  # 0 with --negative-dir: every recording of the split
+    word_gap_ms: int = 2000  # mean pause between clips (uniform in half to one and a half of it)
+    unknown_percentage: float = 20.0
+    seed: int = 1
+    sample_rate: int = 16000
+
+
+def make_stream(spec: StreamSpec) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """Build the audio and its truth; see the module docstring."""
+    from .audio import write_wav
+
+    rng = np.random.default_rng(spec.seed)
+    if spec.negative_dir:
+        audio, truth = _negative_stream(spec)
+    else:
+        audio, truth = _keyword_stream(spec, rng)
+    if spec.background:
+        from .train.negatives import read_audio
+        noise, _ = read_audio(spec.background, spec.sample_rate)
+        start = int(rng.integers(0, max(1, len(noise) - len(audio))))
+        audio = audio + np.resize(np.roll(noise, -start), len(audio)) * spec.background_volume
+    np.clip(audio, -1, 1, out=audio)
+    write_wav(spec.out, audio.astype(np.float32), spec.sample_rate)
+    write_truth(truth_path(spec.out), truth)
+    return audio, truth
+
+
+def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):
+    from .train.dataset import SILENCE, UNKNOWN, BadClip, read_clip, speaker_of, wav_files, which_set
+
+    wanted = [w.strip() for w in spec.wanted_words.split(",") if w.strip()]
+    keyword_clips, other_clips = [], []
+    for root in (Path(d) for d in spec.data_dir.split(",") if d):
+        if not root.is_dir():
+            raise FileNotFoundError(f"data directory {root} does not exist")
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_background")):
+            for path in wav_files(folder):
+                if spec.set != "all" and which_set(path, spec.validation_percentage, spec.testing_percentage,
+                                                   spec.split_salt) != spec.set:
+                    continue
+                if folder.name in wanted:
+                    keyword_clips.append((folder.name, path))
+                elif folder.name != SILENCE:
+                    word = folder.name if folder.name != UNKNOWN else Path(path).name.split("_")[0]
+                    other_clips.append((word, path))
+    if not keyword_clips:
+        raise ValueError(f"no keyword clips of the '{spec.set}' split in {spec.data_dir}")
+    speakers = {speaker_of(p) for _, p in keyword_clips}
+    total = int(spec.duration_s * spec.sample_rate)
+    audio = np.zeros(total, np.float32)
+    truth = []
+    clip_len = spec.sample_rate  # Speech Commands clips are 1 s
+    pos = int(rng.uniform(0.5, 1.5) * spec.word_gap_ms * spec.sample_rate / 1000)
+    order_k = rng.permutation(len(keyword_clips))
+    order_o = rng.permutation(len(other_clips)) if other_clips else []
+    ik = io = 0
+    while pos + clip_len <= total:
+        use_other = len(other_clips) and rng.random() < spec.unknown_percentage / 100
+        if use_other:
+            label, path = other_clips[order_o[io % len(order_o)]]
+            io += 1
+        else:
+            label, path = keyword_clips[order_k[ik % len(order_k)]]
+            ik += 1
+        try:
+            clip = read_clip(path, spec.sample_rate)[:clip_len]
+        except BadClip:
+            continue
+        audio[pos:pos + len(clip)] += clip
+        truth.append((label, int(pos * 1000 // spec.sample_rate)))
+        pos += clip_len + int(rng.uniform(0.5, 1.5) * spec.word_gap_ms * spec.sample_rate / 1000)
+    print(f"{spec.out}: {len(truth)} clips ({ik} keywords of {len(speakers)} speakers, {io} other words), "
+          f"{total / spec.sample_rate / 60:.1f} min", flush=True)
+    return audio, truth
+
+
+def _negative_stream(spec: StreamSpec):
+    from .train.negatives import audio_files, file_set, parse_dirs, read_audio
+
+    parts, seconds = [], 0.0
+    limit = spec.duration_s if spec.duration_s > 0 else math.inf
+    gap = np.zeros(spec.sample_rate // 2, np.float32)
+    files = 0
+    for folder, _ in parse_dirs(spec.negative_dir):
+        for path in audio_files(folder):
+            if spec.set != "all" and file_set(path, spec.validation_percentage, spec.testing_percentage,
+                                              spec.split_salt) != spec.set:
+                continue
+            if seconds >= limit:
+                break
+            audio, _ = read_audio(path, spec.sample_rate)
+            parts += [audio, gap]
+            seconds += (len(audio) + len(gap)) / spec.sample_rate
+            files += 1
+    if not parts:
+        raise ValueError(f"no recordings of the '{spec.set}' split under {spec.negative_dir}")
+    audio = np.concatenate(parts)
+    if limit < math.inf:
+        audio = audio[: int(limit * spec.sample_rate)]
+    print(f"{spec.out}: {files} recordings, {len(audio) / spec.sample_rate / 60:.1f} min, no keyword", flush=True)
+    return audio, []
+

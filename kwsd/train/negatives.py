@@ -1,0 +1,183 @@
+"""Long recordings of non-keyword audio, cut into random clips for ``_unknown_``.
+
+A model that has only heard 25 other single words does not know what to ignore:
+real conversation fires it hundreds of times an hour.  ``--negative-dir`` points at
+folders of recordings of any length, rate and format (WAV, FLAC, OGG through
+libsndfile); they are resampled to the model's rate once, kept as int16, and every
+training batch draws random windows from them as ``_unknown_``.
+
+Recordings below the model's rate (8 kHz telephone prompts) have nothing above their
+Nyquist frequency; a model could learn "band-limited means unknown", so their share is
+set apart (``band_limited``) for the caller to keep small.
+
+Files are split into training / validation / testing by a hash of their name, like
+Speech Commands' speakers (``which_set``), so that ``kwsd stream make`` can build an
+evaluation stream from recordings that training never used.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import which_set
+
+log = logging.getLogger(__name__)
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus")
+# recordings below the model's rate are drawn this much less often than their length says
+BAND_LIMITED_WEIGHT = 0.25
+
+
+def audio_files(folder: str | Path) -> list[Path]:
+    """Every audio file below ``folder``, sorted (a stable order makes runs repeatable)."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"negative audio folder {folder} does not exist")
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def read_audio(path: str | Path, sample_rate: int) -> tuple[np.ndarray, int]:
+    """Any libsndfile format as mono float32 at ``sample_rate``; also its own rate."""
+    import soundfile
+    from scipy.signal import resample_poly
+
+    audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    if rate != sample_rate:
+        g = math.gcd(rate, sample_rate)
+        audio = resample_poly(audio, sample_rate // g, rate // g).astype(np.float32)
+    return audio, rate
+
+
+def is_band_limited(audio: np.ndarray, sample_rate: int) -> bool:
+    """True if (almost) nothing lies above a quarter of the rate: audio recorded at half the
+    model's rate (8 kHz telephone prompts) even after it was resampled up."""
+    x = audio[: sample_rate * 30]
+    if len(x) < 512:
+        return False
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    cut = len(spec) * 53 // 100  # just above half the Nyquist frequency: 4.24 kHz at 16 kHz
+    return float(spec[cut:].sum()) < 1e-4 * float(spec.sum())
+
+
+def file_set(path: str | Path, validation_percentage: float, testing_percentage: float, salt: str = "") -> str:
+    """The split of one recording, decided by its file name (see dataset.which_set)."""
+    return which_set(Path(path).stem + "_nohash_", validation_percentage, testing_percentage, "neg" + salt)
+
+
+@dataclass
+class NegativePool:
+    """Recordings (int16, model rate) and the weights by which windows are drawn from them."""
+
+    recordings: list[np.ndarray] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)  # per recording: folder weight x length
+    band_limited: list[bool] = field(default_factory=list)
+    sample_rate: int = 16000
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(r) for r in self.recordings) / self.sample_rate
+
+    def add(self, audio: np.ndarray, name: str, weight: float, band_limited: bool = False) -> None:
+        self.recordings.append(np.clip(audio * 32767, -32768, 32767).astype(np.int16))
+        self.names.append(name)
+        self.weights.append(weight * len(audio) * (BAND_LIMITED_WEIGHT if band_limited else 1.0))
+        self.band_limited.append(band_limited)
+
+    def sample(self, rng: np.random.Generator, count: int, samples: int) -> np.ndarray:
+        """``count`` random windows of ``samples`` as float32 (short recordings are zero-padded)."""
+        out = np.zeros((count, samples), np.float32)
+        if not self.recordings or count == 0:
+            return out
+        p = np.asarray(self.weights, np.float64)
+        which = rng.choice(len(self.recordings), size=count, p=p / p.sum())
+        for i, r in enumerate(which):
+            rec = self.recordings[r]
+            if len(rec) <= samples:
+                offset = int(rng.integers(0, samples - len(rec) + 1))
+                out[i, offset:offset + len(rec)] = rec / 32768.0
+            else:
+                start = int(rng.integers(0, len(rec) - samples + 1))
+                out[i] = rec[start:start + samples] / 32768.0
+        return out
+
+
+def parse_dirs(spec: str) -> list[tuple[str, float]]:
+    """'DIR[:WEIGHT],DIR2[:WEIGHT]' -> [(dir, weight)]; ValueError on a bad weight."""
+    out = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        folder, _, weight = item.rpartition(":") if ":" in item else (item, "", "1")
+        try:
+            w = float(weight)
+        except ValueError:
+            raise ValueError(f"--negative-dir {item}: the weight after ':' must be a number") from None
+        if not w > 0:
+            raise ValueError(f"--negative-dir {item}: the weight must be above 0")
+        out.append((folder, w))
+    return out
+
+
+def load_pool(spec: str, sample_rate: int, wanted_set: str = "training", validation_percentage: float = 10.0,
+              testing_percentage: float = 10.0, salt: str = "") -> tuple[NegativePool, list[tuple[str, str]]]:
+    """Read every recording of ``wanted_set`` under the folders of ``spec``; also (file, why) of bad ones."""
+    pool, bad = NegativePool(sample_rate=sample_rate), []
+    for folder, weight in parse_dirs(spec):
+        for path in audio_files(folder):
+            if wanted_set != "all" and file_set(path, validation_percentage, testing_percentage, salt) != wanted_set:
+                continue
+            try:
+                audio, rate = read_audio(path, sample_rate)
+            except Exception as e:  # libsndfile's errors are plain RuntimeErrors
+                bad.append((str(path), str(e).splitlines()[0] if str(e) else type(e).__name__))
+                log.warning("skipping negative recording %s: %s", path, e)
+                continue
+            if len(audio) < sample_rate // 10:
+                continue
+            pool.add(audio, str(path), weight, band_limited=rate < sample_rate or is_band_limited(audio, sample_rate))
+    return pool, bad
+
+
+def mine_hard_negatives(predict, pool: NegativePool, frontend, labels: list[str], threshold: float,
+                        hop_frames: int = 5, limit: int = 20000) -> tuple[NegativePool, int]:
+    """Windows of the negative recordings that the current model takes for a keyword.
+
+    Every window (``hop_frames`` apart, 100 ms by default) of every recording is scored
+    by ``predict`` (features -> probabilities); windows whose best keyword probability
+    exceeds ``threshold`` become a new pool, the ``limit`` highest first.  Features are
+    computed over each whole recording, as the streaming daemon computes them.
+    Returns (pool of the mined windows, number of windows scored).
+    """
+    from ..recognize import NOT_REPORTED
+
+    p = frontend.params
+    keyword_cols = [i for i, x in enumerate(labels) if x not in NOT_REPORTED]
+    found: list[tuple[float, int, int]] = []  # score, recording, first frame
+    scored = 0
+    for r, rec in enumerate(pool.recordings):
+        feats = frontend.signal_features(rec / 32768.0)
+        if len(feats) < p.num_frames:
+            continue
+        starts = np.arange(0, len(feats) - p.num_frames + 1, hop_frames)
+        windows = np.lib.stride_tricks.sliding_window_view(feats, p.num_frames, axis=0)[starts]
+        probs = predict(np.ascontiguousarray(windows.transpose(0, 2, 1)))
+        best = probs[:, keyword_cols].max(axis=1)
+        scored += len(starts)
+        for i in np.flatnonzero(best > threshold):
+            found.append((float(best[i]), r, int(starts[i])))
+    found.sort(reverse=True)
+    mined = NegativePool(sample_rate=pool.sample_rate)
+    for _, r, start in found[:limit]:
+        a = start * p.stride_samples
+        clip = pool.recordings[r][a:a + p.clip_samples]
+        mined.recordings.append(clip)
+        mined.names.append(pool.names[r])
+        mined.weights.append(1.0)
+        mined.band_limited.append(pool.band_limited[r])
+    return mined, scored

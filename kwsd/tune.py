@@ -1,0 +1,204 @@
+"""``kwsd tune``: choose the smoother settings for a model from measured streams.
+
+The model runs once over every stream (keyword streams with their truth files and
+negative recordings); its scores are kept, and only RecognizeCommands is replayed
+over a grid of average window, minimum count and suppression, each with a sweep of
+one threshold for all keywords.  For each grid point a threshold is then picked per
+keyword: the lowest whose false accepts stay within that keyword's share of the
+target (default 0.5 per hour over all keywords), and the per-keyword thresholds are
+verified by one more replay.  The grid point with the lowest verified false-reject
+rate under the target wins.  Replays use the daemon's own RecognizeCommands on the
+same scores the pipeline produced, so they give exactly what ``kwsd run`` would.
+
+Writes ``recognize.yaml`` (a config section ``kwsd run --config`` accepts), ``det.png``
+(false-reject rate against false accepts per hour, one curve per keyword) and
+``tune.json``; ``--write-model`` stores the settings inside a copy of the model, where
+they become its recommended defaults.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .detection import Detection
+from .model import KeywordModel, pack_model, unpack_model
+from .recognize import RecognizeCommands, SmootherSettings
+from .streams import TOLERANCE_MS, combine, format_summary, match, read_truth, truth_path
+
+log = logging.getLogger(__name__)
+
+THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
+
+
+@dataclass
+class ScoreTrace:
+    """What the model said about one recording: the time of every window and its scores."""
+
+    name: str
+    times_ms: np.ndarray
+    scores: np.ndarray  # (windows, labels)
+    truth: list[tuple[str, int]]
+    hours: float
+
+
+def record_scores(model: KeywordModel, wav: str, clip_stride_ms: int = 40) -> ScoreTrace:
+    """Run the pipeline over ``wav`` once, keeping every score vector."""
+    from .audio import read_wav
+    from .pipeline import run_array
+
+    times, scores = [], []
+
+    def keep(_model, audio_ms, s):
+        times.append(audio_ms)
+        scores.append(np.array(s, np.float32))
+
+    audio, rate = read_wav(wav)
+    run_array([model], audio, rate, clip_stride_ms=clip_stride_ms, on_scores=keep)
+    truth = read_truth(truth_path(wav)) if truth_path(wav).exists() else []
+    return ScoreTrace(wav, np.array(times), np.array(scores), truth, len(audio) / rate / 3600)
+
+
+def replay(trace: ScoreTrace, model: KeywordModel, settings: SmootherSettings) -> list[Detection]:
+    """The detections RecognizeCommands makes from recorded scores at ``settings``."""
+    rc = RecognizeCommands(model.labels, settings.average_window_ms, settings.detection_threshold,
+                           settings.suppression_ms, settings.minimum_count, settings.thresholds)
+    found = []
+    for t, s in zip(trace.times_ms.tolist(), trace.scores):
+        r = rc.process(s, t)
+        if r.is_new_command:
+            found.append(Detection(r.label, r.score, t, model.name, timestamp=""))
+    return found
+
+
+def measure(traces: list[ScoreTrace], model: KeywordModel, settings: SmootherSettings,
+            tolerance_ms: int = TOLERANCE_MS):
+    clip_ms = model.frontend.clip_duration_ms
+    return combine([match(replay(t, model, settings), t.truth, model.keywords, t.hours, clip_ms, tolerance_ms)
+                    for t in traces])
+
+
+@dataclass
+class Grid:
+    windows: tuple[int, ...] = (300, 500, 800)
+    minimum_counts: tuple[int, ...] = (3, 8)
+    suppressions: tuple[int, ...] = (1000, 2000)
+    thresholds: tuple[float, ...] = THRESHOLDS
+
+
+def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: float = 0.5, grid: Grid = Grid(),
+         progress=None) -> dict:
+    """Search the grid; returns the chosen settings, their figures and every curve."""
+    hours = sum(t.hours for t in traces)
+    keywords = model.keywords
+    budget = target_fa_per_hour / len(keywords)  # each keyword's share of the target
+    points = []
+    for window, count, suppression in itertools.product(grid.windows, grid.minimum_counts, grid.suppressions):
+        curves = {k: [] for k in keywords}  # (threshold, frr, fa_per_hour)
+        for th in grid.thresholds:
+            s = SmootherSettings(window, th, suppression, count)
+            per = measure(traces, model, s).summary()["per_keyword"]
+            for k in keywords:
+                curves[k].append((th, per[k]["false_reject_rate"], per[k]["false_accepts"] / hours))
+            if progress:
+                progress()
+        chosen = {k: next((th for th, _, fa in curves[k] if fa <= budget), grid.thresholds[-1]) for k in keywords}
+        figures = None
+        for _ in range(len(grid.thresholds)):  # verify; raise the keywords that still fire too often
+            s = SmootherSettings(window, float(np.median(list(chosen.values()))), suppression, count, dict(chosen))
+            figures = measure(traces, model, s).summary()
+            over = [k for k in keywords if figures["per_keyword"][k]["false_accepts"] / hours > budget
+                    and chosen[k] < grid.thresholds[-1]]
+            if figures["false_accepts_per_hour"] <= target_fa_per_hour or not over:
+                break
+            for k in over:
+                chosen[k] = min(th for th in grid.thresholds if th > chosen[k])
+        points.append({"settings": s.to_dict(), "figures": figures, "curves": curves})
+    meets = [p for p in points if p["figures"]["false_accepts_per_hour"] <= target_fa_per_hour]
+    pool = meets or points
+    best = min(pool, key=lambda p: (p["figures"]["false_reject_rate"] or 0.0,
+                                    p["figures"]["false_accepts_per_hour"]))
+    return {"target_fa_per_hour": target_fa_per_hour, "met": bool(meets), "hours": round(hours, 4),
+            "streams": [t.name for t in traces], "best": best, "grid": points}
+
+
+def recognize_yaml(settings: dict) -> str:
+    import yaml
+    rounded = {**settings, "thresholds": {k: round(float(v), 4) for k, v in settings["thresholds"].items()}}
+    return yaml.safe_dump({"recognize": rounded}, sort_keys=False)
+
+
+def plot_det(result: dict, path: Path) -> None:
+    """False-reject rate against false accepts per hour, one curve per keyword (chosen grid point)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    best = result["best"]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for k, curve in best["curves"].items():
+        frr = [c[1] for c in curve if c[1] is not None]
+        fa = [c[2] for c in curve if c[1] is not None]
+        ax.plot(fa, frr, marker=".", label=k)
+    ax.axvline(result["target_fa_per_hour"], color="grey", linestyle="--", linewidth=1)
+    ax.set_xscale("symlog", linthresh=0.5)
+    ax.set_xlabel("false accepts per hour (this keyword)")
+    ax.set_ylabel("false-reject rate")
+    s = best["settings"]
+    ax.set_title(f"DET: window {s['average_window_ms']} ms, min count {s['minimum_count']}, "
+                 f"suppression {s['suppression_ms']} ms; {result['hours'] * 60:.0f} min of audio", fontsize=9)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_model_with_settings(model: KeywordModel, settings: dict, out: str) -> None:
+    """A copy of the model file whose metadata recommends ``settings``."""
+    flatbuffer, meta = unpack_model(Path(model.path).read_bytes(), model.path)
+    meta["recognize"] = {**settings, "thresholds": {k: round(float(v), 4) for k, v in settings["thresholds"].items()}}
+    meta.pop("format_version", None)
+    Path(out).write_bytes(pack_model(flatbuffer, meta))
+
+
+def main(args) -> int:
+    from tqdm import tqdm
+
+    from .resources import default_model
+
+    model = KeywordModel.load(args.model or default_model())
+    wavs = list(args.stream or []) + list(args.negative or [])
+    if not wavs:
+        raise ValueError("kwsd tune needs at least one --stream or --negative recording")
+    for w in args.negative or []:
+        if truth_path(w).exists() and read_truth(truth_path(w)):
+            raise ValueError(f"--negative {w} has keyword truth beside it ({truth_path(w)}); give it as --stream")
+    traces = []
+    for w in tqdm(wavs, desc="scoring", unit="file"):
+        trace = record_scores(model, w)
+        if w in (args.negative or []):
+            trace.truth = []
+        traces.append(trace)
+    grid = Grid(tuple(args.windows), tuple(args.minimum_counts), tuple(args.suppressions), tuple(args.thresholds))
+    total = len(grid.windows) * len(grid.minimum_counts) * len(grid.suppressions) * len(grid.thresholds)
+    with tqdm(total=total, desc="replaying", unit="setting") as bar:
+        result = tune(model, traces, args.target_fa, grid, progress=bar.update)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    best = result["best"]
+    (out / "recognize.yaml").write_text(recognize_yaml(best["settings"]))
+    (out / "tune.json").write_text(json.dumps(result, indent=1))
+    plot_det(result, out / "det.png")
+    if args.write_model:
+        write_model_with_settings(model, best["settings"], args.write_model)
+    verdict = "meets" if result["met"] else "does NOT meet"
+    print(f"chosen ({verdict} the target of {args.target_fa} false accepts per hour):")
+    print(format_summary(best["figures"]))
+    print(recognize_yaml(best["settings"]), end="")
+    print(f"wrote {out}/recognize.yaml, det.png, tune.json" + (f" and {args.write_model}" if args.write_model else ""))
+    return 0
