@@ -244,3 +244,80 @@ def test_train_options_come_from_yaml_with_flags_winning(tmp_path):
     proc = kwsd("train", "--data-dir", SPEECH, "--out", tmp_path / "o", "--model-architecture", "resnet1000",
                 "--how-many-training-steps", "1", "--learning-rate", "0.1")
     assert proc.returncode == 78 and "unknown architecture" in proc.stderr.decode().strip().splitlines()[-1]
+
+
+def _negatives(folder: Path) -> Path:
+    """Long recordings of no keyword, as a user would have them: FLAC and OGG at other rates."""
+    import soundfile
+    folder.mkdir()
+    words = np.concatenate([np.pad(scipy.io.wavfile.read(p)[1], (4000, 4000)) for p in
+                            sorted((SPEECH / "_unknown_").glob("*.wav"))])
+    soundfile.write(folder / "talk.flac", words, 16000)
+    soundfile.write(folder / "talk_at_44k.ogg", np.repeat(words, 2)[::1].astype(np.int16), 32000)
+    noise = scipy.io.wavfile.read(SPEECH / "_background_noise_" / "doing_the_dishes_2s.wav")[1]
+    soundfile.write(folder / "phone.wav", noise[::2], 8000)  # an 8 kHz recording
+    return folder
+
+
+def test_negative_recordings_split_by_file_and_load_at_any_rate(tmp_path):
+    from kwsd.train.negatives import audio_files, load_pool
+    folder = _negatives(tmp_path / "neg")
+    sets = {name: load_pool(str(folder), 16000, name, 34, 33)[0] for name in ("training", "validation", "testing")}
+    names = [n for pool in sets.values() for n in pool.names]
+    assert sorted(names) == sorted(str(p) for p in audio_files(folder))  # each file in exactly one set
+    pool, bad = load_pool(f"{folder}:2", 16000, "all")
+    assert bad == [] and len(pool.recordings) == 3
+    phone = pool.names.index(str(folder / "phone.wav"))
+    assert pool.band_limited[phone] and not pool.band_limited[pool.names.index(str(folder / "talk.flac"))]
+    assert len(pool.recordings[phone]) == 2 * 16000  # 8 kHz resampled to the model's rate
+    clips = pool.sample(np.random.default_rng(0), 8, 16000)
+    assert clips.shape == (8, 16000) and np.abs(clips).max() > 0.01
+
+
+def test_partial_keywords_keep_only_a_part_of_the_word():
+    from kwsd.train.augment import partial_keywords, simulated_rir
+    clips = np.stack([scipy.io.wavfile.read(p)[1] / 32768.0 for p in sorted((SPEECH / "yes").glob("*.wav"))])
+    cut = partial_keywords(clips.astype(np.float32), np.random.default_rng(1))
+    for whole, part in zip(clips, cut):
+        kept = np.flatnonzero(part)
+        assert 0 < len(kept) < 0.6 * len(np.flatnonzero(np.abs(whole) > 1e-3))
+        assert np.array_equal(part[kept], whole[kept].astype(np.float32))  # a piece of the word, unchanged
+    rir = simulated_rir(np.random.default_rng(2), 16000)
+    assert rir[0] == 1.0 and np.abs(rir[len(rir) // 2:]).max() < np.abs(rir[1:len(rir) // 4]).max()
+
+
+def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path):
+    neg = _negatives(tmp_path / "neg")
+    rirs = tmp_path / "rir"
+    rirs.mkdir()
+    decay = np.exp(-np.arange(4410) / 600.0) * np.random.default_rng(0).standard_normal(4410)
+    decay[0] = 1
+    scipy.io.wavfile.write(rirs / "room.wav", 44100, (decay * 0.5).astype(np.float32))
+    stream = tmp_path / "kw.wav"
+    kwsd("stream", "make", "--data-dir", SPEECH, "--set", "all", "--duration-s", "20", "--out", stream, check=True)
+    out = tmp_path / "run"
+    proc = kwsd("train", "--data-dir", SPEECH, *TINY, "--how-many-training-steps", "20,10",
+                "--learning-rate", "0.01,0.001", "--negative-dir", f"{neg}:1", "--negative-percentage", "25",
+                "--validation-percentage", "20", "--partial-percentage", "10", "--rir-dir", rirs,
+                "--reverb-percentage", "50", "--gain-db=-6,6", "--mine-hard-negatives",
+                "--hard-negative-threshold", "0.0", "--hard-negative-percentage", "10",
+                "--eval-stream", stream, "--eval-negative", neg / "phone.wav", "--out", out, timeout=600)
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "negative audio: " in text and "room impulse responses: 1" in text
+    assert "hard negatives: " in text and "streams (int8, default settings)" in text
+    assert "tf_tfl_flatbuffer_helpers" not in text and "TensorSpec" not in text  # converter noise hidden
+    report = json.loads((out / "report.json").read_text())
+    assert report["stream"]["keyword_truths"] > 0 and report["stream"]["false_accepts_per_hour"] is not None
+    assert report["settings"]["negative_dir"] == "neg:1"  # folders only, not the trainer's paths
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--negative-percentage", "30"], "--negative-percentage needs --negative-dir"),
+    (["--gain-db", "6"], "--gain-db 6: give two numbers"),
+    (["--negative-dir", "x", "--negative-percentage", "60", "--partial-percentage", "50"], "must leave room"),
+])
+def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):
+    proc = kwsd("train", "--data-dir", SPEECH, *flags, "--out", tmp_path / "o")
+    assert proc.returncode == 78 and message in proc.stderr.decode()
+    assert proc.stderr.decode().count("\n") == 1
