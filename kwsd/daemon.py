@@ -18,6 +18,7 @@ from .config import Config, load_config
 from .engine import Engine
 from .errors import ConfigError, KwsdError, ModelError, NoMicrophoneError
 from .model import KeywordModel
+from .recognize import SmootherSettings
 from .resources import SAMPLE_RECORDING, bundled, default_model
 from .service import Notifier
 from .sinks.console import JsonLines, log_detection
@@ -117,8 +118,10 @@ class Daemon:
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
         engine = self.engine
+        overrides = self.config.recognize.overrides()
         for m in self.models:
-            log.info("model '%s': %s (%s)", m.name, ", ".join(m.keywords), m.backend)
+            log.info("model '%s': %s (%s); %s", m.name, ", ".join(m.keywords), m.backend,
+                     SmootherSettings.for_model(m.metadata, overrides).describe())
         log.info("listening to %s", engine.source.description)
         handlers = {signal.SIGINT: self._on_stop, signal.SIGTERM: self._on_stop, signal.SIGHUP: self._on_hup}
         previous = {s: signal.signal(s, h) for s, h in handlers.items()}

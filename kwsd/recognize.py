@@ -42,6 +42,13 @@ class SmootherSettings:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def describe(self) -> str:
+        """One line for the log, so a user can see which thresholds are in force."""
+        per = ", ".join(f"{k} {v:g}" for k, v in sorted(self.thresholds.items()))
+        return (f"threshold {self.detection_threshold:g}" + (f" ({per})" if per else "") +
+                f", average {self.average_window_ms} ms, minimum count {self.minimum_count}, "
+                f"suppression {self.suppression_ms} ms")
+
     @classmethod
     def for_model(cls, metadata: dict | None = None, overrides: dict | None = None) -> "SmootherSettings":
         """Defaults, then the model's recommendation, then the config's explicit values."""
