@@ -15,7 +15,6 @@ the previous report.  ``_silence_`` and ``_unknown_`` are never reported.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
@@ -86,32 +85,51 @@ class RecognizeCommands:
         thresholds = thresholds or {}
         self._thresholds = np.array([thresholds.get(x, detection_threshold) for x in self.labels])
         self._reportable = np.array([x not in NOT_REPORTED for x in self.labels])
-        self._results: deque[tuple[int, np.ndarray]] = deque()
+        # the results inside the window: rows head..tail of a preallocated buffer, so that the
+        # average is one numpy call on a contiguous slice (this runs every stride, and
+        # `kwsd tune` replays it hundreds of times over hours of recorded scores)
+        self._times = np.zeros(64, np.int64)
+        self._rows = np.zeros((64, len(self.labels)))
+        self._head = self._tail = 0
         self._last_report_ms = None
         self._armed = np.ones(len(self.labels), bool)
+
+    def _append(self, time_ms: int, scores: np.ndarray) -> None:
+        if self._tail == len(self._times):
+            live = self._tail - self._head
+            if live > len(self._times) // 2:  # grow: a long window at a short stride
+                self._times = np.concatenate((self._times, np.zeros_like(self._times)))
+                self._rows = np.concatenate((self._rows, np.zeros_like(self._rows)))
+            self._times[:live] = self._times[self._head:self._tail]
+            self._rows[:live] = self._rows[self._head:self._tail]
+            self._head, self._tail = 0, live
+        self._times[self._tail] = time_ms
+        self._rows[self._tail] = scores
+        self._tail += 1
 
     def process(self, scores, time_ms: int) -> Recognition:
         """Add the scores of the window ending at ``time_ms``; maybe report a keyword."""
         scores = np.asarray(scores, dtype=np.float64).reshape(-1)
         if scores.shape[0] != len(self.labels):
             raise ValueError(f"expected {len(self.labels)} scores, got {scores.shape[0]}")
-        if self._results and time_ms < self._results[-1][0]:
+        if self._tail > self._head and time_ms < self._times[self._tail - 1]:
             raise ValueError(f"results must arrive in time order: {time_ms} ms after "
-                             f"{self._results[-1][0]} ms")
-        self._results.append((time_ms, scores))
-        while self._results[0][0] < time_ms - self.average_window_ms:
-            self._results.popleft()
+                             f"{self._times[self._tail - 1]} ms")
+        self._append(time_ms, scores)
+        oldest = time_ms - self.average_window_ms
+        while self._times[self._head] < oldest:
+            self._head += 1
 
-        count = len(self._results)
-        if count < self.minimum_count or time_ms - self._results[0][0] < self.average_window_ms / 4:
+        count = self._tail - self._head
+        if count < self.minimum_count or time_ms - self._times[self._head] < self.average_window_ms / 4:
             return Recognition("_silence_", 0.0, False)
 
         # recomputed each time (a few dozen rows): a running sum would drift over days
-        average = np.mean([r for _, r in self._results], axis=0)
+        average = np.add.reduce(self._rows[self._head:self._tail], axis=0) / count  # = .mean(), bit for bit
         above = average > self._thresholds
         # a label that has dropped below its threshold may be reported again
         self._armed |= ~above
-        top = int(np.argmax(average))
+        top = int(average.argmax())
         label, score = self.labels[top], float(average[top])
         suppressed = self._last_report_ms is not None and time_ms - self._last_report_ms <= self.suppression_ms
         if above[top] and self._reportable[top] and self._armed[top] and not suppressed:

@@ -91,3 +91,36 @@ def test_minimum_count_and_quarter_window_are_required():
     assert not rc.process(np.array([0, 1.0]), 100).is_new_command
     assert not rc.process(np.array([0, 1.0]), 200).is_new_command  # 3 results but only 200 ms < 250
     assert rc.process(np.array([0, 1.0]), 300).is_new_command
+
+
+def _reference(labels, scores, times, window, threshold, suppression, minimum_count):
+    """The smoother as first written (a deque and np.mean), to check the buffered one against."""
+    from collections import deque
+    results, armed, last, out = deque(), np.ones(len(labels), bool), None, []
+    for s, t in zip(scores, times):
+        results.append((t, np.asarray(s, np.float64)))
+        while results[0][0] < t - window:
+            results.popleft()
+        if len(results) < minimum_count or t - results[0][0] < window / 4:
+            continue
+        avg = np.mean([r for _, r in results], axis=0)
+        above = avg > threshold
+        armed |= ~above
+        top = int(np.argmax(avg))
+        if above[top] and labels[top] not in ("_silence_", "_unknown_") and armed[top] and \
+                not (last is not None and t - last <= suppression):
+            armed[top] = False
+            last = t
+            out.append((labels[top], t, float(avg[top])))
+    return out
+
+
+@pytest.mark.parametrize("window,stride,count", [(500, 40, 3), (10000, 10, 3), (1000, 20, 60)])
+def test_the_buffered_window_decides_exactly_as_the_plain_definition(window, stride, count):
+    labels = ["_silence_", "_unknown_", "yes", "no", "stop"]
+    rng = np.random.default_rng(window)
+    scores = rng.dirichlet(np.ones(len(labels)) * 0.2, size=3000)
+    times = np.arange(3000) * stride
+    rc = RecognizeCommands(labels, window, 0.5, 700, count)
+    got = [(r.label, t, r.score) for s, t in zip(scores, times) for r in [rc.process(s, int(t))] if r.is_new_command]
+    assert got == _reference(labels, scores, times, window, 0.5, 700, count) and len(got) > 3
