@@ -115,12 +115,13 @@ def _reference(labels, scores, times, window, threshold, suppression, minimum_co
     return out
 
 
-@pytest.mark.parametrize("window,stride,count", [(500, 40, 3), (10000, 10, 3), (1000, 20, 60)])
+@pytest.mark.parametrize("window,stride,count", [(500, 40, 3), (2000, 10, 3), (1000, 20, 40)])
 def test_the_buffered_window_decides_exactly_as_the_plain_definition(window, stride, count):
     labels = ["_silence_", "_unknown_", "yes", "no", "stop"]
     rng = np.random.default_rng(window)
-    # a label that changes every 25 results dominates, under random noise
-    dominant = np.repeat(rng.integers(0, len(labels), 3000 // 25 + 1), 25)[:3000]
+    # a label that changes every one and a half windows dominates, under random noise
+    run = int(window / stride * 1.5)
+    dominant = np.repeat(rng.integers(0, len(labels), 3000 // run + 1), run)[:3000]
     scores = 0.4 * rng.dirichlet(np.ones(len(labels)) * 0.2, size=3000) + 0.6 * np.eye(len(labels))[dominant]
     times = np.arange(3000) * stride
     rc = RecognizeCommands(labels, window, 0.5, 700, count)
