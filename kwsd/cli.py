@@ -16,6 +16,7 @@ log = logging.getLogger("kwsd")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .tune import Grid
     parser = argparse.ArgumentParser(prog="kwsd", description="Streaming keyword spotting (wake words).")
     parser.add_argument("--version", action="version", version=f"kwsd {__version__}")
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
@@ -83,10 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--target-fa", type=float, default=0.5, help="false accepts per hour allowed (default 0.5)")
     tune.add_argument("--out", required=True, help="folder for recognize.yaml, det.png, tune.json")
     tune.add_argument("--write-model", metavar="OUT.tflite", help="also write the model with these settings inside")
-    tune.add_argument("--windows", type=_int_list, default=[300, 500, 800], help="average windows, ms (300,500,800)")
-    tune.add_argument("--minimum-counts", type=_int_list, default=[3, 8], help="minimum counts (3,8)")
-    tune.add_argument("--suppressions", type=_int_list, default=[1000, 2000], help="suppressions, ms (1000,2000)")
-    tune.add_argument("--thresholds", type=_float_list, default=list(_THRESHOLDS), help="thresholds to sweep")
+    grid = Grid()  # the defaults live with the search itself
+    tune.add_argument("--windows", type=_int_list, default=list(grid.windows),
+                      help=f"average windows, ms (default {_csv(grid.windows)})")
+    tune.add_argument("--minimum-counts", type=_int_list, default=list(grid.minimum_counts),
+                      help=f"minimum counts (default {_csv(grid.minimum_counts)})")
+    tune.add_argument("--suppressions", type=_int_list, default=list(grid.suppressions),
+                      help=f"suppressions, ms (default {_csv(grid.suppressions)})")
+    tune.add_argument("--thresholds", type=_float_list, default=list(grid.thresholds),
+                      help=f"thresholds to sweep (default {_csv(grid.thresholds)})")
 
     # its options are parsed by kwsd.train.cli, which is only imported when [train] is installed
     sub.add_parser("train", help="train a model (needs the [train] extra); see 'kwsd train --help'",
@@ -94,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
+def _csv(values) -> str:
+    return ",".join(f"{v:g}" for v in values)
 
 
 def _int_list(text: str) -> list[int]:

@@ -32,7 +32,7 @@ from .streams import TOLERANCE_MS, combine, format_summary, match, read_truth, t
 
 log = logging.getLogger(__name__)
 
-THRESHOLDS = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995)
+THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
 
 
 @dataclass
@@ -85,8 +85,8 @@ def measure(traces: list[ScoreTrace], model: KeywordModel, settings: SmootherSet
 @dataclass
 class Grid:
     windows: tuple[int, ...] = (300, 500, 800)
-    minimum_counts: tuple[int, ...] = (3, 8)
-    suppressions: tuple[int, ...] = (1000, 2000)
+    minimum_counts: tuple[int, ...] = (3, 6)
+    suppressions: tuple[int, ...] = (1500,)
     thresholds: tuple[float, ...] = THRESHOLDS
 
 
