@@ -146,6 +146,8 @@ def plot_det(result: dict, path: Path) -> None:
         ax.plot(fa, frr, marker=".", label=k)
     ax.axvline(result["target_fa_per_hour"], color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("symlog", linthresh=0.5)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("false accepts per hour (this keyword)")
     ax.set_ylabel("false-reject rate")
     s = best["settings"]
