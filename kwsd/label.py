@@ -1,4 +1,9 @@
-"""``kwsd label``: the top three labels of short clips, like TensorFlow's label_wav.py."""
+"""``kwsd label``: the top three labels of short clips, like TensorFlow's label_wav.py.
+
+A clip is run through the same pipeline as a stream (resampling, streaming MFCC,
+model) and labelled by the first full window: the clip's first second, zero-padded
+when shorter.
+"""
 from __future__ import annotations
 
 import json
@@ -6,24 +11,37 @@ import sys
 
 import numpy as np
 
-from .audio import read_wav, resample
+from .audio import read_wav
 from .errors import KwsdError
-from .features import MfccFrontend
 from .model import KeywordModel
+from .pipeline import Pipeline
 from .resources import default_model
 
 
-def label_clip(model: KeywordModel, frontend: MfccFrontend, audio: np.ndarray, rate: int, top: int = 3):
-    """Scores of the first clip (zero-padded when shorter), best first."""
-    audio = resample(audio, rate, model.frontend.sample_rate)
-    scores = model.scores(frontend.clip_features(audio))
+def clip_scores(model: KeywordModel, audio: np.ndarray, rate: int) -> np.ndarray:
+    """The model's scores for the first window of ``audio``."""
+    first: list[np.ndarray] = []
+
+    def keep(_model, _ms, scores):
+        if not first:
+            first.append(scores)
+
+    pipeline = Pipeline([model], rate, on_scores=keep)
+    pipeline.process(audio)
+    if not first:
+        pipeline.finish()  # pads a short clip with silence, as TensorFlow's clips are padded
+    return first[0]
+
+
+def label_clip(model: KeywordModel, audio: np.ndarray, rate: int, top: int = 3):
+    """The ``top`` labels of the first window, best first."""
+    scores = clip_scores(model, audio, rate)
     order = np.argsort(scores)[::-1][:top]
     return [(model.labels[i], float(scores[i])) for i in order]
 
 
 def label_files(files, model_path=None, as_json=False) -> int:
     model = KeywordModel.load(model_path or default_model())
-    frontend = MfccFrontend(model.frontend)
     failed = 0
     for f in files:
         try:
@@ -32,7 +50,7 @@ def label_files(files, model_path=None, as_json=False) -> int:
             print(f"kwsd: error: {e}", file=sys.stderr, flush=True)
             failed += 1
             continue
-        top = label_clip(model, frontend, audio, rate)
+        top = label_clip(model, audio, rate)
         if as_json:
             print(json.dumps({"file": f, "label": top[0][0], "score": round(top[0][1], 4),
                               "top": [[k, round(v, 4)] for k, v in top]}), flush=True)

@@ -21,7 +21,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from kwsd.audio import read_wav, write_wav  # noqa: E402
-from kwsd.features import MfccFrontend  # noqa: E402
 from kwsd.label import label_clip  # noqa: E402
 from kwsd.model import KeywordModel  # noqa: E402
 from kwsd.train.dataset import which_set  # noqa: E402
@@ -36,8 +35,7 @@ def test_clips(words_dir: Path, word: str, model=None):
     files = sorted((words_dir / word).glob("*.wav"))
     files = [f for f in files if which_set(str(f), 10, 10, "kwsd") == "testing"]
     if model is not None:
-        frontend = MfccFrontend(model.frontend)
-        files = [f for f in files if label_clip(model, frontend, *read_wav(str(f)))[0][0] == word]
+        files = [f for f in files if label_clip(model, *read_wav(str(f)))[0][0] == word]
     rms = [float(np.sqrt(np.mean(read_wav(str(f))[0] ** 2))) for f in files]
     return [f for _, f in sorted(zip(rms, files), key=lambda p: -p[0])]
 
