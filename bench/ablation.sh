@@ -8,18 +8,12 @@ DATA=${1:-../shared/data}
 DEB=${2:-runs/debian_speech}
 OUT=${3:-runs/ablation}
 KWSD=${KWSD:-.venv/bin/kwsd}
-NEG="$DATA/negative_speech/picovoice_speech_to_intent/speech"
-for p in asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav \
-         asterisk-core-sounds-ru-wav asterisk-prompt-es-co asterisk-prompt-fr-armelle \
-         asterisk-prompt-it-menardi-wav fillets-ng-data-cs fillets-ng-data-nl hedgewars-data klettres-data \
-         asterisk-moh-opsound-wav; do
-  NEG="$NEG,$DEB/$p"
-done
+. bench/negative_dirs.sh
 BASE="--data-dir $DATA/speech_commands_v0.02_test,runs/extra
   --background-dir $DATA/speech_commands_background_noise/_background_noise_ --split-salt kwsd
   --unknown-percentage 30 --model-architecture ds_cnn --spec-augment
   --how-many-training-steps 2000,500 --learning-rate 0.001,0.0001 --eval-step-interval 500 --save-step-interval 500"
-NEGS="--negative-dir $NEG --negative-percentage 35"
+NEGS="--negative-dir $TRAIN_NEG --negative-percentage 35"
 ROOM="--partial-percentage 5 --rir-dir $DATA/room_impulse_responses --reverb-percentage 30 --gain-db=-10,6"
 MINE="--mine-hard-negatives --hard-negative-percentage 15"
 mkdir -p "$OUT"

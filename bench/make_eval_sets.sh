@@ -25,12 +25,6 @@ $KWSD stream make --negative-dir "$DEB/asterisk-core-sounds-en-wav,$DEB/fillets-
   --duration-s 0 --out "$OUT/neg_test_debian.wav"
 $KWSD stream make --negative-dir "$PICO" --split-salt kwsd --set testing --duration-s 0 \
   --out "$OUT/neg_test_picovoice.wav"
-TRAIN_NEG="$PICO"
-for p in asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav \
-         asterisk-core-sounds-ru-wav asterisk-prompt-es-co asterisk-prompt-fr-armelle \
-         asterisk-prompt-it-menardi-wav fillets-ng-data-cs fillets-ng-data-nl hedgewars-data klettres-data \
-         asterisk-moh-opsound-wav; do
-  TRAIN_NEG="$TRAIN_NEG,$DEB/$p"
-done
+. bench/negative_dirs.sh
 $KWSD stream make --negative-dir "$TRAIN_NEG" --split-salt kwsd --set validation --duration-s 0 \
   --out "$OUT/neg_val.wav"

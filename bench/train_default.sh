@@ -18,17 +18,11 @@ for f in "$DATA"/speech_commands_extra/toy_dataset/*/*.wav; do
   b=$(basename "$f"); w=${b%%_*}; mkdir -p "runs/extra/$w"
   ln -sf "$(realpath "$f")" "runs/extra/$w/${b#*_}"
 done
-NEG="$DATA/negative_speech/picovoice_speech_to_intent/speech"
-for p in asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav \
-         asterisk-core-sounds-ru-wav asterisk-prompt-es-co asterisk-prompt-fr-armelle \
-         asterisk-prompt-it-menardi-wav fillets-ng-data-cs fillets-ng-data-nl hedgewars-data klettres-data \
-         asterisk-moh-opsound-wav; do
-  NEG="$NEG,$DEB/$p"
-done
+. bench/negative_dirs.sh
 exec $KWSD train --data-dir "$DATA/speech_commands_v0.02_test,runs/extra" \
   --background-dir "$DATA/speech_commands_background_noise/_background_noise_" \
   --split-salt kwsd --unknown-percentage 30 --model-architecture ds_cnn --spec-augment \
-  --negative-dir "$NEG" --negative-percentage 35 --partial-percentage 5 \
+  --negative-dir "$TRAIN_NEG" --negative-percentage 35 --partial-percentage 5 \
   --rir-dir "$DATA/room_impulse_responses" --reverb-percentage 30 --gain-db=-10,6 \
   --mine-hard-negatives --hard-negative-percentage 15 \
   --how-many-training-steps 6000,3000,2000 --learning-rate 0.001,0.0005,0.0001 \
