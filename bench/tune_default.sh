@@ -1,0 +1,13 @@
+#!/bin/sh
+# Tune a trained model's smoother settings on the validation streams (bench/make_eval_sets.sh),
+# store them inside the model file, and measure it on the held-out test streams.
+#   sh bench/tune_default.sh RUN_DIR/model.tflite OUT.tflite [EVAL_DIR] [TARGET_FA_PER_HOUR]
+set -eu
+MODEL=$1
+OUT=$2
+EVAL=${3:-runs/eval}
+TARGET=${4:-0.5}
+KWSD=${KWSD:-.venv/bin/kwsd}
+$KWSD tune --model "$MODEL" --stream "$EVAL/kw_val.wav" --negative "$EVAL/neg_val.wav" --target-fa "$TARGET" \
+  --out "$(dirname "$OUT")/tune" --write-model "$OUT"
+sh bench/eval_model.sh "$OUT" "$EVAL"
