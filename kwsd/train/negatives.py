@@ -145,10 +145,10 @@ def load_pool(spec: str, sample_rate: int, wanted_set: str = "training", validat
 
 
 def mine_hard_negatives(predict, pool: NegativePool, frontend, labels: list[str], threshold: float,
-                        hop_frames: int = 5, limit: int = 20000) -> tuple[NegativePool, int]:
+                        hop_frames: int = 10, limit: int = 20000) -> tuple[NegativePool, int]:
     """Windows of the negative recordings that the current model takes for a keyword.
 
-    Every window (``hop_frames`` apart, 100 ms by default) of every recording is scored
+    Every window (``hop_frames`` apart, 200 ms by default) of every recording is scored
     by ``predict`` (features -> probabilities); windows whose best keyword probability
     exceeds ``threshold`` become a new pool, the ``limit`` highest first.  Features are
     computed over each whole recording, as the streaming daemon computes them.

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from kwsd.audio import read_wav, write_wav  # noqa: E402
 from kwsd.label import label_clip  # noqa: E402
 from kwsd.model import KeywordModel  # noqa: E402
+from kwsd.recognize import SmootherSettings  # noqa: E402
 from kwsd.train.dataset import which_set  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -35,7 +36,11 @@ def test_clips(words_dir: Path, word: str, model=None):
     files = sorted((words_dir / word).glob("*.wav"))
     files = [f for f in files if which_set(str(f), 10, 10, "kwsd") == "testing"]
     if model is not None:
-        files = [f for f in files if label_clip(model, *read_wav(str(f)))[0][0] == word]
+        # labelled right, and confidently enough for the model's own recommended threshold
+        settings = SmootherSettings.for_model(model.metadata)
+        need = settings.thresholds.get(word, settings.detection_threshold) if word != "_unknown_" else 0.0
+        files = [f for f in files for top in [label_clip(model, *read_wav(str(f)))[0]]
+                 if top[0] == word and top[1] >= need]
     rms = [float(np.sqrt(np.mean(read_wav(str(f))[0] ** 2))) for f in files]
     return [f for _, f in sorted(zip(rms, files), key=lambda p: -p[0])]
 
