@@ -109,6 +109,7 @@ def test_every_installed_backend_gives_the_same_scores():
         assert (scores.argmax(axis=1) == reference.argmax(axis=1)).all(), backend  # the same decisions
         # LiteRT and TensorFlow 2.2x run the same int8 kernels: identical scores.  tflite-runtime
         # 2.14 (the last release, for armv7l) rounds some int8 layers differently: measured up to
-        # 13 output steps of 1/256 on the bundled model, never a different top label.
-        tolerance = 0.0 if "tflite_runtime" not in (backend, backends[0]) else 16 / 256
+        # 13 output steps of 1/256 on the first bundled model and 18 on the current one, never a
+        # different top label.
+        tolerance = 0.0 if "tflite_runtime" not in (backend, backends[0]) else 24 / 256
         np.testing.assert_allclose(scores, reference, atol=tolerance, rtol=0, err_msg=backend)
