@@ -4,9 +4,10 @@ The model runs once over every stream (keyword streams with their truth files an
 negative recordings); its scores are kept, and only RecognizeCommands is replayed
 over a grid of average window, minimum count and suppression, each with a sweep of
 one threshold for all keywords.  For each grid point a threshold is then picked per
-keyword: the lowest whose false accepts stay within that keyword's share of the
-target (default 0.5 per hour over all keywords), and the per-keyword thresholds are
-verified by one more replay.  The grid point with the lowest verified false-reject
+keyword: of those whose false accepts stay within that keyword's share of the
+target (default 0.5 per hour over all keywords), the one with the fewest false
+rejects, the highest of equals; the per-keyword thresholds are verified by one more
+replay.  The grid point with the lowest verified false-reject
 rate under the target wins.  Replays use the daemon's own RecognizeCommands on the
 same scores the pipeline produced, so they give exactly what ``kwsd run`` would.
 
@@ -32,7 +33,7 @@ from .streams import TOLERANCE_MS, combine, format_summary, match, read_truth, t
 
 log = logging.getLogger(__name__)
 
-THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
+THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
 
 
 @dataclass
@@ -90,6 +91,14 @@ class Grid:
     thresholds: tuple[float, ...] = THRESHOLDS
 
 
+def pick_threshold(curve: list[tuple[float, float | None, float]], budget: float, highest: float) -> float:
+    """Of the thresholds whose false accepts stay within ``budget``, the one with the fewest
+    false rejects; of equals, the highest (the most margin against false accepts that the
+    tuning audio did not happen to contain)."""
+    allowed = [(frr if frr is not None else 0.0, -th) for th, frr, fa in curve if fa <= budget]
+    return -min(allowed)[1] if allowed else highest
+
+
 def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: float = 0.5, grid: Grid = Grid(),
          progress=None) -> dict:
     """Search the grid; returns the chosen settings, their figures and every curve."""
@@ -106,7 +115,7 @@ def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: floa
                 curves[k].append((th, per[k]["false_reject_rate"], per[k]["false_accepts"] / hours))
             if progress:
                 progress()
-        chosen = {k: next((th for th, _, fa in curves[k] if fa <= budget), grid.thresholds[-1]) for k in keywords}
+        chosen = {k: pick_threshold(curves[k], budget, grid.thresholds[-1]) for k in keywords}
         figures = None
         for _ in range(len(grid.thresholds)):  # verify; raise the keywords that still fire too often
             s = SmootherSettings(window, float(np.median(list(chosen.values()))), suppression, count, dict(chosen))

@@ -146,3 +146,11 @@ def test_a_models_recommended_settings_apply_and_the_config_overrides_them(tmp_p
     again = detections(kwsd("run", "--model", deaf, "--config", config, "--input", SAMPLE, "--json", check=True))
     plain = detections(kwsd("run", "--config", config, "--input", SAMPLE, "--json", check=True))
     assert [x["keyword"] for x in again] == [x["keyword"] for x in plain] and plain
+
+
+def test_a_keyword_gets_the_fewest_false_rejects_within_its_budget_and_the_most_margin():
+    from kwsd.tune import pick_threshold
+    curve = [(0.3, 0.10, 2.0), (0.5, 0.20, 0.0), (0.7, 0.20, 0.0), (0.9, 0.40, 0.0)]
+    assert pick_threshold(curve, 0.05, 0.99) == 0.7  # 0.3 fires too often; 0.5 and 0.7 miss as many
+    assert pick_threshold(curve, 5.0, 0.99) == 0.3
+    assert pick_threshold([(0.5, 0.1, 3.0)], 0.05, 0.99) == 0.99  # nothing within budget: the highest
