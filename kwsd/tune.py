@@ -118,7 +118,8 @@ def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: floa
         chosen = {k: pick_threshold(curves[k], budget, grid.thresholds[-1]) for k in keywords}
         figures = None
         for _ in range(len(grid.thresholds)):  # verify; raise the keywords that still fire too often
-            s = SmootherSettings(window, float(np.median(list(chosen.values()))), suppression, count, dict(chosen))
+            s = SmootherSettings(window, round(float(np.median(list(chosen.values()))), 4), suppression, count,
+                                 dict(chosen))
             figures = measure(traces, model, s).summary()
             over = [k for k in keywords if figures["per_keyword"][k]["false_accepts"] / hours > budget
                     and chosen[k] < grid.thresholds[-1]]
