@@ -90,7 +90,10 @@ def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1)
     Order: ai_edge_litert (maintained, fast int8 kernels), tflite_runtime (the only
     one on armv7l), tensorflow.lite.  Returns (interpreter, backend name).
     A backend that imports but cannot construct an interpreter (tflite_runtime with
-    numpy 2, or after TensorFlow was imported) is skipped with a debug log line.
+    numpy 2, or after TensorFlow was imported) is skipped with a debug log line.  But a
+    backend that *refuses the model* (a ValueError: not a valid flatbuffer) ends the
+    search: tflite_runtime 2.14 segfaults on a truncated flatbuffer that LiteRT refuses
+    cleanly, so a bad file must never reach the next backend.
     """
     names = BACKENDS if backend == "auto" else (backend,)
     errors = []
@@ -111,6 +114,9 @@ def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1)
             return interpreter, name
         except ModelError:
             raise
+        except ValueError as e:  # the interpreter read the file and refused it
+            raise ModelError(f"not a valid TFLite model ({name}: {str(e).splitlines()[0] if str(e) else e!r})") \
+                from None
         except Exception as e:  # ImportError, or a broken/incompatible build
             log.debug("interpreter backend %s unavailable: %s", name, e)
             errors.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")

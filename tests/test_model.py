@@ -79,6 +79,18 @@ def test_garbage_and_missing_files_are_refused(tmp_path):
         assert len(proc.stderr.decode().strip().splitlines()) == 1
 
 
+def test_a_truncated_flatbuffer_with_valid_metadata_is_refused_not_crashed_on(tmp_path, parts):
+    """LiteRT refuses it; tflite-runtime 2.14 would segfault on it, so it must never be tried next."""
+    flatbuffer, meta = parts
+    meta = {k: v for k, v in meta.items() if k != "format_version"}
+    path = tmp_path / "truncated.tflite"
+    path.write_bytes(pack_model(flatbuffer[: len(flatbuffer) // 2], meta))
+    proc = kwsd("run", "--model", path, "--input", SAMPLE)
+    assert proc.returncode == 1, proc.stderr.decode()  # not -11 (SIGSEGV)
+    lines = proc.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and "not a valid TFLite model" in lines[0] and str(path) in lines[0]
+
+
 SCORE_SCRIPT = """
 import json, sys, numpy as np
 from kwsd.model import KeywordModel
