@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
 from . import __version__
 from .errors import EXIT_FAILURE, EXIT_OK, KwsdError, UsageError
@@ -137,7 +139,19 @@ def setup_logging(level: str, debug: bool) -> None:
                         force=True)
 
 
+# SIGHUP (reload) may arrive while models load, before the daemon's own handler exists;
+# its default action would kill kwsd. Until then it is only remembered, and the daemon
+# reloads once it runs.
+EARLY_RELOAD = threading.Event()
+
+
+def _remember_reload(_signum, _frame) -> None:
+    EARLY_RELOAD.set()
+
+
 def main(argv=None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGHUP, _remember_reload)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)  # exits 2 on usage errors
     if args.command == "train":

@@ -72,7 +72,8 @@ class Daemon:
         self.engine.sinks = self.build_sinks(config)
         self.notifier = Notifier()
         self._stop = threading.Event()
-        self._reload = threading.Event()
+        from .cli import EARLY_RELOAD
+        self._reload = EARLY_RELOAD  # set by a SIGHUP that came while starting: reload once running
 
     def build_sinks(self, config: Config) -> list:
         """Every destination of a detection, as the config asks; started and ready to use."""

@@ -2,6 +2,7 @@
 journald fields, SIGHUP reload, and the unit file checked by systemd-analyze."""
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -148,6 +149,29 @@ def test_sighup_reloads_thresholds_without_reopening_audio_and_rejects_a_bad_con
     assert "configuration reloaded" in err and "reload rejected" in err and "detection_treshold" in err
     assert err.count("listening to") == 1  # the audio source was opened once
     assert "0 overflow(s)" in err
+
+
+def _catches_sighup(pid: int) -> bool:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) & 1 << (signal.SIGHUP - 1))
+    return False
+
+
+def test_sighup_while_starting_is_a_reload_once_running_not_a_kill():
+    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--input", str(SAMPLE), "--realtime", "--json"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while not _catches_sighup(proc.pid):  # the first moment kwsd's own code runs: models not loaded yet
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGHUP)
+    early, _, _ = select.select([proc.stderr], [], [], 0)
+    assert not early, "kwsd had already logged its start-up: the signal did not come early"
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "configuration reloaded" in err.decode()
+    assert len(out.decode().splitlines()) == 4  # and the whole sample was still heard
 
 
 def test_unit_file_verifies_and_is_hardened(tmp_path):
