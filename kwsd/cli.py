@@ -149,7 +149,21 @@ def _remember_reload(_signum, _frame) -> None:
     EARLY_RELOAD.set()
 
 
+def _reopen_closed_standard_fds() -> None:
+    """Started with stderr closed (``2>&-``), the next file kwsd opens would become fd 2 and
+    receive whatever the C++ runtimes write there; /dev/null takes that place instead."""
+    import os
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: this one
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)
+
+
 def main(argv=None) -> int:
+    _reopen_closed_standard_fds()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGHUP, _remember_reload)
     parser = build_parser()

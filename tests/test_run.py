@@ -2,6 +2,8 @@
 import json
 import re
 import shutil
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 import scipy.io.wavfile
 import scipy.signal
 
-from conftest import DEFAULT_MODEL, SAMPLE, compose, detections, kwsd
+from conftest import DEFAULT_MODEL, ROOT, SAMPLE, compose, detections, kwsd
 from kwsd.audio import read_wav
 
 # the bundled sample: yes, stop, stop (3 s later), go; clips start at these seconds
@@ -101,3 +103,11 @@ def test_no_microphone_under_systemd_fails_in_one_line():
 @pytest.mark.parametrize("args", [["run", "--bogus"], ["nonsense"], [], ["run", "--input"]])
 def test_usage_errors_exit_2(args):
     assert kwsd(*args).returncode == 2
+
+
+def test_closed_stderr_changes_nothing_but_where_errors_go():
+    """With 2>&- the next file opened would become fd 2; kwsd puts /dev/null there first."""
+    proc = subprocess.run(["sh", "-c", f'exec "{sys.executable}" -m kwsd run --input "{SAMPLE}" --json 2>&-'],
+                          cwd=ROOT, capture_output=False, stdout=subprocess.PIPE, timeout=120)
+    assert proc.returncode == 0
+    assert [json.loads(x)["keyword"] for x in proc.stdout.decode().splitlines()] == ["yes", "stop", "stop", "go"]
