@@ -13,7 +13,6 @@ import threading
 import time
 from typing import Optional
 
-import numpy as np
 
 from .audio import RingBuffer, Source
 from .detection import Detection

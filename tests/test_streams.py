@@ -2,7 +2,6 @@
 replay that `kwsd tune` relies on, and tune's output as a user meets it."""
 import json
 
-import numpy as np
 import pytest
 import yaml
 
