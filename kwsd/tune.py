@@ -30,7 +30,6 @@ from .model import KeywordModel, pack_model, unpack_model
 from .recognize import RecognizeCommands, SmootherSettings
 from .streams import TOLERANCE_MS, combine, format_summary, match, read_truth, truth_path
 
-
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
 
 
