@@ -193,7 +193,7 @@ def cmd_run(args) -> int:
     config = load_config(args.config)
     setup_logging(config.log.level, args.debug)
     return run(config, config_path=args.config, model_paths=args.model, input_path=args.input,
-               realtime=args.realtime, json_output=args.json)
+               realtime=args.realtime, json_output=args.json, reload_requested=EARLY_RELOAD)
 
 
 def cmd_devices(args) -> int:

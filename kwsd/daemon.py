@@ -61,7 +61,7 @@ def open_source(config: Config, input_path, realtime: bool, wanted_rate: int):
 
 class Daemon:
     def __init__(self, config: Config, config_path=None, model_paths=None, input_path=None, realtime=False,
-                 json_output=False):
+                 json_output=False, reload_requested: threading.Event | None = None):
         self.config, self.config_path = config, config_path
         self.json_output = json_output
         self.models = load_models(model_paths, config)
@@ -72,8 +72,8 @@ class Daemon:
         self.engine.sinks = self.build_sinks(config)
         self.notifier = Notifier()
         self._stop = threading.Event()
-        from .cli import EARLY_RELOAD
-        self._reload = EARLY_RELOAD  # set by a SIGHUP that came while starting: reload once running
+        # a SIGHUP that came while starting (see cli.EARLY_RELOAD) is a reload once running
+        self._reload = reload_requested if reload_requested is not None else threading.Event()
 
     def build_sinks(self, config: Config) -> list:
         """Every destination of a detection, as the config asks; started and ready to use."""
@@ -207,5 +207,5 @@ class Daemon:
 
 
 def run(config: Config, config_path=None, model_paths=None, input_path=None, realtime=False,
-        json_output=False) -> int:
-    return Daemon(config, config_path, model_paths, input_path, realtime, json_output).run()
+        json_output=False, reload_requested: threading.Event | None = None) -> int:
+    return Daemon(config, config_path, model_paths, input_path, realtime, json_output, reload_requested).run()

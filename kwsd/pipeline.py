@@ -82,12 +82,6 @@ class Pipeline:
         for group in self.groups:
             group.models = [(m, self._smoother(m, settings, recognize)) for m, _ in group.models]
 
-    @property
-    def audio_ms(self) -> int:
-        """Milliseconds of audio consumed so far (of the first feature stream)."""
-        g = self.groups[0]
-        return g.samples * 1000 // g.params.sample_rate
-
     def process(self, block: np.ndarray) -> list[Detection]:
         """Feed samples at ``input_rate``; return the detections they complete."""
         found: list[Detection] = []
