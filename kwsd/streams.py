@@ -249,7 +249,7 @@ def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):
     pos = int(rng.uniform(0.5, 1.5) * spec.word_gap_ms * spec.sample_rate / 1000)
     order_k = rng.permutation(len(keyword_clips))
     order_o = rng.permutation(len(other_clips)) if other_clips else []
-    ik = io = 0
+    ik = io = bad = 0
     while pos + clip_len <= total:
         use_other = len(other_clips) and rng.random() < spec.unknown_percentage / 100
         if use_other:
@@ -260,7 +260,10 @@ def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):
             ik += 1
         try:
             clip = read_clip(path, spec.sample_rate)[:clip_len]
-        except BadClip:
+        except BadClip as e:  # skipped; but a folder of nothing but bad files must not loop forever
+            bad += 1
+            if bad > len(keyword_clips) + len(other_clips):
+                raise ValueError(f"too many unreadable clips in {spec.data_dir} (last: {path}: {e})") from None
             continue
         audio[pos:pos + len(clip)] += clip
         truth.append((label, int(pos * 1000 // spec.sample_rate)))

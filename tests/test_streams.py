@@ -155,3 +155,11 @@ def test_a_keyword_gets_the_fewest_false_rejects_within_its_budget_and_the_most_
     assert pick_threshold(curve, 0.05, 0.99) == 0.7  # 0.3 fires too often; 0.5 and 0.7 miss as many
     assert pick_threshold(curve, 5.0, 0.99) == 0.3
     assert pick_threshold([(0.5, 0.1, 3.0)], 0.05, 0.99) == 0.99  # nothing within budget: the highest
+
+
+def test_stream_make_on_unreadable_clips_fails_in_one_line_instead_of_looping(tmp_path):
+    (tmp_path / "yes").mkdir()
+    (tmp_path / "yes" / "a_nohash_0.wav").write_bytes(b"not a wav file at all")
+    proc = kwsd("stream", "make", "--data-dir", tmp_path, "--set", "all", "--out", tmp_path / "s.wav", timeout=60)
+    assert proc.returncode == 1 and "unreadable clips" in proc.stderr.decode()
+    assert proc.stderr.decode().count("\n") == 1
