@@ -7,12 +7,17 @@
 #                                        and fillets-ng-data (whole sources held out), and the 'testing'
 #                                        hash split of the Picovoice recordings
 # Tuning:                 kw_val.wav    the 'validation' speakers; neg_val.wav the 'validation' hash split
-#                                        of the negative recordings that training draws from
+#                                        of the negative recordings that training draws from;
+#                         neg_val_tts.wav synthetic speech of dictionary words that training never
+#                                        hears (python -m kwsd.train.tts --negatives: its heldout/ half),
+#                                        single words like the near misses that real speech holds
 set -eu
 DATA=${1:-../shared/data}
 DEB=${2:-runs/debian_speech}
 OUT=${3:-runs/eval}
 KWSD=${KWSD:-.venv/bin/kwsd}
+PYTHON=${PYTHON:-.venv/bin/python}
+TTS=${TTS:-runs/tts_neg}
 mkdir -p "$OUT"
 KITCHEN="$DATA/negative_speech/picovoice_speech_to_intent/noise/kitchen.flac"
 PICO="$DATA/negative_speech/picovoice_speech_to_intent/speech"
@@ -28,3 +33,5 @@ $KWSD stream make --negative-dir "$PICO" --split-salt kwsd --set testing --durat
 . bench/negative_dirs.sh
 $KWSD stream make --negative-dir "$TRAIN_NEG" --split-salt kwsd --set validation --duration-s 0 \
   --out "$OUT/neg_val.wav"
+[ -d "$TTS/heldout" ] || $PYTHON -m kwsd.train.tts --negatives --out "$TTS" --minutes 120
+$KWSD stream make --negative-dir "$TTS/heldout" --set all --duration-s 0 --out "$OUT/neg_val_tts.wav"

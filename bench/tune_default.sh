@@ -8,6 +8,7 @@ OUT=$2
 EVAL=${3:-runs/eval}
 TARGET=${4:-0.5}
 KWSD=${KWSD:-.venv/bin/kwsd}
-$KWSD tune --model "$MODEL" --stream "$EVAL/kw_val.wav" --negative "$EVAL/neg_val.wav" --target-fa "$TARGET" \
+$KWSD tune --model "$MODEL" --stream "$EVAL/kw_val.wav" --negative "$EVAL/neg_val.wav" \
+  --negative "$EVAL/neg_val_tts.wav" --target-fa "$TARGET" \
   --out "$(dirname "$OUT")/tune" --write-model "$OUT"
 sh bench/eval_model.sh "$OUT" "$EVAL"

@@ -1,11 +1,11 @@
 #!/bin/sh
-# Install the test dependencies (PulseAudio, mosquitto, TensorFlow for the training tests)
+# Install the test dependencies (PulseAudio, mosquitto, TensorFlow and text-to-speech for the training tests)
 # and run the whole test suite.  Run from the repository root.
 set -e
 cd "$(dirname "$0")/.."
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    pulseaudio pulseaudio-utils alsa-utils mosquitto >/dev/null
+    pulseaudio pulseaudio-utils alsa-utils mosquitto espeak-ng flite wamerican >/dev/null
 sh scripts/install.sh "[train,test]"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -4,6 +4,8 @@ import http.server
 import io
 import json
 import shutil
+import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -274,6 +276,27 @@ def test_negative_recordings_split_by_file_and_load_at_any_rate(tmp_path):
     assert clips.shape == (8, 16000) and np.abs(clips).max() > 0.01
 
 
+def test_tts_negatives_speak_other_words_split_by_word_and_load_as_negatives(tmp_path):
+    from kwsd.train.negatives import load_pool
+    words = tmp_path / "words"
+    words.write_text("\n".join(["yes", "know", "write", "Paris", "cat's", "stop", "apple", "garden", "river",
+                                "window", "table", "purple", "orange", "silver", "yellow", "button"]) + "\n")
+    out = tmp_path / "tts"
+    proc = subprocess.run([sys.executable, "-m", "kwsd.train.tts", "--negatives", "--out", out, "--minutes",
+                           "0.3", "--dictionary", words], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    from kwsd.train.tts import dictionary_words, split_words
+    kept = dictionary_words(str(words), ["yes", "stop"])
+    assert kept == ["apple", "button", "garden", "orange", "purple", "river", "silver", "table", "window",
+                    "yellow"]  # no keyword, no soundalike ("know", "write"), no names or possessives
+    parts = split_words(kept)
+    assert parts["heldout"] and parts["training"] and not set(parts["heldout"]) & set(parts["training"])
+    pool, bad = load_pool(str(out / "training"), 16000, "all")
+    assert bad == [] and sum(len(r) for r in pool.recordings) >= 0.3 * 60 * 16000
+    assert not any(pool.band_limited)  # wide-band speech, drawn at full weight
+    assert list((out / "heldout").glob("*.wav"))
+
+
 def test_partial_keywords_keep_only_a_part_of_the_word():
     from kwsd.train.augment import partial_keywords, simulated_rir
     clips = np.stack([scipy.io.wavfile.read(p)[1] / 32768.0 for p in sorted((SPEECH / "yes").glob("*.wav"))])
@@ -307,6 +330,7 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     assert "negative audio: " in text and "room impulse responses: 1" in text
     assert "hard negatives: " in text and "streams (int8, default settings)" in text
     assert "tf_tfl_flatbuffer_helpers" not in text and "TensorSpec" not in text  # converter noise hidden
+    assert "oneDNN" not in text and "absl::InitializeLog" not in text  # import-time notices hidden
     report = json.loads((out / "report.json").read_text())
     assert report["stream"]["keyword_truths"] > 0 and report["stream"]["false_accepts_per_hour"] is not None
     assert report["settings"]["negative_dir"] == "neg:1"  # folders only, not the trainer's paths

@@ -290,12 +290,13 @@ def stream_figures(model_path, s: TrainSettings) -> dict:
 
 
 def run_training(s: TrainSettings) -> dict:
-    import keras
-    import tensorflow as tf
     from tqdm import tqdm
 
     from ..features import MfccFrontend
-    from ..model import KeywordModel
+    from ..model import KeywordModel, quiet_native_stderr
+    with quiet_native_stderr():  # oneDNN's notice ignores TF_CPP_MIN_LOG_LEVEL: it is printed on import
+        import keras
+        import tensorflow as tf
     from . import export
     from .architectures import build_model, count_macs
     from .augment import Augmenter
