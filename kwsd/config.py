@@ -7,15 +7,16 @@ parameters are deliberately absent: they come only from the model file.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
-from pathlib import Path
 
 import yaml
 
 from .errors import ConfigError
+from .limits import CONFIG_MAX_BYTES, read_bounded, shorten
 from .sinks.gpio import GpioHook
 from .sinks.hooks import CommandHook
 from .sinks.mqtt import MqttConfig
@@ -95,12 +96,48 @@ class Config:
 
 # ------------------------------------------------------------------------- loading
 
+MAX_DEPTH = 16  # the deepest kwsd config is four levels
+MAX_STRING = 4096  # PATH_MAX; no value of a kwsd config is longer
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans: only true/false.
+    """SafeLoader with YAML 1.2 booleans, and refusing what a config never needs.
 
     Under YAML 1.1 rules ``yes``, ``no``, ``on`` and ``off`` -- four of the default
     model's keywords -- would silently become booleans in ``thresholds: {yes: 0.9}``.
+    Aliases are refused (a "billion laughs" document expands a few hundred bytes into
+    gigabytes, a recursive one never ends), nesting is limited (PyYAML's composer
+    recurses), and a key given twice in one mapping is an error instead of the last
+    one silently winning.
     """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not supported in kwsd files",
+                                              self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def compose_mapping_node(self, anchor):
+        node = super().compose_mapping_node(anchor)
+        seen = set()
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise yaml.composer.ComposerError(None, None, f"the key {shorten(key.value)} is given twice",
+                                                      key.start_mark)
+                seen.add(key.value)
+        return node
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -127,30 +164,40 @@ def load_config(cli_path: str | None = None) -> Config:
     if path is None:
         return Config()
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_bounded(path, CONFIG_MAX_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"config {path}: cannot read ({e})") from None
+    except (OSError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+        raise ConfigError(f"config {path}: cannot read ({str(e)[:200]})") from None
     config = parse_config(text, path)
     config.source = path
     return config
 
 
 def load_yaml(text: str):
-    """yaml.safe_load with YAML 1.2 booleans (see _Loader)."""
-    return yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
+    """yaml.safe_load with the rules of _Loader (YAML 1.2 booleans, no aliases, bounded depth)."""
+    return _compose_and_construct(text)[0]
+
+
+def _compose_and_construct(text: str):
+    """(data, root node) from one pass of the parser; a SafeLoader: no arbitrary objects."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    finally:
+        loader.dispose()
 
 
 def parse_config(text: str, name: str = "config") -> Config:
     try:
-        data = load_yaml(text)
-        lines = _key_lines(yaml.compose(text, Loader=_Loader))
+        data, node = _compose_and_construct(text)
+        lines = _key_lines(node)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"config {name}:{where}: invalid YAML ({problem})") from None
+        raise ConfigError(f"config {name}:{where}: invalid YAML ({problem[:200]})") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -174,8 +221,14 @@ def _key_lines(node, path=(), out=None) -> dict:
     return out
 
 
+def _printable(key: str) -> str:
+    """A key as it can stand in a one-line message: control characters escaped, long keys cut."""
+    key = key if key.isprintable() else repr(key)
+    return key if len(key) <= 60 else key[:50] + "..."
+
+
 def _fail(name, path, lines, message):
-    key = ".".join(path)
+    key = ".".join(_printable(p) for p in path)
     line = lines.get(tuple(path))
     where = f" line {line}" if line else ""
     raise ConfigError(f"config {name}:{where}: {key}: {message}")
@@ -225,35 +278,43 @@ def _convert(tp, value, path, lines, name, limits):
             except ConfigError:
                 if len([a for a in args if a is not type(None)]) == 1:
                     raise
-        _fail(name, path, lines, f"must be {_type_name(tp)}, not {value!r}")
+        _fail(name, path, lines, f"must be {_type_name(tp)}, not {shorten(value)}")
     if is_dataclass(tp):
         if not isinstance(value, dict):
-            _fail(name, path, lines, f"must be a mapping, not {value!r}")
+            _fail(name, path, lines, f"must be a mapping, not {shorten(value)}")
         return _build(tp, value, path, lines, name)
     if origin in (list, typing.List):
         if not isinstance(value, list):
-            _fail(name, path, lines, f"must be a list, not {value!r}")
+            _fail(name, path, lines, f"must be a list, not {shorten(value)}")
         (item_tp,) = typing.get_args(tp)
         if "min_items" in limits and len(value) < limits["min_items"]:
             _fail(name, path, lines, f"needs at least {limits['min_items']} item(s)")
         return [_convert(item_tp, v, path + (str(i),), lines, name, {}) for i, v in enumerate(value)]
     if origin in (dict, typing.Dict):
         if not isinstance(value, dict):
-            _fail(name, path, lines, f"must be a mapping, not {value!r}")
+            _fail(name, path, lines, f"must be a mapping, not {shorten(value)}")
         _, val_tp = typing.get_args(tp)
         return {str(k): _convert(val_tp, v, path + (str(k),), lines, name, limits) for k, v in value.items()}
     ok = (isinstance(value, tp) and not (tp is int and isinstance(value, bool))) or \
         (tp is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
-        _fail(name, path, lines, f"must be {_type_name(tp)}, not {value!r}")
+        _fail(name, path, lines, f"must be {_type_name(tp)}, not {shorten(value)}")
     if tp is float:
         value = float(value)
+        if not math.isfinite(value):
+            _fail(name, path, lines, f"must be a finite number, not {value}")
+    if tp is str and len(value) > MAX_STRING:
+        _fail(name, path, lines, f"is longer than {MAX_STRING} characters")
+    if "check" in limits:
+        problem = limits["check"](value)
+        if problem:
+            _fail(name, path, lines, problem)
     if "min" in limits and value < limits["min"]:
         _fail(name, path, lines, f"{value} is below the minimum {limits['min']}")
     if "max" in limits and value > limits["max"]:
         _fail(name, path, lines, f"{value} is above the maximum {limits['max']}")
     if "choices" in limits and value not in limits["choices"]:
-        _fail(name, path, lines, f"{value!r} is not one of {', '.join(limits['choices'])}")
+        _fail(name, path, lines, f"{shorten(value)} is not one of {', '.join(limits['choices'])}")
     return value
 
 

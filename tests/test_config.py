@@ -1,12 +1,20 @@
 """Configuration: strict YAML, one error line naming key and line, exit status 78."""
+import os
 import re
 from dataclasses import fields, is_dataclass
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, SAMPLE, kwsd
 from kwsd.config import Config, parse_config
+from kwsd.errors import ConfigError
+
+CONFIG_KEYS = ["models", "audio", "device", "channel", "sample_rate", "block_ms", "mqtt", "host", "port", "tls",
+               "topic_prefix", "site", "qos", "recognize", "thresholds", "yes", "detection_threshold", "hooks",
+               "commands", "gpio", "keyword", "command", "chip", "line", "inference", "backend", "log", "level"]
 
 
 def test_the_documented_config_is_exactly_the_defaults_and_mentions_every_key():
@@ -55,6 +63,71 @@ def test_invalid_yaml_and_missing_file_exit_78(tmp_path):
     for path in (bad, tmp_path / "missing.yaml"):
         proc = kwsd("check-config", "--config", path)
         assert proc.returncode == 78 and len(proc.stderr.decode().strip().splitlines()) == 1
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))
+
+
+@pytest.mark.parametrize("text,message", [
+    (BOMB, "aliases (*name) are not supported"),  # "billion laughs": 9^9 items once expanded
+    ("models: &a [*a]\n", "aliases (*name) are not supported"),
+    ("models: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 16 levels"),
+    ("recognize:\n  detection_threshold: .nan\n", "recognize.detection_threshold: must be a finite number"),
+    ("recognize:\n  thresholds: {yes: .inf}\n", "recognize.thresholds.yes: must be a finite number"),
+    ("mqtt:\n  host: ''\n", "mqtt.host: must not be empty"),
+    ("mqtt:\n  host: " + "a" * 70 + ".lan\n", "at most 63 per dot-separated part"),
+    ("mqtt:\n  topic_prefix: '#'\n", "mqtt.topic_prefix: '#' contains one of + # /"),
+    ("mqtt:\n  site: a/+\n", "mqtt.site: 'a/+' contains one of + # /"),
+    ("mqtt:\n  topic_prefix: home//kwsd\n", "has an empty topic level"),
+    ("log: {level: info}\nlog: {level: debug}\n", "the key 'log' is given twice"),
+    ("models: ['" + "x" * 500_000 + "']\n", "models.0: is longer than 4096 characters"),
+    ("audio: " + "y" * 900_000 + "\n", "audio: must be a mapping, not 'yyyyy"),
+    ("x" * (2 << 20), "larger than 1,048,576 bytes"),
+])
+def test_hostile_configs_get_one_short_line_and_exit_78(tmp_path, text, message):
+    path = tmp_path / "kwsd.yaml"
+    path.write_text(text)
+    proc = kwsd("check-config", "--config", path, timeout=30)
+    err = proc.stderr.decode()
+    assert proc.returncode == 78 and message in err, err[:500]
+    assert err.count("\n") == 1 and len(err) < 400  # one line, not the offending value
+
+
+def test_a_fifo_or_device_as_config_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero"):
+        proc = kwsd("check-config", "--config", path, timeout=30)
+        assert proc.returncode == 78 and "not a regular file" in proc.stderr.decode()
+
+
+def test_a_topic_prefix_of_several_levels_is_fine(tmp_path):
+    config = parse_config("mqtt:\n  topic_prefix: home/kwsd\n  site: kitchen\n  host: broker.lan\n")
+    assert (config.mqtt.topic_prefix, config.mqtt.site, config.mqtt.host) == ("home/kwsd", "kitchen", "broker.lan")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                    lambda children: st.lists(children, max_size=4)
+                    | st.dictionaries(st.sampled_from(CONFIG_KEYS) | st.text(max_size=8), children, max_size=4),
+                    max_leaves=20))
+def test_fuzzed_config_structures_give_a_config_or_a_config_error(data):
+    """Any YAML document: a Config or one ConfigError, never another exception."""
+    for document in ({"audio": data}, {"mqtt": data}, {"recognize": data}, {"hooks": data}, data):
+        try:
+            parse_config(yaml.safe_dump(document))
+        except ConfigError as e:
+            assert "\n" not in str(e) and len(str(e)) < 400
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab:-[]{}&*!|>'\"#%@ \n\t.,?0123456789")), max_size=200))
+def test_fuzzed_config_text_gives_a_config_or_a_config_error(text):
+    try:
+        parse_config(text)
+    except ConfigError as e:
+        assert "\n" not in str(e)
 
 
 def test_yes_no_on_off_are_keywords_not_booleans():

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from ..detection import Detection
+from ..limits import host_problem, topic_level_problem, topic_prefix_problem
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,12 @@ class TlsConfig:
 @dataclass
 class HomeAssistantConfig:
     enabled: bool = False
-    discovery_prefix: str = "homeassistant"
+    discovery_prefix: str = field(default="homeassistant", metadata={"check": topic_prefix_problem})
 
 
 @dataclass
 class MqttConfig:
-    host: str = "localhost"
+    host: str = field(default="localhost", metadata={"check": host_problem})
     port: int = field(default=1883, metadata={"min": 1, "max": 65535})
     client_id: str = ""  # empty = kwsd-<site>
     username: Optional[str] = None
@@ -45,8 +46,8 @@ class MqttConfig:
     tls: Optional[TlsConfig] = None
     keepalive: int = field(default=60, metadata={"min": 5, "max": 3600})
     qos: int = field(default=1, metadata={"min": 0, "max": 2})
-    topic_prefix: str = "kwsd"
-    site: str = ""  # empty = the hostname
+    topic_prefix: str = field(default="kwsd", metadata={"check": topic_prefix_problem})
+    site: str = field(default="", metadata={"check": lambda v: v and topic_level_problem(v)})  # empty = hostname
     queue_size: int = field(default=1000, metadata={"min": 1, "max": 1000000})
     flush_timeout_s: float = field(default=10.0, metadata={"min": 0.0, "max": 600.0})
     hermes: bool = False  # Rhasspy Hermes hotword topics

@@ -9,6 +9,7 @@ from dataclasses import fields
 import yaml
 
 from ..config import load_yaml
+from ..limits import CONFIG_MAX_BYTES, read_bounded
 from ..errors import ConfigError, KwsdError
 from .loop import ARCHITECTURES, TrainSettings
 
@@ -66,10 +67,9 @@ def settings_from(args) -> TrainSettings:
     values = {}
     if args.config:
         try:
-            with open(args.config, encoding="utf-8") as fh:
-                data = load_yaml(fh.read()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"train config {args.config}: {e}") from None
+            data = load_yaml(read_bounded(args.config, CONFIG_MAX_BYTES).decode("utf-8")) or {}
+        except (OSError, ValueError, yaml.YAMLError) as e:
+            raise ConfigError(f"train config {args.config}: {str(e)[:200]}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"train config {args.config}: must be a mapping of option names")
         known = {f.name: f for f in fields(TrainSettings)}
