@@ -11,68 +11,22 @@ from __future__ import annotations
 
 import logging
 import math
-import struct
 import sys
 import threading
 import time
-import warnings
 from fractions import Fraction
 
 import numpy as np
-import scipy.io.wavfile
 
 from .errors import AudioError, NoMicrophoneError
+from .wavfile import WavReader, read_wav, write_wav  # noqa: F401 (read_wav, write_wav: kwsd.audio's API)
 
 log = logging.getLogger(__name__)
 
 COMMON_RATES = (16000, 48000, 44100, 32000, 22050, 8000)
 
 
-# --------------------------------------------------------------------------- WAV files
-
-def read_wav(path: str) -> tuple[np.ndarray, int]:
-    """Read a WAV file as float32 mono in [-1, 1] and its sample rate.
-
-    Accepts PCM 16/24/32-bit integers and 32-bit float, any rate, any channel count
-    (channels are averaged); anything else raises AudioError naming the file.
-    """
-    try:
-        with open(path, "rb") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore", scipy.io.wavfile.WavFileWarning)  # e.g. LIST chunks
-            rate, data = scipy.io.wavfile.read(f)
-    except FileNotFoundError:
-        raise AudioError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise AudioError(f"{path}: is a directory, not a WAV file") from None
-    except (ValueError, EOFError, OSError, struct.error) as e:
-        raise AudioError(f"{path}: not a readable WAV file ({e})") from None
-    if data.dtype == np.int16:
-        audio = data.astype(np.float32) / 32768.0
-    elif data.dtype == np.int32:  # 32-bit, and 24-bit left-justified into int32 by scipy
-        audio = (data.astype(np.float64) / 2147483648.0).astype(np.float32)
-    elif data.dtype == np.float32:
-        audio = data
-    else:
-        raise AudioError(f"{path}: unsupported sample format {data.dtype} "
-                         "(use PCM 16, 24 or 32-bit integer, or 32-bit float)")
-    if rate <= 0:
-        raise AudioError(f"{path}: invalid sample rate {rate}")
-    if audio.ndim == 2:
-        if audio.shape[1] == 0:
-            raise AudioError(f"{path}: no channels")
-        audio = audio.mean(axis=1, dtype=np.float32)
-    if len(audio) == 0:
-        raise AudioError(f"{path}: contains no audio")
-    if not np.all(np.isfinite(audio)):
-        raise AudioError(f"{path}: contains NaN or infinite samples")
-    return np.ascontiguousarray(audio, dtype=np.float32), int(rate)
-
-
-def write_wav(path: str, audio: np.ndarray, rate: int) -> None:
-    """Write float audio in [-1, 1] as 16-bit PCM."""
-    pcm = np.clip(np.round(np.asarray(audio) * 32768.0), -32768, 32767).astype(np.int16)
-    scipy.io.wavfile.write(path, rate, pcm)
-
+# --------------------------------------------------------------------------- resampling
 
 def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     """Resample a whole signal (polyphase, scipy.signal.resample_poly)."""
@@ -272,9 +226,18 @@ class ArraySource(Source):
 
 
 class WavSource(ArraySource):
+    """A WAV file, read block by block as it is consumed: a long recording is never held whole."""
+
     def __init__(self, path: str, realtime: bool = False):
-        audio, rate = read_wav(path)
-        super().__init__(audio, rate, realtime, description=f"file {path} ({rate} Hz)")
+        self.reader = WavReader(path)  # the header is checked here, before the engine starts
+        super().__init__(np.zeros(0, np.float32), self.reader.rate, realtime,
+                         description=f"file {path} ({self.reader.rate} Hz)")
+
+    def _blocks(self):
+        try:
+            yield from self.reader.blocks(self.block)
+        finally:
+            self.reader.close()
 
 
 class StdinSource(ArraySource):

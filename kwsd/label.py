@@ -45,7 +45,7 @@ def label_files(files, model_path=None, as_json=False) -> int:
     failed = 0
     for f in files:
         try:
-            audio, rate = read_wav(f)
+            audio, rate = read_wav(f, max_seconds=600)  # clips; an hour-long file is a mistake
         except KwsdError as e:
             print(f"kwsd: error: {e}", file=sys.stderr, flush=True)
             failed += 1

@@ -1,14 +1,21 @@
 """Reading recordings, resampling a stream, and the ring buffer between callback and worker."""
+import os
+import struct
+import subprocess
+import sys
 import wave
 
 import numpy as np
 import pytest
 import scipy.io.wavfile
 import scipy.signal
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import compose, kwsd
 from kwsd.audio import RingBuffer, StreamResampler, read_wav
 from kwsd.errors import AudioError
+from kwsd.wavfile import MAX_RATE, MIN_RATE
 
 
 def write_pcm24(path, audio, rate, channels=1):
@@ -100,3 +107,77 @@ def test_ring_buffer_wraps_and_counts_overflows_without_blocking():
     assert ring.write_nowait(np.zeros(900, np.float32))
     assert not ring.write_nowait(np.zeros(200, np.float32))  # full: dropped, not waited for
     assert ring.overflows == 1 and ring.dropped_samples == 200
+
+
+def wav_bytes(rate=16000, channels=1, bits=16, tag=1, frames=1600, data_size=None, block_align=None, payload=None):
+    """A WAV file built by hand, so that its header can say anything."""
+    align = channels * bits // 8 if block_align is None else block_align
+    data = payload if payload is not None else bytes(frames * max(align, 0))
+    fmt = struct.pack("<HHIIHH", tag, channels, rate, rate * max(align, 0), align, bits)
+    size = len(data) if data_size is None else data_size
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", size) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@pytest.mark.parametrize("header,message", [
+    (dict(rate=1_000_000_000), "sample rate 1000000000 Hz is outside 4000..384000 Hz"),
+    (dict(rate=1, frames=16000), "sample rate 1 Hz is outside"),  # would be upsampled 16,000-fold
+    (dict(channels=0, block_align=0), "no channels"),
+    (dict(channels=5000), "5000 channels (at most 64)"),
+    (dict(bits=0, block_align=2), "unsupported sample format 0-bit PCM"),
+    (dict(tag=85), "unsupported sample format format tag 85"),  # MP3 in a WAV
+    (dict(block_align=7), "block align 7"),
+    (dict(payload=np.array([0, 0.5, np.nan], "<f4").tobytes(), tag=3, bits=32), "NaN or infinite samples"),
+])
+def test_hostile_wav_headers_get_one_clear_line(tmp_path, header, message):
+    path = tmp_path / "bad.wav"
+    path.write_bytes(wav_bytes(**header))
+    proc = kwsd("run", "--input", path, "--json", timeout=60)
+    err = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 1 and err[-1].startswith("kwsd: error: ") and message in err[-1], err
+    assert str(path) in err[-1] and proc.stdout == b"" and "Traceback" not in proc.stderr.decode()
+    if "NaN" not in message:  # a bad header is refused before the pipeline starts: nothing else printed
+        assert len(err) == 1, err
+
+
+def test_a_header_claiming_more_data_than_the_file_holds_reads_what_is_there(tmp_path):
+    path = tmp_path / "truncated.wav"
+    path.write_bytes(wav_bytes(frames=1600, data_size=0xFFFFFFF0))
+    audio, rate = read_wav(str(path))
+    assert rate == 16000 and len(audio) == 1600
+
+
+def test_a_fifo_as_input_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "in.wav"
+    os.mkfifo(fifo)
+    proc = kwsd("run", "--input", fifo, timeout=30)
+    assert proc.returncode == 1 and "not a regular file" in proc.stderr.decode()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=120), st.integers(0, 60))
+def test_fuzzed_wav_files_decode_or_give_an_audio_error(tmp_path_factory, junk, cut):
+    """Random bytes, and a valid header with random bytes after or cut short: audio or AudioError."""
+    path = tmp_path_factory.mktemp("fuzz") / "f.wav"
+    for data in (junk, wav_bytes(frames=4)[:cut] + junk, b"RIFF\xff\xff\xff\xffWAVE" + junk):
+        path.write_bytes(data)
+        try:
+            audio, rate = read_wav(str(path))
+            assert audio.dtype == np.float32 and len(audio) > 0 and MIN_RATE <= rate <= MAX_RATE
+        except AudioError as e:
+            assert str(path) in str(e) and "\n" not in str(e)
+
+
+def test_a_long_recording_is_streamed_not_loaded_whole(tmp_path):
+    """Peak memory of `kwsd run --input` does not grow with the recording's length."""
+    def peak_rss_mb(seconds):
+        path = tmp_path / f"{seconds}.wav"
+        noise = np.random.default_rng(0).normal(0, 0.01, 16000 * seconds).astype(np.float32)
+        scipy.io.wavfile.write(path, 16000, noise)  # float32: 64 kB per second
+        code = ("import resource, subprocess, sys; subprocess.run([sys.executable, '-m', 'kwsd', 'run', "
+                f"'--input', {str(path)!r}], check=True, capture_output=True); "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+        return int(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                                  timeout=300).stdout) / 1024
+    short, long = peak_rss_mb(5), peak_rss_mb(600)  # the long file is 38 MB on disk
+    assert long - short < 15, (short, long)  # loaded whole it would add > 38 MB
