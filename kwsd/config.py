@@ -202,7 +202,14 @@ def parse_config(text: str, name: str = "config") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config {name}: the top level must be a mapping of sections, not {type(data).__name__}")
-    return _build(Config, data, (), lines, name)
+    return _build(Config, data, (), lines, f"config {name}")
+
+
+def recognize_from_dict(data, source: str) -> RecognizeConfig:
+    """A model's recommended ``recognize`` settings, checked by the config's own rules."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: recognize: must be a mapping")
+    return _build(RecognizeConfig, data, ("recognize",), {}, source)
 
 
 def _key_lines(node, path=(), out=None) -> dict:
@@ -230,8 +237,8 @@ def _printable(key: str) -> str:
 def _fail(name, path, lines, message):
     key = ".".join(_printable(p) for p in path)
     line = lines.get(tuple(path))
-    where = f" line {line}" if line else ""
-    raise ConfigError(f"config {name}:{where}: {key}: {message}")
+    where = f": line {line}" if line else ""
+    raise ConfigError(f"{name}{where}: {key}: {message}")
 
 
 def _build(cls, data, path, lines, name):

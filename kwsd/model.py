@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import ConfigError, ModelError
 from .features import FrontendParams
+from .limits import MODEL_MAX_BYTES, label_problem, read_bounded
 from .recognize import NOT_REPORTED
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 MAGIC = b"KWSDMETA"
 FORMAT_VERSION = 1
 _FOOTER = struct.Struct("<II8s")
+METADATA_MAX_BYTES = 1 << 20  # the default model's record is under 2 kB
+MAX_LABELS = 1000
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
 
@@ -53,10 +56,14 @@ def unpack_model(data: bytes, source: str = "model") -> tuple[bytes, dict]:
     end = len(data) - _FOOTER.size
     if length > end:
         raise ModelError(f"{source}: metadata record is truncated")
+    if length > METADATA_MAX_BYTES:
+        raise ModelError(f"{source}: metadata record of {length:,} bytes is larger than {METADATA_MAX_BYTES:,}")
     try:
         meta = json.loads(data[end - length:end])
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ModelError(f"{source}: metadata record is not valid JSON ({e})") from None
+        raise ModelError(f"{source}: metadata record is not valid JSON ({str(e)[:100]})") from None
+    except RecursionError:
+        raise ModelError(f"{source}: metadata record is nested too deeply") from None
     if not isinstance(meta, dict):
         raise ModelError(f"{source}: metadata record is not a JSON object")
     return data[: end - length], meta
@@ -150,15 +157,32 @@ class KeywordModel:
     def load(cls, path: str | Path, backend: str = "auto", threads: int = 1) -> "KeywordModel":
         path = str(path)
         try:
-            data = Path(path).read_bytes()
+            data = read_bounded(path, MODEL_MAX_BYTES)
         except OSError as e:
             raise ModelError(f"model {path}: cannot read ({e.strerror or e})") from None
+        except ValueError as e:
+            raise ModelError(f"model {path}: cannot read ({e})") from None
         flatbuffer, meta = unpack_model(data, f"model {path}")
         labels = meta.get("labels")
         if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
             raise ModelError(f"model {path}: field 'labels' is missing or not a list of names")
+        if len(labels) > MAX_LABELS:
+            raise ModelError(f"model {path}: field 'labels' has {len(labels)} names (at most {MAX_LABELS})")
+        for i, label in enumerate(labels):
+            problem = label_problem(label)
+            if problem:  # a label becomes a log word, a JSON value and an MQTT topic level
+                raise ModelError(f"model {path}: label {i} {problem}")
         if len(set(labels)) != len(labels):
             raise ModelError(f"model {path}: field 'labels' has duplicates")
+        name = meta.get("name")
+        if name is not None and (not isinstance(name, str) or label_problem(name)):
+            raise ModelError(f"model {path}: field 'name' must be a short name (letters, digits, '-', '_')")
+        if "recognize" in meta:
+            from .config import recognize_from_dict
+            try:
+                recognize_from_dict(meta["recognize"], f"model {path}")
+            except ConfigError as e:
+                raise ModelError(str(e)) from None
         front = meta.get("frontend")
         if not isinstance(front, dict):
             raise ModelError(f"model {path}: field 'frontend' is missing")

@@ -1,10 +1,13 @@
 """The model file format, metadata checks, and every installed interpreter backend."""
 import json
+import struct
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import DEFAULT_MODEL, ROOT, SAMPLE, clip, kwsd
 from kwsd.errors import ModelError
@@ -61,6 +64,62 @@ def test_bad_metadata_is_refused_in_one_line_naming_file_and_field(tmp_path, par
     err = proc.stderr.decode().strip().splitlines()
     assert len(err) == 1, err
     assert str(path) in err[0] and field in err[0]
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda m: m["frontend"].update(fft_size=1 << 30), "frontend.fft_size must be at most 8192"),
+    (lambda m: m["frontend"].update(lifter=10 ** 30), "frontend.lifter must be 0..1000"),
+    (lambda m: m["frontend"].update(window_size_ms=float("nan")), "frontend.window_size_ms must be a finite"),
+    (lambda m: m["labels"].__setitem__(2, "yes\nkwsd: error: forged"), "label 2 'yes\\nkwsd: error: forged'"),
+    (lambda m: m["labels"].__setitem__(2, "#"), "label 2 '#' contains one of + # /"),
+    (lambda m: m["labels"].__setitem__(2, "y" * 300_000), "label 2 is longer than 64 characters"),
+    (lambda m: m.update(name="a\nb"), "field 'name' must be a short name"),
+    (lambda m: m.update(recognize={"detection_threshold": "high"}), "recognize.detection_threshold: must be"),
+    (lambda m: m.update(recognize={"thresholds": {"yes": 7}}), "recognize.thresholds.yes: 7.0 is above"),
+    (lambda m: m.update(extra={"notes": "unknown fields are kept for newer kwsd versions"}), None),
+], ids=["fft", "lifter", "nan", "newline-label", "wildcard-label", "huge-label", "name", "recognize-type",
+        "recognize-range", "harmless-extra"])
+def test_absurd_metadata_is_refused_in_one_short_line(tmp_path, parts, change, message):
+    path = rewrite(tmp_path, parts, change)
+    proc = kwsd("run", "--model", path, "--input", SAMPLE, timeout=60)
+    err = proc.stderr.decode()
+    if message is None:
+        assert proc.returncode == 0, err
+        return
+    assert proc.returncode == 1 and err.count("\n") == 1 and message in err and len(err) < 400, err[:400]
+
+
+def test_deeply_nested_metadata_and_unbounded_files_are_refused(tmp_path, parts):
+    flatbuffer, _ = parts
+    nested = b"[" * 100_000 + b"]" * 100_000
+    path = tmp_path / "nested.tflite"
+    path.write_bytes(flatbuffer + nested + struct.pack("<II8s", len(nested), 1, b"KWSDMETA"))
+    for bad, message in ((path, "nested too deeply"), ("/dev/zero", "not a regular file")):
+        proc = kwsd("run", "--model", bad, "--input", SAMPLE, timeout=60)
+        err = proc.stderr.decode()
+        assert proc.returncode == 1 and err.count("\n") == 1 and message in err, err[:400]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=12), c, max_size=3),
+                    max_leaves=12),
+       st.sampled_from(["labels", "frontend", "recognize", "name", "sample_rate", "fft_size", "lifter",
+                        "window_size_ms", "thresholds"]))
+def test_fuzzed_metadata_loads_or_gives_a_model_error(tmp_path_factory, parts, value, key):
+    """Any value in any metadata field: a loaded model or one ModelError, never another exception."""
+    flatbuffer, meta = parts
+    meta = json.loads(json.dumps(meta))
+    for target in (meta, meta["frontend"], meta.get("recognize", {})):
+        changed = json.loads(json.dumps(meta))
+        (changed if target is meta else changed["frontend"] if target is meta["frontend"]
+         else changed.setdefault("recognize", {}))[key] = value
+        path = tmp_path_factory.mktemp("fuzz") / "m.tflite"
+        path.write_bytes(pack_model(flatbuffer, changed))
+        try:
+            KeywordModel.load(path)
+        except ModelError as e:
+            assert "\n" not in str(e) and len(str(e)) < 400
 
 
 def test_a_plain_tflite_without_metadata_is_refused(tmp_path, parts):
