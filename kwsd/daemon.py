@@ -16,7 +16,7 @@ import time
 from .audio import MicrophoneSource, StdinSource, WavSource
 from .config import Config, load_config
 from .engine import Engine
-from .errors import ConfigError, KwsdError, ModelError, NoMicrophoneError
+from .errors import EXIT_UNDELIVERED, ConfigError, KwsdError, ModelError, NoMicrophoneError
 from .model import KeywordModel
 from .recognize import SmootherSettings
 from .resources import SAMPLE_RECORDING, bundled, default_model
@@ -72,6 +72,7 @@ class Daemon:
         self.engine.sinks = self.build_sinks(config)
         self.notifier = Notifier()
         self._stop = threading.Event()
+        self.lost = 0  # detections that sinks replaced by a reload could not deliver
         # a SIGHUP that came while starting (see cli.EARLY_RELOAD) is a reload once running
         self._reload = reload_requested if reload_requested is not None else threading.Event()
 
@@ -149,7 +150,7 @@ class Daemon:
                 self.notifier.stopping()
             engine.stop()
             engine.join(5)
-            engine.close_sinks()
+            lost = engine.close_sinks() + self.lost
             for s, handler in previous.items():
                 signal.signal(s, handler)
         if engine.error is not None:
@@ -158,6 +159,9 @@ class Daemon:
         log.info("done: %d detection(s); %d stride(s); %d overflow(s); mean CPU per stride: features %.0f µs, "
                  "inference %.0f µs", s.detections, s.strides, s.overflows, s.feature_ns / max(1, s.strides) / 1000,
                  s.invoke_ns / max(1, s.strides) / 1000)
+        if lost:
+            log.error("%d detection(s) were not delivered (see above)", lost)
+            return EXIT_UNDELIVERED
         return 0
 
     def _on_stop(self, signum, _frame):
@@ -191,7 +195,7 @@ class Daemon:
             if old is not None:
                 self.parts[key] = None
                 self.engine.sinks = self._sink_list()
-                old.close()
+                self.lost += old.close() or 0  # an MQTT sink hands back what it could not deliver
             try:
                 self.parts[key] = self._build_part(key, new)
             except KwsdError as e:

@@ -124,11 +124,14 @@ class Engine:
             self.stats.dropped_samples = ring.dropped_samples
             self.pipeline.skip(dropped)  # keep audio_ms on the wall-clock timeline across the gap
 
-    def close_sinks(self) -> None:
+    def close_sinks(self) -> int:
+        """Close every sink; returns how many detections some sink could not deliver."""
+        lost = 0
         for sink in self.sinks:
             close = getattr(sink, "close", None)
             if close is not None:
                 try:
-                    close()
+                    lost += close() or 0
                 except Exception as e:
                     log.error("closing sink %s: %s", sink, e)
+        return lost

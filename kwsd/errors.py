@@ -3,6 +3,7 @@
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_UNDELIVERED = 75  # EX_TEMPFAIL: kwsd ran, but some detections never reached a sink
 EXIT_CONFIG = 78  # EX_CONFIG from sysexits.h, what systemd and users expect
 
 

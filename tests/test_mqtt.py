@@ -6,6 +6,8 @@ import time
 
 import numpy as np
 import paho.mqtt.publish as publish
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import ROOT, SAMPLE, Subscriber, detections, kwsd
 from kwsd.audio import read_wav, write_wav
@@ -86,6 +88,8 @@ def test_set_mutes_and_resumes_and_malformed_payloads_are_ignored(broker, tmp_pa
     first = proc.stdout.readline()  # the first "yes" (about 1.8 s into the audio): not muted yet
     publish.single(topic, "not json", **opts)
     publish.single(topic, json.dumps({"enabled": "no"}), **opts)
+    publish.single(topic, "[" * 4000, **opts)  # deeper than Python's json can parse: RecursionError
+    publish.single(topic, "[" * 100_000, **opts)  # over the size limit: not even parsed
     time.sleep(0.3)
     publish.single(topic, json.dumps({"enabled": False}), **opts)  # muted from ~2.3 s ...
     time.sleep(9.0)
@@ -97,7 +101,8 @@ def test_set_mutes_and_resumes_and_malformed_payloads_are_ignored(broker, tmp_pa
     assert any(d["audio_ms"] < 2500 for d in printed) and any(d["audio_ms"] > 12000 for d in printed)
     states = [json.loads(p)["enabled"] for p, _ in sub.on(f"kwsd/{SITE}/state")]
     assert states == [True, False, True]
-    assert err.decode().count("ignored a malformed message") == 2
+    assert err.decode().count("ignored a malformed message") == 3  # paho's thread survived all of them
+    assert "ignored a message of 100000 bytes" in err.decode() and "Traceback" not in err.decode()
     sub.close()
 
 
@@ -168,14 +173,14 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path):
     for i in range(5):
         sink(Detection("yes", 0.9, 1000 * i, "default"))
     assert time.monotonic() - t0 < 0.5  # the worker never waits for the network
-    assert sink.dropped == 2
+    assert sink.dropped == 2 and sink.dropped_detections == 2
     time.sleep(1.5)  # paho retries at 1 s, then 3 s: the subscriber is in place before that
     broker.start()
     try:
         sub = Subscriber(broker.port)
         assert sub.wait_for(lambda: len(sub.on(f"kwsd/{SITE}/detection")) == 3, timeout=40)
         assert [json.loads(p)["audio_ms"] for p, _ in sub.on(f"kwsd/{SITE}/detection")] == [2000, 3000, 4000]
-        sink.close()
+        assert sink.close() == 2  # what was dropped is reported at shutdown
         sub.close()
     finally:
         broker.stop()
@@ -238,7 +243,56 @@ def test_tls_with_a_private_ca(tmp_path):
         # without the CA, the broker's certificate is not trusted: nothing is delivered, and kwsd says so
         config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: other\n  flush_timeout_s: 2\n"
                           f"  tls: {{}}\n")
-        proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json", check=True)
-        assert "cannot connect" in proc.stderr.decode() and "could not be delivered" in proc.stderr.decode()
+        proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json")
+        err = proc.stderr.decode()
+        assert proc.returncode == 75, err  # EX_TEMPFAIL: detections were lost, and the exit status says so
+        assert "cannot connect" in err and "could not be delivered" in err
+        undelivered = [line for line in err.splitlines() if "undelivered at shutdown: kwsd/other/detection" in line]
+        assert len(undelivered) == len(detections(proc)) > 0  # each one logged with what it was
+        assert json.loads(undelivered[0].split("kwsd/other/detection ", 1)[1])["keyword"] == "yes"
     finally:
         broker.stop()
+
+
+def test_a_message_paho_refuses_is_logged_and_never_blocks_the_queue(broker, caplog):
+    """A Hermes topic built from a label paho cannot publish to is dropped; later detections still go out.
+
+    (Model labels with wildcards are refused when the model loads; this is the second line of defence.)
+    """
+    from kwsd.detection import Detection
+    from kwsd.sinks.mqtt import MqttConfig, MqttSink
+    sub = Subscriber(broker.port)
+    sink = MqttSink(MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, hermes=True), ["yes", "#"],
+                    lambda enabled: None)
+    sink.start()
+    assert sub.wait_for(lambda: sub.on(f"kwsd/{SITE}/status"))
+    sink(Detection("#", 0.9, 1000, "odd"))
+    sink(Detection("yes", 0.9, 2000, "default"))
+    assert sub.wait_for(lambda: len(sub.on("hermes/hotword/yes/detected")) == 1)
+    assert [json.loads(p)["audio_ms"] for p, _ in sub.on(f"kwsd/{SITE}/detection")] == [1000, 2000]
+    assert sink.close() == 0  # the detection itself went out on kwsd/<site>/detection
+    assert sink.dropped == 1 and "refused by the MQTT client" in caplog.text
+    sub.close()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([f"kwsd/{SITE}/set", "hermes/hotword/toggleOff", "hermes/hotword/toggleOn"]),
+       st.one_of(st.binary(max_size=64),
+                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                              lambda c: st.lists(c, max_size=3) | st.dictionaries(
+                                  st.sampled_from(["enabled", "siteId", "x"]), c, max_size=3),
+                              max_leaves=8).map(lambda v: json.dumps(v).encode()),
+                 st.integers(1, 20_000).map(lambda n: b"[" * n + b"]" * n)))
+def test_fuzzed_control_payloads_never_raise_and_only_valid_ones_mute(topic, payload):
+    from types import SimpleNamespace
+
+    from kwsd.sinks.mqtt import MqttConfig, MqttSink
+    changes = []
+    sink = MqttSink(MqttConfig(host="127.0.0.1", site=SITE, hermes=True), ["yes"], changes.append)
+    sink._on_message(None, None, SimpleNamespace(topic=topic, payload=payload))
+    if changes:  # only a well-formed command changes anything, and it does what it says
+        data = json.loads(payload)
+        assert changes == [data["enabled"] if topic.endswith("/set") else topic.endswith("toggleOn")]
+    elif topic.endswith("/set"):
+        data = json.loads(payload) if payload[:1] == b"{" else None
+        assert not (isinstance(data, dict) and isinstance(data.get("enabled"), bool))

@@ -22,6 +22,20 @@ from ..limits import host_problem, topic_level_problem, topic_prefix_problem
 
 log = logging.getLogger(__name__)
 
+MAX_CONTROL_PAYLOAD = 4096  # a `set` or Hermes toggle message is a few dozen bytes
+
+
+def _guarded(callback):
+    """A paho callback that logs its failures instead of raising them into paho's network
+    thread: an exception there ends the thread, and with it muting and every later delivery."""
+    def wrapper(*args):
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("MQTT: error in %s (ignored)", callback.__name__)
+    wrapper.__name__ = callback.__name__
+    return wrapper
+
 
 @dataclass
 class TlsConfig:
@@ -72,9 +86,11 @@ class MqttSink:
         self.topic_state = f"{base}/state"
         self._queue: deque = deque()
         self._lock = threading.Lock()
-        self.dropped = 0
+        self.dropped = 0  # dropped because the queue was full or paho refused them
         self.connected = False
         self._last = None  # MQTTMessageInfo of the last message handed to paho
+        self._last_message = None  # and that message
+        self.dropped_detections = 0
 
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=config.client_id or f"kwsd-{self.site}")
         client.will_set(self.topic_status, "offline", qos=1, retain=True)
@@ -83,10 +99,11 @@ class MqttSink:
         if config.tls is not None:
             client.tls_set(ca_certs=config.tls.ca, certfile=config.tls.cert, keyfile=config.tls.key)
         client.reconnect_delay_set(1, 30)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_connect_fail = self._on_connect_fail
+        client.suppress_exceptions = True  # paho's own guard, besides ours (_guarded)
+        client.on_connect = _guarded(self._on_connect)
+        client.on_disconnect = _guarded(self._on_disconnect)
+        client.on_message = _guarded(self._on_message)
+        client.on_connect_fail = _guarded(self._on_connect_fail)
         self._fail_logged = False
         self.client = client
 
@@ -106,8 +123,12 @@ class MqttSink:
         self.client.connect_async(self.config.host, self.config.port, self.config.keepalive)
         self.client.loop_start()
 
-    def close(self) -> None:
-        """Publish 'offline', deliver what is queued (bounded by flush_timeout_s), disconnect."""
+    def close(self) -> int:
+        """Publish 'offline', deliver what is queued (bounded by flush_timeout_s), disconnect.
+
+        Returns how many detections were never delivered (dropped while running, or still
+        queued at the deadline); each of those is logged with its content.
+        """
         self._enqueue(self.topic_status, "offline", 1, True)
         deadline = time.monotonic() + self.config.flush_timeout_s
         while time.monotonic() < deadline:
@@ -118,13 +139,19 @@ class MqttSink:
                 break
             time.sleep(0.05)
         with self._lock:
-            left = len(self._queue) + (0 if self._last is None or self._last.is_published() else 1)
+            left = list(self._queue)
+            if self._last is not None and not self._last.is_published():
+                left.append(self._last_message)
+        for topic, payload, _, _ in left:
+            if topic != self.topic_status:
+                log.error("MQTT: undelivered at shutdown: %s %s", topic, payload)
         if left:
             log.error("MQTT: %d message(s) could not be delivered to %s:%d before shutdown",
-                      left, self.config.host, self.config.port)
+                      len(left), self.config.host, self.config.port)
         self.client.disconnect()
         self.client.loop_stop()
-
+        lost = [m for m in left if m[0] == self.topic_detection]
+        return len(lost) + self.dropped_detections
     # ------------------------------------------------------------------ detections
     def __call__(self, d: Detection) -> None:
         payload = {**d.to_dict(), "site": self.site}
@@ -139,22 +166,37 @@ class MqttSink:
     def _enqueue(self, topic, payload, qos, retain) -> None:
         with self._lock:
             if len(self._queue) >= self.config.queue_size:
-                self._queue.popleft()
-                self.dropped += 1
-                log.warning("MQTT queue full (%d): dropped the oldest message (%d dropped so far)",
-                            self.config.queue_size, self.dropped)
+                self._drop(self._queue.popleft(), f"the queue is full ({self.config.queue_size})")
             self._queue.append((topic, payload, qos, retain))
 
+    def _drop(self, message, why: str) -> None:
+        """Count and log a message that will never be delivered (under self._lock)."""
+        topic, payload = message[0], message[1]
+        self.dropped += 1
+        if topic == self.topic_detection:
+            self.dropped_detections += 1
+        log.error("MQTT: dropped (%s): %s %s", why, topic, payload)
+
     def _drain(self) -> None:
-        """Hand queued messages to paho while connected; paho keeps QoS>=1 ones until acknowledged."""
+        """Hand queued messages to paho while connected; paho keeps QoS>=1 ones until acknowledged.
+
+        A message paho refuses outright (a topic it cannot publish to) is logged and dropped,
+        so that it can never hold up the ones behind it.
+        """
         with self._lock:
             while self.connected and self._queue:
-                topic, payload, qos, retain = self._queue[0]
-                info = self.client.publish(topic, payload, qos=qos, retain=retain)
+                message = self._queue[0]
+                topic, payload, qos, retain = message
+                try:
+                    info = self.client.publish(topic, payload, qos=qos, retain=retain)
+                except (ValueError, TypeError) as e:
+                    self._queue.popleft()
+                    self._drop(message, f"refused by the MQTT client: {e}")
+                    continue
                 if info.rc != 0 and qos == 0:
                     break  # not connected after all; keep it for the next connection
                 self._queue.popleft()
-                self._last = info
+                self._last, self._last_message = info, message
 
     # ------------------------------------------------------------------ paho callbacks (network thread)
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -190,6 +232,10 @@ class MqttSink:
             log.warning("MQTT: lost the broker (%s); detections are queued until it is back", reason_code)
 
     def _on_message(self, client, userdata, message):
+        if len(message.payload) > MAX_CONTROL_PAYLOAD:
+            log.warning("MQTT: ignored a message of %d bytes on %s (at most %d)", len(message.payload),
+                        message.topic, MAX_CONTROL_PAYLOAD)
+            return
         try:
             if message.topic == self.topic_set:
                 data = json.loads(message.payload)
@@ -200,8 +246,8 @@ class MqttSink:
                 data = json.loads(message.payload or b"{}")
                 if isinstance(data, dict) and data.get("siteId", self.site) == self.site:
                     self._apply(message.topic.endswith("toggleOn"))
-        except (ValueError, UnicodeDecodeError) as e:
-            log.warning("MQTT: ignored a malformed message on %s: %s", message.topic, e)
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            log.warning("MQTT: ignored a malformed message on %s: %s", message.topic, str(e)[:100] or type(e).__name__)
 
     def _apply(self, enabled: bool) -> None:
         self.enabled = enabled
