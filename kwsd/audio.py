@@ -287,6 +287,7 @@ class MicrophoneSource(Source):
 
     def __init__(self, device=None, channel=None, rate=None, wanted_rate=16000, block_ms=20):
         self.sd = import_sounddevice()
+        self.device_spec = device
         self.device_index, info = self._find_device(device)
         self.device_name = info["name"]
         max_ch = int(info["max_input_channels"])
@@ -388,3 +389,24 @@ class MicrophoneSource(Source):
             except Exception as e:
                 log.debug("closing the microphone: %s", e)
             self.stream = None
+
+    def alive(self) -> bool:
+        """False once PortAudio has ended the stream by itself (the device or audio server is gone)."""
+        return self.stream is not None and bool(self.stream.active)
+
+    def reopen(self, ring: RingBuffer) -> None:
+        """Close the stream, scan the devices again and reopen the same one at the same rate.
+
+        PortAudio reads the device list once, when it starts; a restarted audio server or a
+        replugged USB microphone is only seen after it is terminated and initialised again.
+        AudioError (or NoMicrophoneError) if the device is not back yet.
+        """
+        self.stop()
+        try:
+            self.sd._terminate()
+            self.sd._initialize()
+        except Exception as e:
+            raise AudioError(f"cannot restart PortAudio: {e}") from None
+        self.device_index, info = self._find_device(self.device_spec)
+        self.rate = self._pick_rate(self.rate, self.rate, info)  # the worker resamples from this rate
+        self.start(ring)

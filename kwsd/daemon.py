@@ -19,6 +19,7 @@ from .engine import Engine
 from .errors import EXIT_UNDELIVERED, ConfigError, KwsdError, ModelError, NoMicrophoneError
 from .model import KeywordModel
 from .recognize import SmootherSettings
+from .recovery import DeviceRecovery
 from .resources import SAMPLE_RECORDING, bundled, default_model
 from .service import Notifier
 from .sinks.console import JsonLines, log_detection
@@ -127,7 +128,7 @@ class Daemon:
         log.info("listening to %s", engine.source.description)
         handlers = {signal.SIGINT: self._on_stop, signal.SIGTERM: self._on_stop, signal.SIGHUP: self._on_hup}
         previous = {s: signal.signal(s, h) for s, h in handlers.items()}
-        last_status = 0.0
+        last_status, recovery = 0.0, DeviceRecovery(engine)
         try:
             engine.start()
             while not engine.join(0.2):
@@ -136,15 +137,19 @@ class Daemon:
                     self.reload()
                 if engine.stats.strides and not self.notifier.ready_sent:
                     self.notifier.ready("listening")
-                # the watchdog is petted only while strides are being processed: a stuck
-                # worker or a dead audio device gets the service restarted
-                if self.notifier.watchdog_due() and not engine.stalled(self.notifier.watchdog_s / 2):
+                was_recovering = recovery.recovering
+                recovery.check()
+                # the watchdog is petted only while strides are being processed, or while a lost
+                # microphone is being reopened: a stuck worker gets the service restarted
+                if self.notifier.watchdog_due() and (recovery.recovering
+                                                     or not engine.stalled(self.notifier.watchdog_s / 2)):
                     self.notifier.watchdog()
-                if self.notifier.enabled and time.monotonic() - last_status > 5:
+                if self.notifier.enabled and (time.monotonic() - last_status > 5
+                                              or recovery.recovering != was_recovering):
                     last_status = time.monotonic()
                     s = engine.stats
-                    self.notifier.status(f"{'listening' if engine.enabled else 'muted'}; {s.detections} "
-                                         f"detection(s), {s.overflows} overflow(s)")
+                    self.notifier.status(recovery.status or f"{'listening' if engine.enabled else 'muted'}; "
+                                         f"{s.detections} detection(s), {s.overflows} overflow(s)")
         finally:
             if self._stop.is_set():
                 self.notifier.stopping()

@@ -67,37 +67,57 @@ def wav(tmp_path):
     return _write
 
 
-@pytest.fixture(scope="session")
-def pulse(tmp_path_factory):
-    """A private PulseAudio server with a 16 kHz mono null sink; its monitor is the default source.
+class PulseServer:
+    """A private PulseAudio server with a 48 kHz mono null sink whose monitor is the default source.
 
-    Yields the environment a client needs.  Only this PID is killed afterwards."""
-    if shutil.which("pulseaudio") is None:
-        pytest.fail("pulseaudio is not installed (scripts/test.sh installs it)")
-    run_dir = tmp_path_factory.mktemp("pulse")
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "HOME": str(run_dir),
-           "PULSE_SERVER": f"unix:{run_dir}/native"}
-    proc = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=no",
-         "-L", f"module-native-protocol-unix socket={run_dir}/native auth-anonymous=1",
-         "-L", "module-null-sink sink_name=kwsnull rate=48000 channels=1 format=s16le",
-         "-L", "module-always-sink"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    ``env`` is what a client needs; stop() kills only this server's PID and start() brings
+    it back on the same socket, as an audio server restarted by its user would be."""
+
+    def __init__(self, run_dir):
+        if shutil.which("pulseaudio") is None:
+            pytest.fail("pulseaudio is not installed (scripts/test.sh installs it)")
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "HOME": str(run_dir),
+                    "PULSE_SERVER": f"unix:{run_dir}/native"}
+        self.run_dir = run_dir
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=no",
+             "-L", f"module-native-protocol-unix socket={self.run_dir}/native auth-anonymous=1",
+             "-L", "module-null-sink sink_name=kwsnull rate=48000 channels=1 format=s16le",
+             "-L", "module-always-sink"],
+            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
-        while subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode != 0:
-            if time.monotonic() > deadline or proc.poll() is not None:
+        while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode != 0:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
                 pytest.fail("PulseAudio did not start")
             time.sleep(0.1)
-        subprocess.run(["pactl", "set-default-source", "kwsnull.monitor"], env=env, check=True)
-        yield {k: env[k] for k in ("XDG_RUNTIME_DIR", "HOME", "PULSE_SERVER")}
+        subprocess.run(["pactl", "set-default-source", "kwsnull.monitor"], env=self.env, check=True)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def client_env(self) -> dict:
+        return {k: self.env[k] for k in ("XDG_RUNTIME_DIR", "HOME", "PULSE_SERVER")}
+
+
+@pytest.fixture(scope="session")
+def pulse(tmp_path_factory):
+    """The environment of a session-wide PulseAudio server (see PulseServer)."""
+    server = PulseServer(tmp_path_factory.mktemp("pulse"))
+    server.start()
+    try:
+        yield server.client_env
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        server.stop()
 
 
 def free_port() -> int:

@@ -90,3 +90,66 @@ def test_a_device_name_that_matches_nothing_is_one_clear_error(pulse, tmp_path):
     assert proc.returncode == 1
     err = proc.stderr.decode().strip().splitlines()
     assert len(err) == 1 and "no-such-microphone" in err[0] and "kwsd devices" in err[0]
+
+
+def test_detection_resumes_by_itself_after_the_audio_server_is_killed_and_restarted(tmp_path_factory, tmp_path):
+    """PulseAudio killed mid-run: kwsd says so, keeps retrying, and hears keywords again once it is back."""
+    from conftest import PulseServer
+    server = PulseServer(tmp_path_factory.mktemp("pulse-restart"))
+    server.start()
+    config = tmp_path / "kwsd.yaml"
+    config.write_text("audio:\n  device: pulse\n")
+    raw = tmp_path / "speech.raw"
+    raw.write_bytes(np.round(compose(EVENTS, 5.0, noise_volume=0.1) * 32767).astype("<i2").tobytes())
+    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=server.env, cwd=ROOT)
+    lines, seen = [], {}
+
+    def read_stderr():
+        for line in proc.stderr:
+            lines.append(line.decode())
+            for key in ("listening to microphone", "stopped (", "is back after"):
+                if key in lines[-1]:
+                    seen.setdefault(key, threading.Event()).set()
+
+    def wait_for(key, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if key in seen and seen[key].is_set():
+                return True
+            time.sleep(0.1)
+        return False
+
+    def play():
+        subprocess.run(["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(raw)],
+                       env=server.env, check=True, timeout=30)
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert wait_for("listening to microphone", 30), "".join(lines)
+        time.sleep(2.0)
+        play()
+        time.sleep(1.5)
+        server.stop(signal.SIGKILL)  # the audio server dies without a word
+        assert wait_for("stopped (", 20), "".join(lines)
+        time.sleep(2.0)  # a few failed attempts while it is away
+        server.start()
+        assert wait_for("is back after", 60), "".join(lines)
+        time.sleep(2.0)
+        play()
+        time.sleep(2.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        out = proc.stdout.read().decode()
+        reader.join(5)
+        server.stop()
+    err = "".join(lines)
+    assert proc.returncode == 0, err
+    assert keywords(out) == ["stop", "go", "stop", "go"], err  # before the restart, and after it
+    assert "reopening failed (attempt 1" in err and "Traceback" not in err
