@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    pulseaudio pulseaudio-utils alsa-utils mosquitto espeak-ng flite wamerican >/dev/null
+    pulseaudio pulseaudio-utils alsa-utils mosquitto espeak-ng flite wamerican systemd libseccomp2 >/dev/null
 sh scripts/install.sh "[train,test]"
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

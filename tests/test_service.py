@@ -190,3 +190,86 @@ def test_unit_file_verifies_and_is_hardened(tmp_path):
                               capture_output=True, text=True, timeout=60)
     exposure = float(re.search(r"Overall exposure level for kwsd.service: ([\d.]+)", security.stdout).group(1))
     assert exposure <= 2.0, security.stdout[-3000:]
+
+
+SECCOMP_EXEC = """
+import errno, os, sys
+import pyseccomp as seccomp
+allowed, error = sys.argv[1].split(","), sys.argv[2]
+f = seccomp.SyscallFilter(seccomp.ERRNO(getattr(errno, error)) if error else seccomp.KILL_PROCESS)
+for name in allowed:
+    try:
+        f.add_rule(seccomp.ALLOW, name)
+    except (ValueError, OSError):
+        pass  # a system call this architecture does not have
+f.load()
+os.execv(sys.executable, [sys.executable, "-m", "kwsd", *sys.argv[3:]])
+"""
+
+
+def syscall_group(name: str, seen=None) -> set:
+    """The system calls of a systemd group (``@system-service``), nested groups expanded."""
+    seen = set() if seen is None else seen
+    out = subprocess.run(["systemd-analyze", "syscall-filter", name], capture_output=True, text=True, check=True)
+    calls = set()
+    for line in out.stdout.splitlines()[1:]:
+        item = line.strip()
+        if not item or item.startswith("#"):
+            continue
+        if item.startswith("@"):
+            if item not in seen:
+                seen.add(item)
+                calls |= syscall_group(item, seen)
+        else:
+            calls.add(item)
+    return calls
+
+
+def unit_syscall_filter():
+    """(allowed system calls, errno name or '') exactly as the unit's SystemCallFilter= lines say.
+
+    systemd semantics: an allow list (plus @default, always permitted), then each ``~`` line
+    removes its calls; anything else gets SystemCallErrorNumber= or, unset, kills the process."""
+    allowed, error = syscall_group("@default"), ""
+    for line in (ROOT / "systemd" / "kwsd.service").read_text().splitlines():
+        if line.startswith("SystemCallFilter="):
+            value = line.split("=", 1)[1].strip()
+            groups = value.lstrip("~").split()
+            calls = set().union(*(syscall_group(g) if g.startswith("@") else {g} for g in groups))
+            allowed = allowed - calls if value.startswith("~") else allowed | calls
+        elif line.startswith("SystemCallErrorNumber="):
+            error = line.split("=", 1)[1].strip()
+    return allowed, error
+
+
+def test_the_units_system_call_filter_applied_for_real_lets_kwsd_run(pulse, tmp_path):
+    """kwsd under a real seccomp filter built from the unit's SystemCallFilter= lines: from a file,
+    and from the microphone (PortAudio asks for real-time scheduling; numpy's BLAS may call mbind)."""
+    allowed, error = unit_syscall_filter()
+    assert "sched_setscheduler" not in allowed and "mbind" not in allowed  # the unit does deny these
+
+    def confined(*args, timeout=60, **kw):
+        return subprocess.Popen([sys.executable, "-c", SECCOMP_EXEC, ",".join(sorted(allowed)), error, *args],
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+    proc = confined("run", "--input", str(SAMPLE), "--json")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, f"exit {proc.returncode} (-31 = killed by SIGSYS): {err.decode()[-2000:]}"
+    assert [line for line in out.decode().splitlines() if '"keyword"' in line]
+
+    config = tmp_path / "kwsd.yaml"
+    config.write_text("audio:\n  device: pulse\n")
+    raw = tmp_path / "speech.raw"
+    raw.write_bytes(np.round(compose([("stop", 1, 1.0)], 3.0, noise_volume=0.1) * 32767).astype("<i2").tobytes())
+    env = {**os.environ, **pulse}
+    proc = confined("run", "--config", str(config), "--json", env=env)
+    try:
+        time.sleep(6.0)  # start-up and the first capture callback
+        subprocess.run(["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(raw)],
+                       env=env, check=True, timeout=30)
+        time.sleep(2.0)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, f"exit {proc.returncode} (-31 = killed by SIGSYS): {err.decode()[-2000:]}"
+    assert '"stop"' in out.decode(), err.decode()
