@@ -31,6 +31,7 @@ class DeviceRecovery:
         self.status = ""
         self._next_try = 0.0
         self._grace_until = 0.0
+        self._last_check = time.monotonic()
 
     @property
     def recovering(self) -> bool:
@@ -40,6 +41,11 @@ class DeviceRecovery:
         if not self.enabled:
             return
         now = time.monotonic() if now is None else now
+        suspended = now - self._last_check > 1.0  # the whole process was stopped or starved, not the device
+        self._last_check = now
+        if self.lost_since is None and suspended:
+            self.engine.heartbeat = max(self.engine.heartbeat, now - self.stall_s / 2)  # let the worker catch up
+            return
         if self.lost_since is None:
             if now < self._grace_until or not self.engine.stats.strides:
                 return  # audio has not started flowing yet: READY and the watchdog cover that

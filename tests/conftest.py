@@ -155,9 +155,10 @@ class Broker:
                     pytest.fail("mosquitto did not start")
                 time.sleep(0.02)
 
-    def stop(self):
+    def stop(self, kill: bool = False):
+        """Stop mosquitto; ``kill``: SIGKILL, so that no client is told goodbye."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.kill() if kill else self.proc.terminate()
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:

@@ -1,6 +1,7 @@
 """The microphone path for real: a PulseAudio server with a null sink, a recording played into
 it with paplay, and `kwsd run` capturing its monitor through sounddevice/PortAudio."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -153,3 +154,51 @@ def test_detection_resumes_by_itself_after_the_audio_server_is_killed_and_restar
     assert proc.returncode == 0, err
     assert keywords(out) == ["stop", "go", "stop", "go"], err  # before the restart, and after it
     assert "reopening failed (attempt 1" in err and "Traceback" not in err
+
+
+def test_a_starved_kwsd_counts_the_overflow_and_goes_on_detecting(pulse, tmp_path):
+    """kwsd stopped (SIGSTOP) for 4 s while the microphone runs: the lost audio is counted and logged,
+    the device is not needlessly reopened, and keywords spoken afterwards are detected."""
+    config = tmp_path / "kwsd.yaml"
+    config.write_text("audio:\n  device: pulse\n")
+    raw = tmp_path / "speech.raw"
+    raw.write_bytes(np.round(compose(EVENTS, 5.0, noise_volume=0.1) * 32767).astype("<i2").tobytes())
+    env = {**os.environ, **pulse}
+    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    lines, listening = [], threading.Event()
+
+    def read_stderr():
+        for line in proc.stderr:
+            lines.append(line.decode())
+            if "listening to microphone" in lines[-1]:
+                listening.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert listening.wait(30), "".join(lines)
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGSTOP)  # as if the CPU were taken away for 4 s
+        time.sleep(4.0)
+        proc.send_signal(signal.SIGCONT)
+        time.sleep(2.0)
+        subprocess.run(["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(raw)],
+                       env=env, check=True, timeout=30)
+        time.sleep(2.0)
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        out = proc.stdout.read().decode()
+        reader.join(5)
+    err = "".join(lines)
+    assert proc.returncode == 0, err
+    assert keywords(out) == ["stop", "go"], err
+    overflows = int(re.search(r"(\d+) overflow\(s\)", err.splitlines()[-1]).group(1))
+    assert overflows >= 1 and "audio overflow" in err, err
+    assert "reopening" not in err, err

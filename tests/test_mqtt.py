@@ -37,6 +37,7 @@ def test_every_detection_arrives_with_its_payload_and_status_is_retained(broker,
 
 
 def test_detections_made_while_the_broker_is_down_arrive_after_it_returns(broker, tmp_path):
+    """The broker killed three times during a 20 s stream: every detection arrives, at least once."""
     audio, _ = read_wav(str(SAMPLE))
     long = tmp_path / "long.wav"
     write_wav(str(long), np.concatenate([audio, audio]), 16000)  # 20 s: 8 keywords, paced at real time
@@ -44,17 +45,21 @@ def test_detections_made_while_the_broker_is_down_arrive_after_it_returns(broker
     proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(mqtt_config(tmp_path, broker.port)),
                              "--input", str(long), "--realtime", "--json"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(4.0)
-    broker.stop()  # for 10 s, mid-stream
-    time.sleep(10.0)
-    broker.start()
+    time.sleep(3.0)
+    for down_s, up_s in ((3.0, 1.0), (3.0, 1.0), (4.0, 0.0)):  # outages at about 3-6, 7-10 and 11-15 s
+        broker.stop(kill=True)
+        time.sleep(down_s)
+        broker.start()
+        time.sleep(up_s)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     printed = [json.loads(line) for line in out.decode().splitlines()]
-    assert any(4000 < d["audio_ms"] < 14000 for d in printed)  # some were made during the outage
-    assert sub.wait_for(lambda: len(sub.on(f"kwsd/{SITE}/detection")) >= len(printed), timeout=30), err.decode()
-    received = [json.loads(p) for p, _ in sub.on(f"kwsd/{SITE}/detection")]
-    assert {d["audio_ms"] for d in received} == {d["audio_ms"] for d in printed}
+    assert sum(3000 < d["audio_ms"] < 15000 for d in printed) >= 3  # several were made during the outages
+    assert sub.wait_for(lambda: {json.loads(p)["audio_ms"] for p, _ in sub.on(f"kwsd/{SITE}/detection")}
+                        == {d["audio_ms"] for d in printed}, timeout=30), err.decode()
+    received = [json.loads(p)["audio_ms"] for p, _ in sub.on(f"kwsd/{SITE}/detection")]
+    duplicates = len(received) - len(set(received))  # QoS 1 is at-least-once: a resend may arrive twice
+    assert duplicates <= 3, received
     assert "lost the broker" in err.decode()
     sub.close()
 
