@@ -1,5 +1,6 @@
 """MQTT through a real mosquitto broker on loopback: payloads, topics, outages, mute, discovery."""
 import json
+import os
 import subprocess
 import sys
 import time
@@ -304,3 +305,59 @@ def test_fuzzed_control_payloads_never_raise_and_only_valid_ones_mute(topic, pay
         except (ValueError, RecursionError):
             data = None
         assert not (isinstance(data, dict) and isinstance(data.get("enabled"), bool))
+
+
+def test_tls_client_certificate_and_an_acl_that_allows_only_kwsds_topics(tmp_path):
+    """A broker that requires a client certificate (its CN is the user name) and grants that user only
+    publishing under kwsd/<site>/ and subscribing to kwsd/<site>/set: kwsd needs no more than that."""
+    import subprocess as sp
+    from conftest import Broker, free_port
+
+    def ssl(*args):
+        sp.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kwsd test CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    for name, cn, ext in (("server", "127.0.0.1", ["-extfile", "san.ext"]), ("client", "kwsd-kitchen", [])):
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key",
+            "-out", f"{name}.csr")
+        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", *ext, "-out", f"{name}.crt")
+    (tmp_path / "acl").write_text(f"user kwsd-kitchen\ntopic write kwsd/{SITE}/#\ntopic read kwsd/{SITE}/set\n")
+    broker = Broker(tmp_path)
+    tls_port = free_port()
+    user = "user root\n" if os.geteuid() == 0 else ""
+    broker.conf.write_text(
+        f"per_listener_settings true\npersistence false\n{user}"
+        f"listener {broker.port} 127.0.0.1\nallow_anonymous true\n"  # the test's own clients
+        f"listener {tls_port} 127.0.0.1\ncafile {tmp_path}/ca.crt\ncertfile {tmp_path}/server.crt\n"
+        f"keyfile {tmp_path}/server.key\nrequire_certificate true\nuse_identity_as_username true\n"
+        f"acl_file {tmp_path}/acl\n")
+    broker.start()
+    try:
+        sub = Subscriber(broker.port)
+        config = tmp_path / "kwsd.yaml"
+        config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: {SITE}\n  flush_timeout_s: 5\n"
+                          f"  tls:\n    ca: {tmp_path}/ca.crt\n    cert: {tmp_path}/client.crt\n"
+                          f"    key: {tmp_path}/client.key\n")
+        proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json")
+        assert proc.returncode == 0, proc.stderr.decode()
+        printed = detections(proc)
+        assert sub.wait_for(lambda: len(sub.on(f"kwsd/{SITE}/detection")) == len(printed) > 0)
+        assert [p for p, _ in sub.on(f"kwsd/{SITE}/status")] == ["online", "offline"]
+        # the same user may not publish anywhere else: Hermes topics are refused by the broker's ACL
+        config.write_text(config.read_text() + "  hermes: true\n")
+        proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json")
+        assert proc.returncode == 0, proc.stderr.decode()
+        time.sleep(1.0)
+        assert sub.on("hermes/hotword/yes/detected") == []
+        sub.close()
+        # without a client certificate the broker drops the connection: nothing is delivered, exit 75
+        config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: {SITE}\n  flush_timeout_s: 2\n"
+                          f"  tls:\n    ca: {tmp_path}/ca.crt\n")
+        proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json")
+        err = proc.stderr.decode()
+        assert proc.returncode == 75 and ("cannot connect" in err or "lost the broker" in err), err
+        assert err.count("undelivered at shutdown: kwsd/kitchen/detection") == len(detections(proc))
+    finally:
+        broker.stop()
