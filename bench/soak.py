@@ -1,0 +1,124 @@
+"""Soak test: kwsd on a long recording, twice; detections must be identical and memory flat.
+
+    .venv/bin/python bench/soak.py --minutes 120 runs/eval/*.wav          # as fast as the CPU allows
+    .venv/bin/python bench/soak.py --minutes 120 --realtime runs/eval/*.wav  # two hours per run
+
+The recordings given are concatenated (16 kHz mono, 16-bit, written block by block) up to
+``--minutes`` into ``--work``; ``kwsd run --input`` processes the file twice while this
+script reads the process's resident memory (VmRSS) once a second.  Reported: detections
+per run and whether both runs agree exactly, peak RSS, and RSS growth (the median of the
+last tenth of the run minus the median of the second tenth, so start-up is excluded).
+Targets (issue "faults and bad input"): identical detections, growth <= 5 MB, peak <= 60 MB.
+Not part of CI: it takes minutes (hours with --realtime).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from kwsd.wavfile import WavReader  # noqa: E402
+
+
+def build_recording(sources: list[str], minutes: float, out: Path) -> float:
+    """Concatenate ``sources`` (looping over them) into a 16 kHz 16-bit WAV of ``minutes``."""
+    from scipy.signal import resample_poly
+    want = int(minutes * 60 * 16000)
+    written = 0
+    with wave.open(str(out), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        while written < want:
+            for path in sources:
+                with WavReader(path) as r:
+                    for block in r.blocks(1 << 16):
+                        if r.rate != 16000:
+                            block = resample_poly(block, 16000, r.rate).astype(np.float32)
+                        block = block[: want - written]
+                        w.writeframes(np.clip(np.round(block * 32768), -32768, 32767).astype("<i2").tobytes())
+                        written += len(block)
+                        if written >= want:
+                            return written / 16000
+    return written / 16000
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def run_once(recording: Path, realtime: bool) -> dict:
+    cmd = [sys.executable, "-m", "kwsd", "run", "--input", str(recording), "--json"] + \
+        (["--realtime"] if realtime else [])
+    t0 = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    samples: list[tuple[float, float]] = []
+
+    def sample():
+        while proc.poll() is None:
+            value = rss_mb(proc.pid)
+            if value is not None:
+                samples.append((time.monotonic() - t0, value))
+            time.sleep(1.0)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"kwsd exited {proc.returncode}: {err.decode()[-2000:]}")
+    detections = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    rss = [v for _, v in samples]
+    tenth = max(1, len(rss) // 10)
+    return {"seconds": time.monotonic() - t0, "detections": detections,
+            "peak_rss_mb": max(rss) if rss else None,
+            "growth_mb": statistics.median(rss[-tenth:]) - statistics.median(rss[tenth:2 * tenth]) if rss else None,
+            "rss_samples": len(rss)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("recordings", nargs="+", help="WAV files to concatenate")
+    ap.add_argument("--minutes", type=float, default=120.0)
+    ap.add_argument("--realtime", action="store_true", help="pace the file at real time (hours)")
+    ap.add_argument("--work", default="runs/soak", help="folder for the long recording")
+    args = ap.parse_args(argv)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    recording = work / f"soak_{args.minutes:g}min.wav"
+    if not recording.exists():
+        seconds = build_recording(args.recordings, args.minutes, recording)
+        print(f"wrote {recording} ({seconds / 60:.1f} min)", flush=True)
+    runs = [run_once(recording, args.realtime) for _ in range(2)]
+    key = [[(d["keyword"], d["audio_ms"], d["score"], d["model"]) for d in r["detections"]] for r in runs]
+    print(f"| run | wall s | detections | peak RSS MB | RSS growth MB |\n|---|---|---|---|---|")
+    for i, r in enumerate(runs, 1):
+        print(f"| {i} | {r['seconds']:.0f} | {len(r['detections'])} | {r['peak_rss_mb']:.1f} | "
+              f"{r['growth_mb']:+.1f} |")
+    same = key[0] == key[1]
+    print(f"detections identical over both runs: {'yes' if same else 'NO'}")
+    ok = same and all(r["growth_mb"] <= 5 for r in runs)
+    print(f"targets: identical {'met' if same else 'MISSED'}; growth <= 5 MB "
+          f"{'met' if all(r['growth_mb'] <= 5 for r in runs) else 'MISSED'}; peak <= 60 MB "
+          f"{'met' if all(r['peak_rss_mb'] <= 60 for r in runs) else 'MISSED'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
