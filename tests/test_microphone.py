@@ -102,15 +102,19 @@ def test_detection_resumes_by_itself_after_the_audio_server_is_killed_and_restar
     config.write_text("audio:\n  device: pulse\n")
     raw = tmp_path / "speech.raw"
     raw.write_bytes(np.round(compose(EVENTS, 5.0, noise_volume=0.1) * 32767).astype("<i2").tobytes())
+    from conftest import NotifySocket
+    notify = NotifySocket(tmp_path / "notify")  # as systemd's: STATUS= and the watchdog while it is away
     proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config), "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=server.env, cwd=ROOT)
-    lines, seen = [], {}
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                            env={**server.env, "NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "2000000"})
+    lines, seen, when = [], {}, {}
 
     def read_stderr():
         for line in proc.stderr:
             lines.append(line.decode())
             for key in ("listening to microphone", "stopped (", "is back after"):
                 if key in lines[-1]:
+                    when.setdefault(key, time.monotonic())
                     seen.setdefault(key, threading.Event()).set()
 
     def wait_for(key, timeout):
@@ -150,7 +154,11 @@ def test_detection_resumes_by_itself_after_the_audio_server_is_killed_and_restar
         out = proc.stdout.read().decode()
         reader.join(5)
         server.stop()
+        notify.close()
     err = "".join(lines)
+    assert any("audio device lost" in m for _, m in notify.lines("STATUS=")), notify.messages
+    lost, back = when["stopped ("], when["is back after"]
+    assert any(lost < t < back for t, _ in notify.lines("WATCHDOG=1"))  # kept while it was reopening
     assert proc.returncode == 0, err
     assert keywords(out) == ["stop", "go", "stop", "go"], err  # before the restart, and after it
     assert "reopening failed (attempt 1" in err and "Traceback" not in err

@@ -14,43 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLE, compose
+from conftest import ROOT, SAMPLE, NotifySocket, compose
 from kwsd.audio import read_wav, write_wav
-
-
-class NotifySocket:
-    """A datagram socket standing in for systemd's $NOTIFY_SOCKET; records what arrives, when."""
-
-    def __init__(self, path=None, abstract=None):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        if abstract:
-            self.sock.bind("\0" + abstract)
-            self.address = "@" + abstract
-        else:
-            self.sock.bind(str(path))
-            self.address = str(path)
-        self.sock.settimeout(0.1)
-        self.messages = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096).decode()
-            except socket.timeout:
-                continue
-            for line in data.splitlines():
-                self.messages.append((time.monotonic(), line))
-
-    def lines(self, prefix):
-        return [(t, m) for t, m in self.messages if m.startswith(prefix)]
-
-    def close(self):
-        self._stop.set()
-        self.thread.join(2)
-        self.sock.close()
 
 
 def start_kwsd(args, env, **kw):
