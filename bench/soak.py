@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import wave
@@ -67,29 +69,34 @@ def run_once(recording: Path, realtime: bool) -> dict:
     cmd = [sys.executable, "-m", "kwsd", "run", "--input", str(recording), "--json"] + \
         (["--realtime"] if realtime else [])
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     samples: list[tuple[float, float]] = []
+    proc = None
 
     def sample():
-        while proc.poll() is None:
+        while proc.returncode is None:
             value = rss_mb(proc.pid)
             if value is not None:
                 samples.append((time.monotonic() - t0, value))
-            time.sleep(1.0)
+            time.sleep(0.5)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    out, err = proc.communicate()
-    sampler.join()
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:  # files, so wait4 can
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out_file, stderr=err_file)  # give the kernel's peak RSS
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        sampler.join()
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
     if proc.returncode != 0:
         raise SystemExit(f"kwsd exited {proc.returncode}: {err.decode()[-2000:]}")
     detections = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
     rss = [v for _, v in samples]
-    tenth = max(1, len(rss) // 10)
-    return {"seconds": time.monotonic() - t0, "detections": detections,
-            "peak_rss_mb": max(rss) if rss else None,
-            "growth_mb": statistics.median(rss[-tenth:]) - statistics.median(rss[tenth:2 * tenth]) if rss else None,
-            "rss_samples": len(rss)}
+    tenth = len(rss) // 10
+    growth = statistics.median(rss[-tenth:]) - statistics.median(rss[tenth:2 * tenth]) if tenth else 0.0
+    return {"seconds": time.monotonic() - t0, "detections": detections, "peak_rss_mb": usage.ru_maxrss / 1024,
+            "growth_mb": growth, "rss_samples": len(rss)}
 
 
 def main(argv=None) -> int:

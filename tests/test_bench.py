@@ -1,0 +1,22 @@
+"""The benchmark scripts run (seconds-long smoke runs; the real figures are in bench/RESULTS.md)."""
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_compare_engines_smoke_prints_kwsds_row():
+    proc = subprocess.run([sys.executable, "bench/compare_engines.py", "--smoke"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split("|") for line in proc.stdout.splitlines() if line.startswith("| kwsd")]
+    assert len(rows) == 1
+    cpu_per_audio_s, peak_rss_mb = float(rows[0][4]), float(rows[0][7])
+    assert 0 < cpu_per_audio_s < 1 and 10 < peak_rss_mb < 1000  # figures, not placeholders
+
+
+def test_soak_script_runs_twice_and_compares(tmp_path):
+    proc = subprocess.run([sys.executable, "bench/soak.py", "--minutes", "0.3", "--work", str(tmp_path),
+                           str(ROOT / "models" / "sample.wav")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "detections identical over both runs: yes" in proc.stdout, proc.stdout + proc.stderr
+    assert len([line for line in proc.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]) == 2
