@@ -18,6 +18,7 @@ from .config import Config, load_config
 from .engine import Engine
 from .errors import EXIT_UNDELIVERED, ConfigError, KwsdError, ModelError, NoMicrophoneError
 from .model import KeywordModel
+from .mute import MuteSwitch
 from .recognize import SmootherSettings
 from .recovery import DeviceRecovery
 from .resources import SAMPLE_RECORDING, bundled, default_model
@@ -68,9 +69,10 @@ class Daemon:
         self.models = load_models(model_paths, config)
         self.keywords = list(dict.fromkeys(k for m in self.models for k in m.keywords))
         source = open_source(config, input_path, realtime, self.models[0].frontend.sample_rate)
-        self.engine = Engine(self.models, source, [], None, config.inference.clip_stride_ms,
-                             config.audio.ring_seconds, recognize=config.recognize.overrides())
-        self.engine.sinks = self.build_sinks(config)
+        self.switch = MuteSwitch()  # the mute state: set by MQTT, read by the engine and the sinks
+        sinks = self.build_sinks(config)
+        self.engine = Engine(self.models, source, sinks, None, config.inference.clip_stride_ms,
+                             config.audio.ring_seconds, recognize=config.recognize.overrides(), switch=self.switch)
         self.notifier = Notifier()
         self._stop = threading.Event()
         self.lost = 0  # detections that sinks replaced by a reload could not deliver
@@ -105,7 +107,7 @@ class Daemon:
             part = CommandHooks(config.hooks.commands, config.hooks.max_concurrent, self._site(config))
         elif key == "mqtt" and config.mqtt is not None:
             from .sinks.mqtt import MqttSink
-            part = MqttSink(config.mqtt, self.keywords, self.set_enabled, [m.name for m in self.models])
+            part = MqttSink(config.mqtt, self.keywords, self.switch, [m.name for m in self.models])
             part.start()
         else:
             return None
@@ -114,9 +116,6 @@ class Daemon:
                 if hook.keyword != "*" and hook.keyword not in self.keywords:
                     log.warning("a hook waits for '%s', which no loaded model reports", hook.keyword)
         return part
-
-    def set_enabled(self, enabled: bool) -> None:
-        self.engine.enabled = enabled
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:

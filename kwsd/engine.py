@@ -17,6 +17,7 @@ from typing import Optional
 from .audio import RingBuffer, Source
 from .detection import Detection
 from .model import KeywordModel
+from .mute import MuteSwitch
 from .pipeline import Pipeline
 from .recognize import SmootherSettings
 
@@ -25,21 +26,32 @@ log = logging.getLogger(__name__)
 
 class Engine:
     def __init__(self, models: list[KeywordModel], source: Source, sinks, smoother: Optional[SmootherSettings] = None,
-                 clip_stride_ms: int = 40, ring_seconds: float = 2.0, recognize: Optional[dict] = None):
+                 clip_stride_ms: int = 40, ring_seconds: float = 2.0, recognize: Optional[dict] = None,
+                 switch: Optional[MuteSwitch] = None):
         """``smoother`` fixes the settings for every model; else each model's recommendation
-        with the config's ``recognize`` values (``recognize``) on top."""
+        with the config's ``recognize`` values (``recognize``) on top.  ``switch``: the mute
+        state shared with the sinks that change it (MQTT)."""
         self.source = source
         self.sinks = list(sinks)
         self.clip_stride_ms = clip_stride_ms
         self.ring = RingBuffer(int(source.rate * ring_seconds))
         self.pipeline = Pipeline(models, source.rate, smoother, clip_stride_ms, recognize=recognize)
-        self.enabled = True  # False mutes detections (MQTT 'set', Hermes toggleOff)
+        self.switch = switch if switch is not None else MuteSwitch()
         self.heartbeat = time.monotonic()
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kwsd-worker", daemon=True)
         self._overflow_seen = 0
         self._overflow_burst_until = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        """False while detections are muted (MQTT 'set', Hermes toggleOff)."""
+        return self.switch.enabled
+
+    @enabled.setter
+    def enabled(self, value: bool) -> None:
+        self.switch.enabled = value
 
     @property
     def stats(self):

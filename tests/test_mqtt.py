@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import ROOT, SAMPLE, Subscriber, detections, kwsd
 from kwsd.audio import read_wav, write_wav
+from kwsd.mute import MuteSwitch
 
 SITE = "kitchen"
 
@@ -173,7 +174,7 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path):
     from kwsd.sinks.mqtt import MqttConfig, MqttSink
     broker = Broker(tmp_path)  # not started yet: the broker is unreachable
     sink = MqttSink(MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, queue_size=3, flush_timeout_s=10),
-                    ["yes"], lambda enabled: None)
+                    ["yes"], MuteSwitch())
     sink.start()
     t0 = time.monotonic()
     for i in range(5):
@@ -269,7 +270,7 @@ def test_a_message_paho_refuses_is_logged_and_never_blocks_the_queue(broker, cap
     from kwsd.sinks.mqtt import MqttConfig, MqttSink
     sub = Subscriber(broker.port)
     sink = MqttSink(MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, hermes=True), ["yes", "#"],
-                    lambda enabled: None)
+                    MuteSwitch())
     sink.start()
     assert sub.wait_for(lambda: sub.on(f"kwsd/{SITE}/status"))
     sink(Detection("#", 0.9, 1000, "odd"))
@@ -294,7 +295,12 @@ def test_fuzzed_control_payloads_never_raise_and_only_valid_ones_mute(topic, pay
 
     from kwsd.sinks.mqtt import MqttConfig, MqttSink
     changes = []
-    sink = MqttSink(MqttConfig(host="127.0.0.1", site=SITE, hermes=True), ["yes"], changes.append)
+
+    class Recording(MuteSwitch):
+        def set(self, enabled, by):
+            changes.append(enabled)
+            super().set(enabled, by)
+    sink = MqttSink(MqttConfig(host="127.0.0.1", site=SITE, hermes=True), ["yes"], Recording())
     sink._on_message(None, None, SimpleNamespace(topic=topic, payload=payload))
     if changes:  # only a well-formed command changes anything, and it does what it says
         data = json.loads(payload or b"{}")  # an empty Hermes toggle is a toggle
@@ -361,3 +367,27 @@ def test_tls_client_certificate_and_an_acl_that_allows_only_kwsds_topics(tmp_pat
         assert err.count("undelivered at shutdown: kwsd/kitchen/detection") == len(detections(proc))
     finally:
         broker.stop()
+
+
+def test_a_reload_while_muted_keeps_kwsd_muted_and_says_so(broker, tmp_path):
+    """The MQTT sink rebuilt by a reload (new site) reads the mute state instead of assuming 'enabled'."""
+    from kwsd.config import load_config
+    from kwsd.daemon import Daemon
+    sub = Subscriber(broker.port)
+    config = tmp_path / "kwsd.yaml"
+    config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: before\n")
+    daemon = Daemon(load_config(str(config)), str(config), input_path=str(SAMPLE))
+    try:
+        assert sub.wait_for(lambda: sub.on("kwsd/before/state") == [('{"enabled": true}', False)])
+        publish.single("kwsd/before/set", json.dumps({"enabled": False}), hostname="127.0.0.1", port=broker.port,
+                       qos=1)
+        assert sub.wait_for(lambda: len(sub.on("kwsd/before/state")) == 2)
+        assert daemon.engine.enabled is False
+        config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: after\n")
+        daemon.reload()
+        assert sub.wait_for(lambda: sub.on("kwsd/after/state"))
+        assert json.loads(sub.on("kwsd/after/state")[0][0]) == {"enabled": False}  # not a retained "true"
+        assert daemon.engine.enabled is False
+    finally:
+        daemon.engine.close_sinks()
+        sub.close()

@@ -15,10 +15,11 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 from ..detection import Detection
 from ..limits import host_problem, topic_level_problem, topic_prefix_problem
+from ..mute import MuteSwitch
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,14 @@ class MqttConfig:
 class MqttSink:
     """A detection sink that also obeys mute/resume commands from the broker."""
 
-    def __init__(self, config: MqttConfig, keywords: list[str], set_enabled: Callable[[bool], None],
-                 model_names: list[str] = ()):
+    def __init__(self, config: MqttConfig, keywords: list[str], switch: MuteSwitch, model_names: list[str] = ()):
         import paho.mqtt.client as mqtt
 
         self.config = config
         self.site = config.site or socket.gethostname()
         self.keywords = list(keywords)
         self.model_names = list(model_names)
-        self._set_enabled = set_enabled
-        self.enabled = True
+        self.switch = switch  # the mute state; read, never copied (see kwsd.mute)
         base = f"{config.topic_prefix}/{self.site}"
         self.topic_detection, self.topic_status, self.topic_set = f"{base}/detection", f"{base}/status", f"{base}/set"
         self.topic_state = f"{base}/state"
@@ -212,7 +211,7 @@ class MqttSink:
             client.subscribe("hermes/hotword/toggleOff", qos=1)
         with self._lock:
             self.connected = True
-            self._queue.appendleft((self.topic_state, json.dumps({"enabled": self.enabled}), 1, True))
+            self._queue.appendleft((self.topic_state, json.dumps({"enabled": self.switch.enabled}), 1, True))
             self._queue.appendleft((self.topic_status, "online", 1, True))
             if self.config.homeassistant.enabled:
                 topic, payload = self.discovery()
@@ -250,9 +249,7 @@ class MqttSink:
             log.warning("MQTT: ignored a malformed message on %s: %s", message.topic, str(e)[:100] or type(e).__name__)
 
     def _apply(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._set_enabled(enabled)
-        log.info("detections %s by MQTT", "resumed" if enabled else "muted")
+        self.switch.set(enabled, "MQTT")
         self._enqueue(self.topic_state, json.dumps({"enabled": enabled}), 1, True)
         self._drain()
 
