@@ -114,7 +114,7 @@ def main(argv=None) -> int:
         print(f"wrote {recording} ({seconds / 60:.1f} min)", flush=True)
     runs = [run_once(recording, args.realtime) for _ in range(2)]
     key = [[(d["keyword"], d["audio_ms"], d["score"], d["model"]) for d in r["detections"]] for r in runs]
-    print(f"| run | wall s | detections | peak RSS MB | RSS growth MB |\n|---|---|---|---|---|")
+    print("| run | wall s | detections | peak RSS MB | RSS growth MB |\n|---|---|---|---|---|")
     for i, r in enumerate(runs, 1):
         print(f"| {i} | {r['seconds']:.0f} | {len(r['detections'])} | {r['peak_rss_mb']:.1f} | "
               f"{r['growth_mb']:+.1f} |")
