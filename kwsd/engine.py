@@ -9,6 +9,7 @@ module adds only the thread, muting, delivery to the sinks and overflow accounti
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from typing import Optional
@@ -41,6 +42,11 @@ class Engine:
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="kwsd-worker", daemon=True)
+        # detections go to the sinks from their own thread: a slow sink (a GPIO line, a log
+        # on a full disk) never holds up inference; None in the queue ends that thread
+        self._deliveries: queue.SimpleQueue = queue.SimpleQueue()
+        self._delivery_thread = threading.Thread(target=self._deliver_loop, name="kwsd-sinks", daemon=True)
+        self.delivering_since: float | None = None  # when the sinks started on the current detection
         self._overflow_seen = 0
         self._overflow_burst_until = 0.0
 
@@ -67,7 +73,12 @@ class Engine:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        self.source.start(self.ring)
+        self._delivery_thread.start()
+        try:
+            self.source.start(self.ring)
+        except BaseException:
+            self._deliveries.put(None)
+            raise
         self._thread.start()
 
     def stop(self) -> None:
@@ -76,13 +87,23 @@ class Engine:
         self.ring.data_ready.set()
 
     def join(self, timeout=None) -> bool:
-        """Wait for the worker; True once it has finished."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        """Wait for the worker and then for the delivery of its last detections; True once both are done."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                return False
+        if self._delivery_thread.ident is None:
+            return True
+        self._delivery_thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not self._delivery_thread.is_alive()
 
-    def stalled(self, max_age_s: float) -> bool:
-        """True if the worker has processed no stride for ``max_age_s`` (for a watchdog)."""
-        return time.monotonic() - self.heartbeat > max_age_s
+    def stalled(self, max_age_s: float, sinks: bool = True) -> bool:
+        """True if the worker has processed no stride for ``max_age_s``, or (``sinks``) a sink has been
+        busy with one detection that long (for a watchdog: either way, detections are not getting out)."""
+        now = time.monotonic()
+        busy = self.delivering_since
+        return now - self.heartbeat > max_age_s or (sinks and busy is not None and now - busy > max_age_s)
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
@@ -105,17 +126,25 @@ class Engine:
         except BaseException as e:  # reported by whoever joins us
             self.error = e
             log.debug("worker failed", exc_info=True)
+        finally:
+            self._deliveries.put(None)  # after the last detection: the delivery thread ends
 
     def _handle(self, detections: list[Detection]) -> None:
         self.heartbeat = time.monotonic()
         for d in detections:
             if self.enabled:
-                self._deliver(d)
+                self.stats.detections += 1
+                self._deliveries.put(d)
             else:
                 log.debug("muted: '%s' (%.2f) at %d ms not reported", d.keyword, d.score, d.audio_ms)
 
+    def _deliver_loop(self) -> None:
+        while (d := self._deliveries.get()) is not None:
+            self.delivering_since = time.monotonic()
+            self._deliver(d)
+            self.delivering_since = None
+
     def _deliver(self, d: Detection) -> None:
-        self.stats.detections += 1
         for sink in self.sinks:
             try:
                 sink(d)

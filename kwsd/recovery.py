@@ -49,7 +49,7 @@ class DeviceRecovery:
         if self.lost_since is None:
             if now < self._grace_until or not self.engine.stats.strides:
                 return  # audio has not started flowing yet: READY and the watchdog cover that
-            if self.source.alive() and not self.engine.stalled(self.stall_s):
+            if self.source.alive() and not self.engine.stalled(self.stall_s, sinks=False):
                 return
             why = "its stream ended" if not self.source.alive() else f"no audio for {self.stall_s:g} s"
             log.warning("audio: %s stopped (%s); reopening it", self.source.description, why)
