@@ -8,7 +8,8 @@ OUT=$2
 EVAL=${3:-runs/eval}
 TARGET=${4:-0.5}
 KWSD=${KWSD:-.venv/bin/kwsd}
-$KWSD tune --model "$MODEL" --stream "$EVAL/kw_val.wav" --negative "$EVAL/neg_val.wav" \
-  --negative "$EVAL/neg_val_tts.wav" --target-fa "$TARGET" \
+# TUNE_NEGATIVES: the validation negatives (the shipped default: real speech only; add
+# "--negative $EVAL/neg_val_tts.wav" for the synthetic held-out words, see models/README.md)
+$KWSD tune --model "$MODEL" --stream "$EVAL/kw_val.wav" --negative "$EVAL/neg_val.wav" ${TUNE_NEGATIVES:-} --target-fa "$TARGET" \
   --out "$(dirname "$OUT")/tune" --write-model "$OUT"
 sh bench/eval_model.sh "$OUT" "$EVAL"
