@@ -3,7 +3,7 @@
     .venv/bin/python bench/compare_engines.py RECORDING.wav [--peers runs/peers] [--smoke]
 
 Each engine runs as its own process on the same 16 kHz mono 16-bit recording, as fast as
-the CPU allows; CPU time and peak RSS come from the kernel (wait4).  Start-up is measured
+the CPU allows; CPU time and peak RSS come from the kernel (wait4, bench/measure.py).  Start-up is measured
 on a one-second recording and subtracted for the "excluded" column.  The peers are
 installed on first use into their own virtual environments under ``--peers`` (openWakeWord
 0.5.1 needs numpy < 2 with tflite-runtime); an engine that cannot be installed (offline)
@@ -24,11 +24,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import wave
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import measure as run_measured  # noqa: E402
 
 PYMICRO_DRIVER = r"""
 import sys, wave
@@ -72,20 +73,12 @@ PEERS = {
 }
 
 
-def measure(cmd: list[str], env=None) -> dict:
-    """Run ``cmd`` to completion: stdout, CPU seconds (user+sys) and peak RSS (MB) from wait4."""
-    t0 = time.monotonic()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, cwd=ROOT, env=env)
-        err = proc.stderr.read()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        stdout = out.read().decode()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} exited {proc.returncode}: {err.decode()[-1500:]}")
-    return {"stdout": stdout, "cpu_s": usage.ru_utime + usage.ru_stime, "wall_s": time.monotonic() - t0,
-            "peak_rss_mb": usage.ru_maxrss / 1024}
+def measure(cmd: list[str]) -> dict:
+    """CPU seconds and peak RSS of ``cmd`` alone (see bench/measure.py); RuntimeError if it fails."""
+    figures = run_measured(cmd, cwd=ROOT)
+    if figures["exit"] != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} exited {figures['exit']}: {figures['stderr'][-1500:]}")
+    return figures
 
 
 def seconds_of(path: Path) -> float:

@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import wave
@@ -30,6 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from kwsd.wavfile import WavReader  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import measure  # noqa: E402
 
 
 def build_recording(sources: list[str], minutes: float, out: Path) -> float:
@@ -68,35 +68,32 @@ def rss_mb(pid: int) -> float | None:
 def run_once(recording: Path, realtime: bool) -> dict:
     cmd = [sys.executable, "-m", "kwsd", "run", "--input", str(recording), "--json"] + \
         (["--realtime"] if realtime else [])
-    t0 = time.monotonic()
-    samples: list[tuple[float, float]] = []
-    proc = None
+    samples: list[float] = []
+    done = threading.Event()
 
-    def sample():
-        while proc.returncode is None:
-            value = rss_mb(proc.pid)
+    def sample(helper_pid: int):  # the command is the helper's only child
+        while not done.is_set():
+            try:
+                child = int(Path(f"/proc/{helper_pid}/task/{helper_pid}/children").read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                child = None
+            value = rss_mb(child) if child else None
             if value is not None:
-                samples.append((time.monotonic() - t0, value))
+                samples.append(value)
             time.sleep(0.5)
 
-    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:  # files, so wait4 can
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out_file, stderr=err_file)  # give the kernel's peak RSS
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        sampler.join()
-        out_file.seek(0)
-        err_file.seek(0)
-        out, err = out_file.read(), err_file.read()
-    if proc.returncode != 0:
-        raise SystemExit(f"kwsd exited {proc.returncode}: {err.decode()[-2000:]}")
-    detections = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
-    rss = [v for _, v in samples]
-    tenth = len(rss) // 10
-    growth = statistics.median(rss[-tenth:]) - statistics.median(rss[tenth:2 * tenth]) if tenth else 0.0
-    return {"seconds": time.monotonic() - t0, "detections": detections, "peak_rss_mb": usage.ru_maxrss / 1024,
-            "growth_mb": growth, "rss_samples": len(rss)}
+    def on_start(pid):
+        threading.Thread(target=sample, args=(pid,), daemon=True).start()
+
+    figures = measure(cmd, cwd=ROOT, on_start=on_start)
+    done.set()
+    if figures["exit"] != 0:
+        raise SystemExit(f"kwsd exited {figures['exit']}: {figures['stderr'][-2000:]}")
+    detections = [json.loads(line) for line in figures["stdout"].splitlines() if line.strip()]
+    tenth = len(samples) // 10
+    growth = statistics.median(samples[-tenth:]) - statistics.median(samples[tenth:2 * tenth]) if tenth else 0.0
+    return {"seconds": figures["wall_s"], "detections": detections, "peak_rss_mb": figures["peak_rss_mb"],
+            "growth_mb": growth, "rss_samples": len(samples)}
 
 
 def main(argv=None) -> int:
