@@ -11,8 +11,8 @@ def test_compare_engines_smoke_prints_kwsds_row():
     assert proc.returncode == 0, proc.stderr
     rows = [line.split("|") for line in proc.stdout.splitlines() if line.startswith("| kwsd")]
     assert len(rows) == 1
-    cpu_per_audio_s, peak_rss_mb = float(rows[0][4]), float(rows[0][7])
-    assert 0 < cpu_per_audio_s < 1 and 10 < peak_rss_mb < 1000  # figures, not placeholders
+    cpu_per_audio_s, peak_rss_mb = float(rows[0][5]), float(rows[0][7])  # start-up included: 5 s is too
+    assert 0 < cpu_per_audio_s < 1 and 10 < peak_rss_mb < 1000  # short to subtract it; figures, not placeholders
 
 
 def test_soak_script_runs_twice_and_compares(tmp_path):
