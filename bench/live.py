@@ -36,7 +36,8 @@ from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 
 
 def start_pulse(run_dir: Path) -> tuple[subprocess.Popen, dict]:
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "HOME": str(run_dir), "PULSE_SERVER": f"unix:{run_dir}/native"}
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "HOME": str(run_dir),
+           "PULSE_SERVER": f"unix:{run_dir}/native"}
     proc = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
                              "-L", f"module-native-protocol-unix socket={run_dir}/native auth-anonymous=1",
                              "-L", "module-null-sink sink_name=kwsnull rate=48000 channels=1 format=s16le"],

@@ -14,7 +14,6 @@ import threading
 import time
 from typing import Optional
 
-
 from .audio import RingBuffer, Source
 from .detection import Detection
 from .model import KeywordModel

@@ -87,7 +87,8 @@ class StreamFigures:
             "false_accepts_per_hour": round(fa / self.hours, 3) if self.hours else None,
             "duplicates": self.duplicates,
             "per_keyword": {k: {**asdict(v), "false_reject_rate": None if v.frr() is None else round(v.frr(), 4),
-                                "false_accepts_per_hour": round(v.false_accepts / self.hours, 3) if self.hours else None}
+                                "false_accepts_per_hour":
+                                    round(v.false_accepts / self.hours, 3) if self.hours else None}
                             for k, v in sorted(self.keywords.items())},
         }
 

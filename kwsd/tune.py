@@ -96,9 +96,10 @@ def pick_threshold(curve: list[tuple[float, float | None, float]], budget: float
     return -min(allowed)[1] if allowed else highest
 
 
-def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: float = 0.5, grid: Grid = Grid(),
+def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: float = 0.5, grid: Grid | None = None,
          progress=None) -> dict:
     """Search the grid; returns the chosen settings, their figures and every curve."""
+    grid = grid if grid is not None else Grid()
     hours = sum(t.hours for t in traces)
     keywords = model.keywords
     budget = target_fa_per_hour / len(keywords)  # each keyword's share of the target

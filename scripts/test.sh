@@ -8,4 +8,5 @@ $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     pulseaudio pulseaudio-utils alsa-utils mosquitto espeak-ng flite wamerican systemd libseccomp2 >/dev/null
 sh scripts/install.sh "[train,test]"
+.venv/bin/ruff check kwsd tests bench   # lint (rules in pyproject.toml) before the tests
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

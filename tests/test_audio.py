@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 import scipy.signal
+from conftest import compose, kwsd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import compose, kwsd
 from kwsd.audio import RingBuffer, StreamResampler, read_wav
 from kwsd.errors import AudioError
 from kwsd.wavfile import MAX_RATE, MIN_RATE

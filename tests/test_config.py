@@ -5,10 +5,10 @@ from dataclasses import fields, is_dataclass
 
 import pytest
 import yaml
+from conftest import ROOT, SAMPLE, kwsd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, SAMPLE, kwsd
 from kwsd.config import Config, parse_config
 from kwsd.errors import ConfigError
 

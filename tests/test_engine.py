@@ -4,12 +4,12 @@ import threading
 import time
 
 import numpy as np
-
 from conftest import DEFAULT_MODEL, compose
+
 from kwsd.audio import ArraySource, Source
 from kwsd.engine import Engine
-from kwsd.recognize import SmootherSettings
 from kwsd.model import KeywordModel
+from kwsd.recognize import SmootherSettings
 
 
 class CallbackLikeSource(Source):

@@ -3,11 +3,11 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import SPEECH, clip, compose
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from python_speech_features import mfcc
 
-from conftest import SPEECH, clip, compose
 from kwsd.audio import read_wav
 from kwsd.features import FrontendParams, MfccFrontend, StreamingMfcc
 

@@ -4,10 +4,9 @@ import sys
 import time
 from types import SimpleNamespace
 
-import pytest
+from conftest import SAMPLE, detections, kwsd
 from gpiod.line import Direction, Value
 
-from conftest import SAMPLE, detections, kwsd
 from kwsd.detection import Detection
 from kwsd.sinks.gpio import GpioHook, GpioHooks
 from kwsd.sinks.hooks import CommandHook, CommandHooks
@@ -134,5 +133,6 @@ def test_hook_config_errors_name_the_key(tmp_path):
     config.write_text("hooks:\n  commands:\n    - keyword: stop\n      argv: echo hi\n")
     proc = kwsd("check-config", "--config", config)
     assert proc.returncode == 78 and "hooks.commands.0.argv" in proc.stderr.decode()
-    with pytest.raises(Exception):
-        GpioHook("yes")  # a line offset is required
+    config.write_text("hooks:\n  gpio:\n    - keyword: 'yes'\n")  # a line offset is required
+    proc = kwsd("check-config", "--config", config)
+    assert proc.returncode == 78 and "hooks.gpio.0: the required key 'line' is missing" in proc.stderr.decode()

@@ -9,7 +9,6 @@ import threading
 import time
 
 import numpy as np
-
 from conftest import ROOT, compose
 
 # stop at 1 s, go at 3.5 s; the clips end by 4.5 s

@@ -6,10 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import DEFAULT_MODEL, ROOT, SAMPLE, clip, kwsd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DEFAULT_MODEL, ROOT, SAMPLE, clip, kwsd
 from kwsd.errors import ModelError
 from kwsd.features import MfccFrontend
 from kwsd.model import KeywordModel, available_backends, pack_model, unpack_model

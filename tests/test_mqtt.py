@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 import paho.mqtt.publish as publish
+from conftest import ROOT, SAMPLE, Subscriber, detections, kwsd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, SAMPLE, Subscriber, detections, kwsd
 from kwsd.audio import read_wav, write_wav
 from kwsd.mute import MuteSwitch
 
@@ -170,6 +170,7 @@ def test_password_comes_from_a_file_and_is_never_shown(broker, tmp_path):
 
 def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path):
     from conftest import Broker
+
     from kwsd.detection import Detection
     from kwsd.sinks.mqtt import MqttConfig, MqttSink
     broker = Broker(tmp_path)  # not started yet: the broker is unreachable
@@ -220,6 +221,7 @@ def test_sighup_moves_mqtt_to_a_new_site_without_stopping_detection(broker, tmp_
 def test_tls_with_a_private_ca(tmp_path):
     """mosquitto with a TLS listener and a certificate from a CA made here; kwsd trusts that CA."""
     import subprocess as sp
+
     from conftest import Broker
 
     def ssl(*args):
@@ -317,6 +319,7 @@ def test_tls_client_certificate_and_an_acl_that_allows_only_kwsds_topics(tmp_pat
     """A broker that requires a client certificate (its CN is the user name) and grants that user only
     publishing under kwsd/<site>/ and subscribing to kwsd/<site>/set: kwsd needs no more than that."""
     import subprocess as sp
+
     from conftest import Broker, free_port
 
     def ssl(*args):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 import scipy.signal
-
 from conftest import DEFAULT_MODEL, ROOT, SAMPLE, compose, detections, kwsd
+
 from kwsd.audio import read_wav
 
 # the bundled sample: yes, stop, stop (3 s later), go; clips start at these seconds

@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, SAMPLE, NotifySocket, compose
+
 from kwsd.audio import read_wav, write_wav
 
 

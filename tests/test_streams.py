@@ -4,8 +4,8 @@ import json
 
 import pytest
 import yaml
-
 from conftest import DEFAULT_MODEL, SAMPLE, SPEECH, compose, detections, kwsd
+
 from kwsd.audio import read_wav
 from kwsd.config import parse_config
 from kwsd.detection import Detection

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io.wavfile
-
 from conftest import DEFAULT_MODEL, SAMPLE, SPEECH, detections, kwsd
+
 from kwsd.model import KeywordModel
 from kwsd.train.dataset import build_index, speaker_of, which_set
 from kwsd.train.download import safe_extract

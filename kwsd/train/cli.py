@@ -9,8 +9,8 @@ from dataclasses import fields
 import yaml
 
 from ..config import load_yaml
-from ..limits import CONFIG_MAX_BYTES, read_bounded
 from ..errors import ConfigError, KwsdError
+from ..limits import CONFIG_MAX_BYTES, read_bounded
 from .loop import ARCHITECTURES, TrainSettings
 
 HELP = {

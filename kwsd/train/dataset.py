@@ -98,7 +98,8 @@ def wav_files(folder: Path) -> list[str]:
 def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percentage=10.0,
                 validation_percentage=10.0, testing_percentage=10.0, sample_rate=16000, seed=59185,
                 binary=False, split_salt="", background_dir=None, extra_training_dirs=()) -> DataIndex:
-    """Scan ``data_dir`` (one folder, or several separated by commas) and give every clip a set and a label, as TensorFlow's AudioProcessor does.
+    """Scan ``data_dir`` (one folder, or several separated by commas) and give every clip a set and a
+    label, as TensorFlow's AudioProcessor does.
 
     Labels are ``_silence_, _unknown_, <wanted words>``; in binary mode (one keyword,
     sigmoid output) the only label is the keyword and every other clip is a negative

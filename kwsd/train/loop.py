@@ -200,8 +200,8 @@ class NegativeMix:
         return audio, np.full(len(audio), self.unknown, np.int64)
 
 
-PATH_SETTINGS = ("data_dir", "background_dir", "extra_training_dir", "out", "start_checkpoint", "negative_dir", "rir_dir",
-                 "eval_stream", "eval_negative")
+PATH_SETTINGS = ("data_dir", "background_dir", "extra_training_dir", "out", "start_checkpoint", "negative_dir",
+                 "rir_dir", "eval_stream", "eval_negative")
 
 
 def portable_settings(s: TrainSettings) -> dict:
