@@ -21,8 +21,10 @@ def feed(rc, scores, start_ms, count, step_ms=100):
 # --- ported from tensorflow/examples/speech_commands/recognize_commands_test.cc
 
 def test_basic():
+    """TensorFlow's Basic case, with what it leaves implicit: one result is not a detection."""
     rc = RecognizeCommands(LABELS)
-    rc.process(np.array([1.0, 0.0, 0.0]), 0)
+    result = rc.process(np.array([1.0, 0.0, 0.0]), 0)
+    assert result.is_new_command is False and result.label == "_silence_"
 
 
 def test_find_commands():
