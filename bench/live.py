@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import rss_mb  # noqa: E402
+
 
 def start_pulse(run_dir: Path) -> tuple[subprocess.Popen, dict]:
     env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "HOME": str(run_dir),
@@ -53,13 +56,6 @@ def start_pulse(run_dir: Path) -> tuple[subprocess.Popen, dict]:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def ready_and_idle(tmp: Path, starts: int = 5, idle_s: float = 30.0) -> dict:

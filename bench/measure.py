@@ -44,3 +44,14 @@ def measure(cmd: list[str], cwd=None, env=None, on_start=None) -> dict:
         with open(out_path, "rb") as out, open(err_path, "rb") as err:
             figures.update(stdout=out.read().decode(), stderr=err.read().decode(), wall_s=time.monotonic() - t0)
     return figures
+
+
+def rss_mb(pid: int) -> float | None:
+    """A process's resident memory now (VmRSS), in MB; None once it is gone."""
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from kwsd.wavfile import WavReader  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import measure  # noqa: E402
+from measure import measure, rss_mb  # noqa: E402
 
 
 def build_recording(sources: list[str], minutes: float, out: Path) -> float:
@@ -53,16 +53,6 @@ def build_recording(sources: list[str], minutes: float, out: Path) -> float:
                         if written >= want:
                             return written / 16000
     return written / 16000
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def run_once(recording: Path, realtime: bool) -> dict:

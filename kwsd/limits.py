@@ -15,20 +15,31 @@ MODEL_MAX_BYTES = 64 << 20  # the bundled model is 53 kB; TFLite keyword models 
 LABEL_MAX_CHARS = 64
 
 
-def read_bounded(path: str, max_bytes: int) -> bytes:
-    """The bytes of a regular file of at most ``max_bytes``, else OSError/ValueError.
+def open_regular(path: str) -> int:
+    """A blocking file descriptor of a regular file; IsADirectoryError, ValueError or OSError else.
 
-    Opened non-blocking, so a FIFO or a device is refused at once instead of blocking
-    the start-up; the size is checked while reading, so /dev/zero-like files cannot
-    exhaust memory even if they claim to be regular.
+    Opened non-blocking first, so a FIFO or a device is refused at once instead of
+    blocking the start-up.
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        mode = os.fstat(fd).st_mode
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(f"{path} is a directory")
-        if not stat.S_ISREG(mode):
-            raise ValueError("not a regular file (a FIFO, socket or device)")
+        raise ValueError("not a regular file (a FIFO, socket or device)")
+    os.set_blocking(fd, True)
+    return fd
+
+
+def read_bounded(path: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file (open_regular) of at most ``max_bytes``, else OSError/ValueError.
+
+    The size is checked while reading, so /dev/zero-like files cannot exhaust memory even
+    if they claim to be regular.
+    """
+    fd = open_regular(path)
+    try:
         chunks, size = [], 0
         while True:
             chunk = os.read(fd, 1 << 16)

@@ -14,7 +14,6 @@ WAVE_FORMAT_IEEE_FLOAT, or either inside WAVE_FORMAT_EXTENSIBLE), 4 kHz to 384 k
 from __future__ import annotations
 
 import os
-import stat
 import struct
 import wave
 from typing import BinaryIO, Iterator
@@ -22,6 +21,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from .errors import AudioError
+from .limits import open_regular
 
 MIN_RATE, MAX_RATE = 4000, 384000
 MAX_CHANNELS = 64
@@ -34,17 +34,15 @@ class WavReader:
     def __init__(self, path: str):
         self.path = path
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            fd = open_regular(path)
         except FileNotFoundError:
             raise AudioError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise AudioError(f"{path}: is a directory, not a WAV file") from None
+        except ValueError as e:
+            raise AudioError(f"{path}: is {e}, not a WAV file") from None
         except OSError as e:
             raise AudioError(f"{path}: cannot open ({e.strerror})") from None
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            os.close(fd)
-            what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, socket or device)"
-            raise AudioError(f"{path}: is {what}, not a WAV file")
-        os.set_blocking(fd, True)
         self._file: BinaryIO = os.fdopen(fd, "rb")
         try:
             self._parse_header(os.fstat(fd).st_size)

@@ -134,10 +134,9 @@ def test_home_assistant_discovery_and_hermes_topics(broker, tmp_path):
 
 
 def test_password_comes_from_a_file_and_is_never_shown(broker, tmp_path):
-    import subprocess as sp
     secret = "s3cret-Pa55"
     passwd = tmp_path / "passwd"
-    sp.run(["mosquitto_passwd", "-b", "-c", str(passwd), "kwsd", secret], check=True, capture_output=True)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "kwsd", secret], check=True, capture_output=True)
     broker.stop()
     broker.conf.write_text(broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false")
                            + f"password_file {passwd}\n")
@@ -218,21 +217,27 @@ def test_sighup_moves_mqtt_to_a_new_site_without_stopping_detection(broker, tmp_
     sub.close()
 
 
-def test_tls_with_a_private_ca(tmp_path):
-    """mosquitto with a TLS listener and a certificate from a CA made here; kwsd trusts that CA."""
-    import subprocess as sp
-
-    from conftest import Broker
-
+def make_certificates(folder, client_cn=None):
+    """A CA (ca.crt), a server certificate for 127.0.0.1 (server.crt/.key) and, with ``client_cn``,
+    a client certificate with that common name (client.crt/.key), all made with openssl in ``folder``."""
     def ssl(*args):
-        sp.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
     ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kwsd test CA",
         "-keyout", "ca.key", "-out", "ca.crt")
-    ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
-        "-out", "server.csr")
-    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
-        "-extfile", "san.ext", "-out", "server.crt")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    wanted = [("server", "127.0.0.1", ["-extfile", "san.ext"])] + ([("client", client_cn, [])] if client_cn else [])
+    for name, cn, ext in wanted:
+        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key",
+            "-out", f"{name}.csr")
+        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", *ext, "-out", f"{name}.crt")
+
+
+def test_tls_with_a_private_ca(tmp_path):
+    """mosquitto with a TLS listener and a certificate from a CA made here; kwsd trusts that CA."""
+    from conftest import Broker
+
+    make_certificates(tmp_path)
     broker = Broker(tmp_path)
     plain = broker.port
     from conftest import free_port
@@ -318,20 +323,9 @@ def test_fuzzed_control_payloads_never_raise_and_only_valid_ones_mute(topic, pay
 def test_tls_client_certificate_and_an_acl_that_allows_only_kwsds_topics(tmp_path):
     """A broker that requires a client certificate (its CN is the user name) and grants that user only
     publishing under kwsd/<site>/ and subscribing to kwsd/<site>/set: kwsd needs no more than that."""
-    import subprocess as sp
-
     from conftest import Broker, free_port
 
-    def ssl(*args):
-        sp.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
-    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kwsd test CA",
-        "-keyout", "ca.key", "-out", "ca.crt")
-    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    for name, cn, ext in (("server", "127.0.0.1", ["-extfile", "san.ext"]), ("client", "kwsd-kitchen", [])):
-        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key",
-            "-out", f"{name}.csr")
-        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", *ext, "-out", f"{name}.crt")
+    make_certificates(tmp_path, client_cn="kwsd-kitchen")
     (tmp_path / "acl").write_text(f"user kwsd-kitchen\ntopic write kwsd/{SITE}/#\ntopic read kwsd/{SITE}/set\n")
     broker = Broker(tmp_path)
     tls_port = free_port()

@@ -58,11 +58,23 @@ def _read_wav_bytes(data: bytes, rate: int) -> np.ndarray:
     return resample(pcm.astype(np.float32) / 32768.0, src_rate, rate)
 
 
+def espeak(text: str, voice: str, pitch: int, speed: int, rate: int = 16000, timeout: float = 30) -> np.ndarray:
+    """``text`` spoken by espeak-ng at ``rate``."""
+    out = subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text],
+                         capture_output=True, check=True, timeout=timeout).stdout
+    return _read_wav_bytes(out, rate)
+
+
+def random_espeak_voice(rng: np.random.Generator) -> tuple[str, int, int]:
+    """(voice, pitch, speed): one of espeak-ng's English accents with a voice variant."""
+    accent = ACCENTS[rng.integers(len(ACCENTS))]
+    variant = VARIANTS[rng.integers(len(VARIANTS))]
+    return accent + (f"+{variant}" if variant else ""), int(rng.integers(20, 80)), int(rng.integers(120, 220))
+
+
 def speak(word: str, voice: str, pitch: int, speed: int, rate: int = 16000) -> np.ndarray:
     """One utterance from espeak-ng, trimmed of leading/trailing silence, at ``rate``."""
-    out = subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", word],
-                         capture_output=True, check=True, timeout=30).stdout
-    audio = _read_wav_bytes(out, rate)
+    audio = espeak(word, voice, pitch, speed, rate)
     loud = np.flatnonzero(np.abs(audio) > 0.02 * max(1e-6, np.abs(audio).max()))
     return audio[loud[0]:loud[-1] + 1] if len(loud) else audio
 
@@ -76,10 +88,7 @@ def make_dataset(out: Path, words: list[str], per_word: int, seed: int = 1, rate
         folder = out / ("_unknown_" if word in UNKNOWN_WORDS else word)
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_word):
-            accent = ACCENTS[rng.integers(len(ACCENTS))]
-            variant = VARIANTS[rng.integers(len(VARIANTS))]
-            voice = accent + (f"+{variant}" if variant else "")
-            pitch, speed = int(rng.integers(20, 80)), int(rng.integers(120, 220))
+            voice, pitch, speed = random_espeak_voice(rng)
             audio = speak(word, voice, pitch, speed, rate)[:rate]
             clip = np.zeros(rate, np.float32)
             start = int(rng.integers(0, rate - len(audio) + 1))
@@ -116,13 +125,8 @@ def synthesize(text: str, rng: np.random.Generator, rate: int) -> tuple[np.ndarr
             subprocess.run(["flite", "-voice", voice, "-t", text, "-o", tmp.name], check=True, timeout=120,
                            capture_output=True)
             return _read_wav_bytes(Path(tmp.name).read_bytes(), rate), f"flite-{voice}"
-    accent = ACCENTS[rng.integers(len(ACCENTS))]
-    variant = VARIANTS[rng.integers(len(VARIANTS))]
-    voice = accent + (f"+{variant}" if variant else "")
-    pitch, speed = int(rng.integers(20, 80)), int(rng.integers(120, 220))
-    out = subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text],
-                         capture_output=True, check=True, timeout=120).stdout
-    return _read_wav_bytes(out, rate), f"espeak-{voice.replace('+', '-')}-p{pitch}-s{speed}"
+    voice, pitch, speed = random_espeak_voice(rng)
+    return espeak(text, voice, pitch, speed, rate, timeout=120), f"espeak-{voice.replace('+', '-')}-p{pitch}-s{speed}"
 
 
 def make_negative_recordings(out: Path, words: list[str], minutes: float, seed: int = 1,
