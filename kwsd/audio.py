@@ -191,8 +191,8 @@ class ArraySource(Source):
         self.description = description
         self.block = max(1, rate * block_ms // 1000)
         self._stop = threading.Event()
-        self._thread = None
-        self.error = None
+        self._thread: threading.Thread | None = None
+        self.error: Exception | None = None
 
     def start(self, ring: RingBuffer) -> None:
         self._thread = threading.Thread(target=self._run, args=(ring,), name="kwsd-source", daemon=True)

@@ -130,13 +130,12 @@ def setup_logging(level: str, debug: bool) -> None:
     """Plain 'kwsd: message' lines on stderr; under systemd, journald with structured fields."""
     from .service import JournalHandler, under_journald
 
-    handlers = None
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
     if under_journald():
-        handlers = [JournalHandler()]
-        handlers[0].setFormatter(logging.Formatter("%(message)s"))
+        handler = JournalHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
     logging.basicConfig(level=logging.DEBUG if debug else getattr(logging, level.upper()),
-                        format="kwsd: %(message)s", stream=None if handlers else sys.stderr, handlers=handlers,
-                        force=True)
+                        format="kwsd: %(message)s", handlers=[handler], force=True)
 
 
 # SIGHUP (reload) may arrive while models load, before the daemon's own handler exists;
@@ -280,8 +279,8 @@ def _stream_eval(args) -> int:
         print(json.dumps(summary), flush=True)
     else:
         if args.events:
-            for e in total.events:
-                print(f"{e['audio_ms'] / 1000:9.2f} s  {e['keyword']:<8} {e['score']:.2f}  {e['is']}")
+            for event in total.events:
+                print(f"{event['audio_ms'] / 1000:9.2f} s  {event['keyword']:<8} {event['score']:.2f}  {event['is']}")
         print(format_summary(summary))
     return EXIT_OK
 

@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 import time
+from typing import Any
 
 from .audio import MicrophoneSource, StdinSource, WavSource
 from .config import Config, load_config
@@ -101,7 +102,7 @@ class Daemon:
     def _build_part(self, key: str, config: Config):
         if key == "gpio" and config.hooks.gpio:
             from .sinks.gpio import GpioHooks
-            part = GpioHooks(config.hooks.gpio)
+            part: Any = GpioHooks(config.hooks.gpio)
         elif key == "commands" and config.hooks.commands:
             from .sinks.hooks import CommandHooks
             part = CommandHooks(config.hooks.commands, config.hooks.max_concurrent, self._site(config))

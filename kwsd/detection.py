@@ -1,4 +1,4 @@
-"""The detection record every sink receives, and its JSON form (DESIGN.md contract)."""
+"""The detection record every sink receives, and its JSON form (the contract in docs/contracts.md)."""
 from __future__ import annotations
 
 import json

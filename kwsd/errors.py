@@ -1,4 +1,4 @@
-"""Exceptions that map to the CLI's exit statuses (see DESIGN.md)."""
+"""Exceptions that map to the CLI's exit statuses (docs/contracts.md)."""
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

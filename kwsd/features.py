@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -73,15 +74,15 @@ class FrontendParams:
         unknown = [k for k in data if k not in known]
         if unknown:
             raise ValueError(f"frontend.{unknown[0]} is not a known parameter")
-        values = {}
+        values: dict[str, Any] = {}
         for name, f in known.items():
             value = data[name]
-            want = {"int": int, "float": float, "bool": bool, "str": str}[f.type]
+            want = {"int": int, "float": float, "bool": bool, "str": str}[str(f.type)]
             if want is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
                 raise ValueError(f"frontend.{name} must be {f.type}, not {repr(value)[:40]}")
-            if want is float and not math.isfinite(value):
+            if isinstance(value, float) and not math.isfinite(value):
                 raise ValueError(f"frontend.{name} must be a finite number")
             values[name] = value
         params = cls(**values)

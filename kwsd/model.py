@@ -21,12 +21,13 @@ import struct
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .errors import ConfigError, ModelError
 from .features import FrontendParams
-from .limits import MODEL_MAX_BYTES, label_problem, read_bounded
+from .limits import MODEL_MAX_BYTES, label_problem, read_bounded, shorten
 from .recognize import NOT_REPORTED
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ class KeywordModel:
     frontend: FrontendParams
     metadata: dict
     backend: str
-    interpreter: object = field(repr=False)
+    interpreter: Any = field(repr=False)  # tflite_runtime / ai_edge_litert Interpreter
 
     @classmethod
     def load(cls, path: str | Path, backend: str = "auto", threads: int = 1) -> "KeywordModel":
@@ -190,8 +191,8 @@ class KeywordModel:
             if key not in meta:
                 raise ModelError(f"model {path}: field '{key}' is missing")
             if meta[key] != front.get(key):
-                raise ModelError(f"model {path}: field '{key}' ({meta[key]}) disagrees with "
-                                 f"frontend.{key} ({front.get(key)})")
+                raise ModelError(f"model {path}: field '{key}' ({shorten(meta[key])}) disagrees with "
+                                 f"frontend.{key} ({shorten(front.get(key))})")
         try:
             params = FrontendParams.from_dict(front)
         except ValueError as e:

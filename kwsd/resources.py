@@ -1,6 +1,6 @@
 """Where the bundled files live: the default model and the sample recording.
 
-A wheel installs them under ``<prefix>/share/kwsd/models`` (setup.cfg data_files);
+A wheel installs them under ``<prefix>/share/kwsd/models`` (pyproject.toml data-files);
 a source checkout has them in ``models/`` beside the package; a system package
 puts them in /usr/share/kwsd/models.  ``$KWSD_MODEL_DIR`` comes first.
 """

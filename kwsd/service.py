@@ -36,7 +36,7 @@ class Notifier:
         if not self.address:
             return False
         try:
-            from systemd import daemon  # systemd-python, where installed
+            from systemd import daemon  # type: ignore[attr-defined]  # systemd-python, where installed
             return bool(daemon.notify(message))
         except ImportError:
             pass

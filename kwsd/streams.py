@@ -30,6 +30,10 @@ TOLERANCE_MS = 750
 
 # ----------------------------------------------------------------------------- truth files
 
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def truth_path(wav: str | Path) -> Path:
     return Path(wav).with_suffix(".txt")
 
@@ -86,7 +90,7 @@ class StreamFigures:
             "false_accepts": fa,
             "false_accepts_per_hour": round(fa / self.hours, 3) if self.hours else None,
             "duplicates": self.duplicates,
-            "per_keyword": {k: {**asdict(v), "false_reject_rate": None if v.frr() is None else round(v.frr(), 4),
+            "per_keyword": {k: {**asdict(v), "false_reject_rate": _round(v.frr(), 4),
                                 "false_accepts_per_hour":
                                     round(v.false_accepts / self.hours, 3) if self.hours else None}
                             for k, v in sorted(self.keywords.items())},
@@ -249,7 +253,7 @@ def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):
     clip_len = spec.sample_rate  # Speech Commands clips are 1 s
     pos = int(rng.uniform(0.5, 1.5) * spec.word_gap_ms * spec.sample_rate / 1000)
     order_k = rng.permutation(len(keyword_clips))
-    order_o = rng.permutation(len(other_clips)) if other_clips else []
+    order_o = rng.permutation(len(other_clips)) if other_clips else np.zeros(0, int)
     ik = io = bad = 0
     while pos + clip_len <= total:
         use_other = len(other_clips) and rng.random() < spec.unknown_percentage / 100

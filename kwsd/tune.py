@@ -105,7 +105,7 @@ def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: floa
     budget = target_fa_per_hour / len(keywords)  # each keyword's share of the target
     points = []
     for window, count, suppression in itertools.product(grid.windows, grid.minimum_counts, grid.suppressions):
-        curves = {k: [] for k in keywords}  # (threshold, frr, fa_per_hour)
+        curves: dict[str, list[tuple[float, float | None, float]]] = {k: [] for k in keywords}  # th, frr, fa/h
         for th in grid.thresholds:
             s = SmootherSettings(window, th, suppression, count)
             per = measure(traces, model, s).summary()["per_keyword"]
@@ -114,7 +114,7 @@ def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: floa
             if progress:
                 progress()
         chosen = {k: pick_threshold(curves[k], budget, grid.thresholds[-1]) for k in keywords}
-        figures = None
+        figures: dict = {}
         for _ in range(len(grid.thresholds)):  # verify; raise the keywords that still fire too often
             s = SmootherSettings(window, round(float(np.median(list(chosen.values()))), 4), suppression, count,
                                  dict(chosen))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import struct
 import wave
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, NoReturn
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class WavReader:
             self._file.close()
             raise AudioError(f"{path}: not a readable WAV file ({e})") from None
 
-    def _fail(self, message: str):
+    def _fail(self, message: str) -> NoReturn:
         raise AudioError(f"{self.path}: {message}")
 
     def _parse_header(self, file_size: int) -> None:

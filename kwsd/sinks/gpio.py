@@ -33,8 +33,8 @@ class GpioHooks:
         self.gpiod = gpiod_module
         from gpiod.line import Direction, Value  # noqa: F401 - fail early if the API is not v2
         self.hooks = hooks
-        self._requests = {}
-        self._state = {}
+        self._requests: dict = {}
+        self._state: dict = {}
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
         for hook in hooks:

@@ -33,6 +33,7 @@ class CommandHooks:
     def __init__(self, hooks: list[CommandHook], max_concurrent: int = 4, site: str = ""):
         self.hooks = hooks
         self.site = site or socket.gethostname()
+        self.max_concurrent = max_concurrent
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self.skipped = 0
         self.failed = 0
@@ -44,7 +45,7 @@ class CommandHooks:
                 if not self._slots.acquire(blocking=False):
                     self.skipped += 1
                     log.warning("hook %s skipped: %d hooks already running", hook.argv[0],
-                                self._slots._initial_value)
+                                self.max_concurrent)
                     continue
                 t = threading.Thread(target=self._run, args=(hook, d), name="kwsd-hook", daemon=True)
                 self._threads = [x for x in self._threads if x.is_alive()] + [t]

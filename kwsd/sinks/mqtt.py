@@ -15,7 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional, Sequence
 
 from ..detection import Detection
 from ..limits import host_problem, topic_level_problem, topic_prefix_problem
@@ -72,7 +72,7 @@ class MqttConfig:
 class MqttSink:
     """A detection sink that also obeys mute/resume commands from the broker."""
 
-    def __init__(self, config: MqttConfig, keywords: list[str], switch: MuteSwitch, model_names: list[str] = ()):
+    def __init__(self, config: MqttConfig, keywords: list[str], switch: MuteSwitch, model_names: Sequence[str] = ()):
         import paho.mqtt.client as mqtt
 
         self.config = config
@@ -87,7 +87,7 @@ class MqttSink:
         self._lock = threading.Lock()
         self.dropped = 0  # dropped because the queue was full or paho refused them
         self.connected = False
-        self._last = None  # MQTTMessageInfo of the last message handed to paho
+        self._last: Any = None  # MQTTMessageInfo of the last message handed to paho
         self._last_message = None  # and that message
         self.dropped_detections = 0
 

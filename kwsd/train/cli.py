@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         if f.type == "bool":
             p.add_argument(*names, dest=f.name, action="store_true", default=None, help=HELP.get(f.name))
         else:
-            kind = {"int": int, "float": float}.get(f.type, str)
+            kind = {"int": int, "float": float}.get(str(f.type), str)
             p.add_argument(*names, dest=f.name, type=kind, default=None, help=HELP.get(f.name),
                            metavar=f.name.upper())
     return p

@@ -112,10 +112,10 @@ def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percent
             raise FileNotFoundError(f"data directory {root} does not exist")
     wanted = list(wanted_words)
     labels = wanted if binary else [SILENCE, UNKNOWN] + wanted
-    negative = -1 if binary else None
-    sets = {"training": [], "validation": [], "testing": []}
-    unknown = {"training": [], "validation": [], "testing": []}
-    speakers = {"training": set(), "validation": set(), "testing": set()}
+    negative = -1  # binary models: the label of every clip that is not the keyword
+    sets: dict[str, list[tuple[str | None, int]]] = {"training": [], "validation": [], "testing": []}
+    unknown: dict[str, list[tuple[str | None, int]]] = {"training": [], "validation": [], "testing": []}
+    speakers: dict[str, set[str]] = {"training": set(), "validation": set(), "testing": set()}
     found = set()
     folders = [p for root in roots for p in sorted(root.iterdir()) if p.is_dir() and p.name != BACKGROUND_DIR]
     for folder in folders:
