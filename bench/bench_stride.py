@@ -26,10 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kwsd.audio import read_wav, write_wav  # noqa: E402
 from kwsd.features import MfccFrontend, StreamingMfcc  # noqa: E402
 from kwsd.model import KeywordModel  # noqa: E402
 from kwsd.recognize import RecognizeCommands  # noqa: E402
+from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 
 
 def median_us(fn, runs=2000):

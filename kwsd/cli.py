@@ -18,7 +18,6 @@ log = logging.getLogger("kwsd")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .tune import Grid
     parser = argparse.ArgumentParser(prog="kwsd", description="Streaming keyword spotting (wake words).")
     parser.add_argument("--version", action="version", version=f"kwsd {__version__}")
     parser.add_argument("--debug", action="store_true", help="debug logging and tracebacks")
@@ -27,7 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
     # --debug also after the command; SUPPRESS keeps `kwsd --debug run` working too
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="debug logging and tracebacks")
+    _add_run_parsers(sub, common)
+    _add_stream_parsers(sub, common)
+    _add_tune_parser(sub, common)
+    # its options are parsed by kwsd.train.cli, which is only imported when [train] is installed
+    sub.add_parser("train", help="train a model (needs the [train] extra); see 'kwsd train --help'",
+                   add_help=False)
+    return parser
 
+
+def _add_run_parsers(sub, common) -> None:
+    """run, devices, check-config, label: the daemon and its helpers."""
     run = sub.add_parser("run", parents=[common], help="listen (microphone, WAV file or stdin) and report keywords")
     run.add_argument("--config", help="YAML config (default: $KWSD_CONFIG, then /etc/kwsd/kwsd.yaml)")
     run.add_argument("--model", action="append", help="model file; repeat to run several (default: bundled)")
@@ -47,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     label.add_argument("--json", action="store_true", help="one JSON object per file")
     label.add_argument("files", nargs="+", metavar="FILE.wav")
 
+
+def _add_stream_parsers(sub, common) -> None:
     stream = sub.add_parser("stream", help="make evaluation streams and measure a model on them")
     stream_sub = stream.add_subparsers(dest="stream_command", metavar="make|eval")
     stream_sub.required = True
@@ -79,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", action="store_true", help="one JSON object with every figure")
     ev.add_argument("--events", action="store_true", help="also list every detection and what it was")
 
+
+def _add_tune_parser(sub, common) -> None:
+    from .tune import Grid
     tune = sub.add_parser("tune", parents=[common], help="choose thresholds and smoothing from measured streams")
     tune.add_argument("--model", help="model file (default: bundled)")
     tune.add_argument("--stream", action="append", metavar="STREAM.wav", help="keyword stream with STREAM.txt")
@@ -95,11 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"suppressions, ms (default {_csv(grid.suppressions)})")
     tune.add_argument("--thresholds", type=_float_list, default=list(grid.thresholds),
                       help=f"thresholds to sweep (default {_csv(grid.thresholds)})")
-
-    # its options are parsed by kwsd.train.cli, which is only imported when [train] is installed
-    sub.add_parser("train", help="train a model (needs the [train] extra); see 'kwsd train --help'",
-                   add_help=False)
-    return parser
 
 
 def _csv(values) -> str:
@@ -196,7 +205,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_devices(args) -> int:
-    from .audio import list_input_devices
+    from .microphone import list_input_devices
 
     devices = list_input_devices()
     if not devices:

@@ -14,10 +14,10 @@ import threading
 import time
 from typing import Any
 
-from .audio import MicrophoneSource, StdinSource, WavSource
 from .config import Config, load_config
 from .engine import Engine
 from .errors import EXIT_UNDELIVERED, ConfigError, KwsdError, ModelError, NoMicrophoneError
+from .microphone import MicrophoneSource
 from .model import KeywordModel
 from .mute import MuteSwitch
 from .recognize import SmootherSettings
@@ -25,6 +25,7 @@ from .recovery import DeviceRecovery
 from .resources import SAMPLE_RECORDING, bundled, default_model
 from .service import Notifier
 from .sinks.console import JsonLines, log_detection
+from .sources import StdinSource, WavSource
 
 log = logging.getLogger("kwsd")
 
@@ -129,16 +130,22 @@ class Daemon:
         handlers = {signal.SIGINT: self._on_stop, signal.SIGTERM: self._on_stop, signal.SIGHUP: self._on_hup}
         previous = {s: signal.signal(s, h) for s, h in handlers.items()}
         last_status, recovery = 0.0, DeviceRecovery(engine)
+        flowing, strides_before = False, 0  # said once audio arrives, and again after each recovery
         try:
             engine.start()
             while not engine.join(0.2):
                 if self._reload.is_set():
                     self._reload.clear()
                     self.reload()
+                if not flowing and engine.stats.strides > strides_before:
+                    flowing = True
+                    log.info("audio is flowing")
                 if engine.stats.strides and not self.notifier.ready_sent:
                     self.notifier.ready("listening")
                 was_recovering = recovery.recovering
                 recovery.check()
+                if recovery.recovering and flowing:
+                    flowing, strides_before = False, engine.stats.strides
                 # the watchdog is petted only while strides are being processed, or while a lost
                 # microphone is being reopened: a stuck worker gets the service restarted
                 if self.notifier.watchdog_due() and (recovery.recovering

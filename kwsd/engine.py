@@ -14,12 +14,13 @@ import threading
 import time
 from typing import Optional
 
-from .audio import RingBuffer, Source
+from .audio import RingBuffer
 from .detection import Detection
 from .model import KeywordModel
 from .mute import MuteSwitch
 from .pipeline import Pipeline
 from .recognize import SmootherSettings
+from .sources import Source
 
 log = logging.getLogger(__name__)
 

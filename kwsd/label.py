@@ -11,11 +11,11 @@ import sys
 
 import numpy as np
 
-from .audio import read_wav
 from .errors import KwsdError
 from .model import KeywordModel
 from .pipeline import Pipeline
 from .resources import default_model
+from .wavfile import read_wav
 
 
 def clip_scores(model: KeywordModel, audio: np.ndarray, rate: int) -> np.ndarray:

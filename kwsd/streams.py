@@ -145,8 +145,8 @@ def match(detections: list[Detection], truth: list[tuple[str, int]], keywords: l
 def evaluate_file(models, wav: str, truth_file: str | None = None, recognize: dict | None = None,
                   clip_stride_ms: int = 40, tolerance_ms: int = TOLERANCE_MS, on_scores=None) -> StreamFigures:
     """Run one recording through the daemon's pipeline and match its detections."""
-    from .audio import read_wav
     from .pipeline import run_array
+    from .wavfile import read_wav
 
     audio, rate = read_wav(wav)
     truth_file = truth_file if truth_file is not None else (str(truth_path(wav)) if truth_path(wav).exists()
@@ -208,7 +208,7 @@ class StreamSpec:
 
 def make_stream(spec: StreamSpec) -> tuple[np.ndarray, list[tuple[str, int]]]:
     """Build the audio and its truth; see the module docstring."""
-    from .audio import write_wav
+    from .wavfile import write_wav
 
     rng = np.random.default_rng(spec.seed)
     if spec.negative_dir:

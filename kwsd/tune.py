@@ -46,8 +46,8 @@ class ScoreTrace:
 
 def record_scores(model: KeywordModel, wav: str, clip_stride_ms: int = 40) -> ScoreTrace:
     """Run the pipeline over ``wav`` once, keeping every score vector."""
-    from .audio import read_wav
     from .pipeline import run_array
+    from .wavfile import read_wav
 
     times, scores = [], []
 

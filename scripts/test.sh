@@ -8,5 +8,9 @@ $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
     pulseaudio pulseaudio-utils alsa-utils mosquitto espeak-ng flite wamerican systemd libseccomp2 >/dev/null
 sh scripts/install.sh "[train,test]"
-.venv/bin/ruff check kwsd tests bench   # lint (rules in pyproject.toml) before the tests
+# lint, format and types first (rules in pyproject.toml), then the tests; the fast unit tests
+# alone: scripts/test.sh -m "not integration"
+.venv/bin/ruff check kwsd tests bench
+.venv/bin/ruff format --check kwsd tests bench
+.venv/bin/mypy
 exec .venv/bin/python -m pytest -p no:cacheprovider "$@"

@@ -13,9 +13,9 @@ from conftest import compose, kwsd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kwsd.audio import RingBuffer, StreamResampler, read_wav
+from kwsd.audio import RingBuffer, StreamResampler
 from kwsd.errors import AudioError
-from kwsd.wavfile import MAX_RATE, MIN_RATE
+from kwsd.wavfile import MAX_RATE, MIN_RATE, read_wav
 
 
 def write_pcm24(path, audio, rate, channels=1):
@@ -55,6 +55,7 @@ def test_stereo_is_averaged(tmp_path, speech):
     np.testing.assert_allclose(audio, speech * 0.75, atol=1e-6)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("kind", ["uint8", "float64", "garbage", "empty", "directory"])
 def test_unsupported_or_broken_files_get_one_clear_line(tmp_path, kind):
     path = tmp_path / f"{kind}.wav"
@@ -119,6 +120,7 @@ def wav_bytes(rate=16000, channels=1, bits=16, tag=1, frames=1600, data_size=Non
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("header,message", [
     (dict(rate=1_000_000_000), "sample rate 1000000000 Hz is outside 4000..384000 Hz"),
     (dict(rate=1, frames=16000), "sample rate 1 Hz is outside"),  # would be upsampled 16,000-fold
@@ -147,6 +149,7 @@ def test_a_header_claiming_more_data_than_the_file_holds_reads_what_is_there(tmp
     assert rate == 16000 and len(audio) == 1600
 
 
+@pytest.mark.integration
 def test_a_fifo_as_input_is_refused_at_once(tmp_path):
     fifo = tmp_path / "in.wav"
     os.mkfifo(fifo)
@@ -168,6 +171,7 @@ def test_fuzzed_wav_files_decode_or_give_an_audio_error(tmp_path_factory, junk, 
             assert str(path) in str(e) and "\n" not in str(e)
 
 
+@pytest.mark.integration
 def test_a_long_recording_is_streamed_not_loaded_whole(tmp_path):
     """Peak memory of `kwsd run --input` does not grow with the recording's length."""
     def peak_rss_mb(seconds):

@@ -2,7 +2,10 @@
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
+
+pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
 
 def test_compare_engines_smoke_prints_kwsds_row():

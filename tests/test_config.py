@@ -34,6 +34,7 @@ def test_the_documented_config_is_exactly_the_defaults_and_mentions_every_key():
         assert re.search(rf"^\s*(# )?{key}:", text, re.M), f"config/kwsd.yaml does not document {key}"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("text,key,line", [
     ("audio:\n  devcie: 1\n", "audio.devcie", 2),
     ("recognize:\n  detection_threshold: 1.5\n", "recognize.detection_threshold", 2),
@@ -57,6 +58,7 @@ def test_bad_values_name_the_key_and_line_and_exit_78(tmp_path, text, key, line)
     assert kwsd("run", "--config", path, "--input", SAMPLE).returncode == 78
 
 
+@pytest.mark.integration
 def test_invalid_yaml_and_missing_file_exit_78(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("audio: [unclosed\n")
@@ -69,6 +71,7 @@ BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("text,message", [
     (BOMB, "aliases (*name) are not supported"),  # "billion laughs": 9^9 items once expanded
     ("models: &a [*a]\n", "aliases (*name) are not supported"),
@@ -94,6 +97,7 @@ def test_hostile_configs_get_one_short_line_and_exit_78(tmp_path, text, message)
     assert err.count("\n") == 1 and len(err) < 400  # one line, not the offending value
 
 
+@pytest.mark.integration
 def test_a_fifo_or_device_as_config_is_refused_at_once(tmp_path):
     fifo = tmp_path / "fifo.yaml"
     os.mkfifo(fifo)
@@ -135,6 +139,7 @@ def test_yes_no_on_off_are_keywords_not_booleans():
     assert config.recognize.thresholds == {"yes": 0.9, "no": 0.8, "on": 0.7, "off": 0.6}
 
 
+@pytest.mark.integration
 def test_check_config_prints_the_effective_configuration(tmp_path):
     path = tmp_path / "kwsd.yaml"
     path.write_text("recognize:\n  detection_threshold: 0.85\n")
@@ -145,6 +150,7 @@ def test_check_config_prints_the_effective_configuration(tmp_path):
     assert str(path) in proc.stdout.decode().splitlines()[0]
 
 
+@pytest.mark.integration
 def test_search_order_prefers_the_flag_then_the_environment(tmp_path):
     env_file, flag_file = tmp_path / "env.yaml", tmp_path / "flag.yaml"
     env_file.write_text("recognize:\n  suppression_ms: 1111\n")
@@ -155,6 +161,7 @@ def test_search_order_prefers_the_flag_then_the_environment(tmp_path):
     assert "suppression_ms: 2222" in out
 
 
+@pytest.mark.integration
 def test_clip_stride_must_fit_the_model(tmp_path):
     path = tmp_path / "kwsd.yaml"
     path.write_text("inference:\n  clip_stride_ms: 30\n")  # the model's frames are 20 ms apart
@@ -162,6 +169,7 @@ def test_clip_stride_must_fit_the_model(tmp_path):
     assert proc.returncode == 78 and "inference.clip_stride_ms" in proc.stderr.decode()
 
 
+@pytest.mark.integration
 def test_a_higher_per_keyword_threshold_silences_that_keyword(tmp_path):
     path = tmp_path / "kwsd.yaml"
     path.write_text("recognize:\n  thresholds:\n    stop: 1.0\n")

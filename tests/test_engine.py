@@ -6,10 +6,10 @@ import time
 import numpy as np
 from conftest import DEFAULT_MODEL, compose
 
-from kwsd.audio import ArraySource, Source
 from kwsd.engine import Engine
 from kwsd.model import KeywordModel
 from kwsd.recognize import SmootherSettings
+from kwsd.sources import ArraySource, Source
 
 
 class CallbackLikeSource(Source):

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from python_speech_features import mfcc
 
-from kwsd.audio import read_wav
 from kwsd.features import FrontendParams, MfccFrontend, StreamingMfcc
+from kwsd.wavfile import read_wav
 
 PARAMS = FrontendParams()
 

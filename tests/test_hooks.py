@@ -1,15 +1,20 @@
 """Command hooks (real processes) and GPIO hooks (gpiod's v2 API through a test double)."""
 import json
 import sys
+import threading
 import time
 from types import SimpleNamespace
 
+import pytest
 from conftest import SAMPLE, detections, kwsd
 from gpiod.line import Direction, Value
 
 from kwsd.detection import Detection
-from kwsd.sinks.gpio import GpioHook, GpioHooks
-from kwsd.sinks.hooks import CommandHook, CommandHooks
+from kwsd.sinks.gpio import GpioHooks
+from kwsd.sinks.hooks import CommandHooks
+from kwsd.sinks.settings import CommandHook, GpioHook
+
+pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
 RECORD = """
 import json, os, sys
@@ -72,6 +77,23 @@ def test_a_hanging_hook_neither_delays_detection_nor_exceeds_the_cap():
     assert hooks.failed == 2  # both killed at their timeout
 
 
+class Calls(list):
+    """Line changes as (time, chip, line, value); ``wait_for`` blocks until enough have come."""
+
+    def __init__(self):
+        super().__init__()
+        self.changed = threading.Condition()
+
+    def append(self, item):
+        with self.changed:
+            super().append(item)
+            self.changed.notify_all()
+
+    def wait_for(self, line, n, timeout=5.0) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: sum(1 for c in self if c[2] == line) >= n, timeout)
+
+
 class FakeRequest:
     def __init__(self, calls, path, config):
         self.calls, self.path, self.config = calls, path, config
@@ -98,7 +120,7 @@ def fake_gpiod(requests, calls):
 
 
 def test_gpio_pulse_and_toggle_through_gpiods_v2_api():
-    requests, calls = [], []
+    requests, calls = [], Calls()
     hooks = GpioHooks([GpioHook("yes", 17, "/dev/gpiochip0", "pulse", 200, False),
                        GpioHook("stop", 27, "/dev/gpiochip0", "toggle", active_low=True)],
                       gpiod_module=fake_gpiod(requests, calls))
@@ -111,7 +133,7 @@ def test_gpio_pulse_and_toggle_through_gpiods_v2_api():
     hooks(Detection("yes", 0.9, 1000, "default"))
     hooks(Detection("stop", 0.9, 2000, "default"))
     hooks(Detection("stop", 0.9, 4000, "default"))
-    time.sleep(0.4)
+    assert calls.wait_for(17, 2) and calls.wait_for(27, 2)  # the pulse has ended; toggled on and off
     hooks.close()
     yes = [(t - t0, v) for t, p, o, v in calls if o == 17]
     assert yes[0][1] == Value.ACTIVE and yes[1][1] == Value.INACTIVE

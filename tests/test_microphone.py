@@ -1,5 +1,6 @@
 """The microphone path for real: a PulseAudio server with a null sink, a recording played into
 it with paplay, and `kwsd run` capturing its monitor through sounddevice/PortAudio."""
+import json
 import os
 import re
 import signal
@@ -9,7 +10,10 @@ import threading
 import time
 
 import numpy as np
+import pytest
 from conftest import ROOT, compose
+
+pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
 # stop at 1 s, go at 3.5 s; the clips end by 4.5 s
 EVENTS = [("stop", 1, 1.0), ("go", 0, 3.5)]
@@ -18,11 +22,12 @@ EVENTS = [("stop", 1, 1.0), ("go", 0, 3.5)]
 class KwsdOnMicrophone:
     """`kwsd run --json` on the PulseAudio device 'pulse', and the speech it will hear.
 
-    A thread reads its stderr and notes when marker lines first appear (``wait_for``);
-    ``play()`` plays the recording into the null sink; ``stop()`` ends kwsd with SIGINT and
-    returns (exit status, stdout, stderr)."""
+    Two threads read its stderr (marker lines: ``wait_for``) and its stdout (detections:
+    ``wait_detections``), so that a test waits for what kwsd says rather than for a guessed
+    time; ``play()`` plays the recording into the null sink; ``stop()`` ends kwsd with SIGINT
+    and returns (exit status, the keywords heard in order, stderr)."""
 
-    MARKS = ("listening to microphone", "stopped (", "is back after")
+    MARKS = ("listening to microphone", "audio is flowing", "stopped (", "is back after", "audio overflow")
 
     def __init__(self, tmp_path, env, config_text="audio:\n  device: pulse\n", seconds=5.0, extra_env=None):
         config = tmp_path / "kwsd.yaml"
@@ -33,26 +38,43 @@ class KwsdOnMicrophone:
         self.proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config), "--json"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                                      env={**env, **(extra_env or {})})
-        self.lines, self.when = [], {}
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
-        self._reader.start()
+        self.lines, self.when, self.counts, self.detections = [], {}, {}, []
+        self._changed = threading.Condition()
+        self._readers = [threading.Thread(target=self._read_stderr, daemon=True),
+                         threading.Thread(target=self._read_stdout, daemon=True)]
+        for reader in self._readers:
+            reader.start()
 
     def _read_stderr(self):
-        for line in self.proc.stderr:
-            self.lines.append(line.decode())
-            for mark in self.MARKS:
-                if mark in self.lines[-1]:
-                    self.when.setdefault(mark, time.monotonic())
+        for raw in self.proc.stderr:
+            line = raw.decode()
+            with self._changed:
+                self.lines.append(line)
+                for mark in self.MARKS:
+                    if mark in line:
+                        self.when.setdefault(mark, time.monotonic())
+                        self.counts[mark] = self.counts.get(mark, 0) + 1
+                self._changed.notify_all()
+
+    def _read_stdout(self):
+        for raw in self.proc.stdout:
+            with self._changed:
+                self.detections.append(json.loads(raw)["keyword"])
+                self._changed.notify_all()
 
     @property
     def err(self) -> str:
         return "".join(self.lines)
 
-    def wait_for(self, mark, timeout) -> bool:
-        deadline = time.monotonic() + timeout
-        while mark not in self.when and time.monotonic() < deadline:
-            time.sleep(0.1)
-        return mark in self.when
+    def wait_for(self, mark, timeout, count=1) -> bool:
+        """Until ``mark`` has appeared ``count`` times on stderr."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.counts.get(mark, 0) >= count, timeout)
+
+    def wait_detections(self, n, timeout=15) -> bool:
+        """Until ``n`` detections in all have been printed."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.detections) >= n, timeout)
 
     def play(self):
         subprocess.run(["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(self.raw)],
@@ -66,42 +88,36 @@ class KwsdOnMicrophone:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        out = self.proc.stdout.read()  # a few JSON lines: they fit in the pipe buffer
-        self._reader.join(5)
-        return self.proc.returncode, out.decode(), self.err
+        for reader in self._readers:
+            reader.join(5)
+        return self.proc.returncode, self.detections, self.err
 
 
 def run_mic_session(pulse, tmp_path, config_text, seconds=6.0):
     """Start kwsd on device 'pulse', play the recording once audio flows, stop kwsd, return output."""
     kwsd = KwsdOnMicrophone(tmp_path, {**os.environ, **pulse}, config_text, seconds)
     try:
-        assert kwsd.wait_for("listening to microphone", 30), kwsd.err
-        time.sleep(2.0)  # the first capture callback comes 1-2 s after the stream starts
+        assert kwsd.wait_for("audio is flowing", 30), kwsd.err  # the first callback: 1-2 s after opening
         kwsd.play()
-        time.sleep(2.0)  # let the last windows be averaged
+        kwsd.wait_detections(2)  # "stop", "go"; what else comes within its time is kept too
     finally:
         result = kwsd.stop()
     return result
 
 
-def keywords(out):
-    import json
-    return [json.loads(line)["keyword"] for line in out.splitlines() if line.strip()]
-
-
 def test_microphone_capture_through_pulseaudio_reports_the_keywords(pulse, tmp_path):
-    rc, out, err = run_mic_session(pulse, tmp_path, "audio:\n  device: pulse\n")
+    rc, heard, err = run_mic_session(pulse, tmp_path, "audio:\n  device: pulse\n")
     assert rc == 0, err
     assert "at 16000 Hz" in err
-    assert keywords(out) == ["stop", "go"], err
+    assert heard == ["stop", "go"], err
     assert "0 overflow(s)" in err
 
 
 def test_a_48khz_capture_is_resampled_to_the_model_rate(pulse, tmp_path):
-    rc, out, err = run_mic_session(pulse, tmp_path, "audio:\n  device: pulse\n  sample_rate: 48000\n")
+    rc, heard, err = run_mic_session(pulse, tmp_path, "audio:\n  device: pulse\n  sample_rate: 48000\n")
     assert rc == 0, err
     assert "at 48000 Hz" in err
-    assert keywords(out) == ["stop", "go"], err
+    assert heard == ["stop", "go"], err
 
 
 def test_devices_lists_inputs_with_their_default_rates(pulse):
@@ -131,27 +147,26 @@ def test_detection_resumes_by_itself_after_the_audio_server_is_killed_and_restar
     kwsd = KwsdOnMicrophone(tmp_path, server.env,
                             extra_env={"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "2000000"})
     try:
-        assert kwsd.wait_for("listening to microphone", 30), kwsd.err
-        time.sleep(2.0)
+        assert kwsd.wait_for("audio is flowing", 30), kwsd.err
         kwsd.play()
-        time.sleep(1.5)
+        assert kwsd.wait_detections(2), kwsd.err
         server.stop(signal.SIGKILL)  # the audio server dies without a word
         assert kwsd.wait_for("stopped (", 20), kwsd.err
-        time.sleep(2.0)  # a few failed attempts while it is away
+        time.sleep(2.0)  # the outage itself: a few failed attempts while it is away
         server.start()
         assert kwsd.wait_for("is back after", 60), kwsd.err
-        time.sleep(2.0)
+        assert kwsd.wait_for("audio is flowing", 30, count=2), kwsd.err
         kwsd.play()
-        time.sleep(2.0)
+        kwsd.wait_detections(4)
     finally:
-        rc, out, err = kwsd.stop()
+        rc, heard, err = kwsd.stop()
         server.stop()
         notify.close()
     assert any("audio device lost" in m for _, m in notify.lines("STATUS=")), notify.messages
     lost, back = kwsd.when["stopped ("], kwsd.when["is back after"]
     assert any(lost < t < back for t, _ in notify.lines("WATCHDOG=1"))  # kept while it was reopening
     assert rc == 0, err
-    assert keywords(out) == ["stop", "go", "stop", "go"], err  # before the restart, and after it
+    assert heard == ["stop", "go", "stop", "go"], err  # before the restart, and after it
     assert "reopening failed (attempt 1" in err and "Traceback" not in err
 
 
@@ -160,18 +175,17 @@ def test_a_starved_kwsd_counts_the_overflow_and_goes_on_detecting(pulse, tmp_pat
     the device is not needlessly reopened, and keywords spoken afterwards are detected."""
     kwsd = KwsdOnMicrophone(tmp_path, {**os.environ, **pulse})
     try:
-        assert kwsd.wait_for("listening to microphone", 30), kwsd.err
-        time.sleep(2.0)
+        assert kwsd.wait_for("audio is flowing", 30), kwsd.err
         kwsd.proc.send_signal(signal.SIGSTOP)  # as if the CPU were taken away for 4 s
-        time.sleep(4.0)
+        time.sleep(4.0)  # the starvation itself
         kwsd.proc.send_signal(signal.SIGCONT)
-        time.sleep(2.0)
+        assert kwsd.wait_for("audio overflow", 10), kwsd.err  # it noticed, and reads the microphone again
         kwsd.play()
-        time.sleep(2.0)
+        kwsd.wait_detections(2)
     finally:
-        rc, out, err = kwsd.stop()
+        rc, heard, err = kwsd.stop()
     assert rc == 0, err
-    assert keywords(out) == ["stop", "go"], err
+    assert heard == ["stop", "go"], err
     overflows = int(re.search(r"(\d+) overflow\(s\)", err.splitlines()[-1]).group(1))
     assert overflows >= 1 and "audio overflow" in err, err
     assert "reopening" not in err, err

@@ -48,6 +48,7 @@ def rewrite(tmp_path, parts, change):
     return path
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("change,field", [
     (lambda m: m.pop("labels"), "labels"),
     (lambda m: m["labels"].pop(), "labels"),
@@ -66,6 +67,7 @@ def test_bad_metadata_is_refused_in_one_line_naming_file_and_field(tmp_path, par
     assert str(path) in err[0] and field in err[0]
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("change,message", [
     (lambda m: m["frontend"].update(fft_size=1 << 30), "frontend.fft_size must be at most 8192"),
     (lambda m: m["frontend"].update(lifter=10 ** 30), "frontend.lifter must be 0..1000"),
@@ -89,6 +91,7 @@ def test_absurd_metadata_is_refused_in_one_short_line(tmp_path, parts, change, m
     assert proc.returncode == 1 and err.count("\n") == 1 and message in err and len(err) < 400, err[:400]
 
 
+@pytest.mark.integration
 def test_deeply_nested_metadata_and_unbounded_files_are_refused(tmp_path, parts):
     flatbuffer, _ = parts
     nested = b"[" * 100_000 + b"]" * 100_000
@@ -129,6 +132,7 @@ def test_a_plain_tflite_without_metadata_is_refused(tmp_path, parts):
         KeywordModel.load(path)
 
 
+@pytest.mark.integration
 def test_garbage_and_missing_files_are_refused(tmp_path):
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"\0" * 100)
@@ -138,6 +142,7 @@ def test_garbage_and_missing_files_are_refused(tmp_path):
         assert len(proc.stderr.decode().strip().splitlines()) == 1
 
 
+@pytest.mark.integration
 def test_a_truncated_flatbuffer_with_valid_metadata_is_refused_not_crashed_on(tmp_path, parts):
     """LiteRT refuses it; tflite-runtime 2.14 would segfault on it, so it must never be tried next."""
     flatbuffer, meta = parts
@@ -154,7 +159,7 @@ SCORE_SCRIPT = """
 import json, sys, numpy as np
 from kwsd.model import KeywordModel
 from kwsd.features import MfccFrontend
-from kwsd.audio import read_wav
+from kwsd.wavfile import read_wav
 m = KeywordModel.load(sys.argv[1], backend=sys.argv[2])
 fe = MfccFrontend(m.frontend)
 out = [m.scores(fe.clip_features(read_wav(f)[0])).tolist() for f in sys.argv[3:]]
@@ -162,6 +167,7 @@ print(json.dumps({"backend": m.backend, "scores": out}))
 """
 
 
+@pytest.mark.integration
 def test_every_installed_backend_gives_the_same_scores():
     """Each backend in its own process: tflite_runtime breaks if TensorFlow was imported first."""
     backends = available_backends()

@@ -7,12 +7,15 @@ import time
 
 import numpy as np
 import paho.mqtt.publish as publish
+import pytest
 from conftest import ROOT, SAMPLE, Subscriber, detections, kwsd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kwsd.audio import read_wav, write_wav
 from kwsd.mute import MuteSwitch
+from kwsd.wavfile import read_wav, write_wav
+
+pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
 SITE = "kitchen"
 
@@ -171,7 +174,8 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path):
     from conftest import Broker
 
     from kwsd.detection import Detection
-    from kwsd.sinks.mqtt import MqttConfig, MqttSink
+    from kwsd.sinks.mqtt import MqttSink
+    from kwsd.sinks.settings import MqttConfig
     broker = Broker(tmp_path)  # not started yet: the broker is unreachable
     sink = MqttSink(MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, queue_size=3, flush_timeout_s=10),
                     ["yes"], MuteSwitch())
@@ -274,7 +278,8 @@ def test_a_message_paho_refuses_is_logged_and_never_blocks_the_queue(broker, cap
     (Model labels with wildcards are refused when the model loads; this is the second line of defence.)
     """
     from kwsd.detection import Detection
-    from kwsd.sinks.mqtt import MqttConfig, MqttSink
+    from kwsd.sinks.mqtt import MqttSink
+    from kwsd.sinks.settings import MqttConfig
     sub = Subscriber(broker.port)
     sink = MqttSink(MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, hermes=True), ["yes", "#"],
                     MuteSwitch())
@@ -300,7 +305,8 @@ def test_a_message_paho_refuses_is_logged_and_never_blocks_the_queue(broker, cap
 def test_fuzzed_control_payloads_never_raise_and_only_valid_ones_mute(topic, payload):
     from types import SimpleNamespace
 
-    from kwsd.sinks.mqtt import MqttConfig, MqttSink
+    from kwsd.sinks.mqtt import MqttSink
+    from kwsd.sinks.settings import MqttConfig
     changes = []
 
     class Recording(MuteSwitch):

@@ -12,7 +12,9 @@ import scipy.io.wavfile
 import scipy.signal
 from conftest import DEFAULT_MODEL, ROOT, SAMPLE, compose, detections, kwsd
 
-from kwsd.audio import read_wav
+from kwsd.wavfile import read_wav
+
+pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
 # the bundled sample: yes, stop, stop (3 s later), go; clips start at these seconds
 SAMPLE_TRUTH = [("yes", 0.5), ("stop", 3.0), ("stop", 6.0), ("go", 8.5)]

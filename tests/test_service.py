@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, SAMPLE, NotifySocket, compose
 
-from kwsd.audio import read_wav, write_wav
+from kwsd.wavfile import read_wav, write_wav
+
+pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
 
 def start_kwsd(args, env, **kw):

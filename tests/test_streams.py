@@ -6,7 +6,6 @@ import pytest
 import yaml
 from conftest import DEFAULT_MODEL, SAMPLE, SPEECH, compose, detections, kwsd
 
-from kwsd.audio import read_wav
 from kwsd.config import parse_config
 from kwsd.detection import Detection
 from kwsd.model import KeywordModel
@@ -14,6 +13,7 @@ from kwsd.pipeline import run_array
 from kwsd.recognize import SmootherSettings
 from kwsd.streams import match, read_truth
 from kwsd.tune import record_scores, replay
+from kwsd.wavfile import read_wav
 
 NOISE = SPEECH / "_background_noise_" / "doing_the_dishes_2s.wav"
 KEYWORDS = ["yes", "no", "stop", "go"]
@@ -94,7 +94,7 @@ def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, setting
     model = KeywordModel.load(DEFAULT_MODEL)
     audio = compose([("yes", 0, 1.0), ("stop", 1, 3.5), ("go", 0, 6.0), ("no", 0, 8.0), ("stop", 2, 10.5)], 13.0)
     path = tmp_path / "r.wav"
-    from kwsd.audio import write_wav
+    from kwsd.wavfile import write_wav
     write_wav(str(path), audio, 16000)
     trace = record_scores(model, str(path))
     replayed = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in replay(trace, model, settings)]

@@ -19,6 +19,8 @@ from kwsd.model import KeywordModel
 from kwsd.train.dataset import build_index, speaker_of, which_set
 from kwsd.train.download import safe_extract
 
+pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
+
 # salt "a" splits the five fixture speakers 3 / 1 / 1 at 20% validation and 20% testing
 TINY = ["--wanted-words", "yes,no,stop,go", "--split-salt", "a", "--validation-percentage", "20",
         "--testing-percentage", "20", "--model-architecture", "tiny_conv", "--batch-size", "16",

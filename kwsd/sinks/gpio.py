@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
 
 from ..detection import Detection
 from ..errors import KwsdError
+from .settings import GpioHook
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class GpioHook:
-    keyword: str  # a keyword, or "*"
-    line: int = field(metadata={"min": 0, "max": 4095})  # line offset on the chip (BCM number on a Pi)
-    chip: str = "/dev/gpiochip0"
-    mode: str = field(default="pulse", metadata={"choices": ("pulse", "toggle")})
-    pulse_ms: int = field(default=500, metadata={"min": 1, "max": 600000})
-    active_low: bool = False
 
 
 class GpioHooks:

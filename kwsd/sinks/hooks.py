@@ -14,19 +14,11 @@ import signal
 import socket
 import subprocess
 import threading
-from dataclasses import dataclass, field
-from typing import List
 
 from ..detection import Detection
+from .settings import CommandHook
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class CommandHook:
-    keyword: str  # a keyword, or "*" for every keyword
-    argv: List[str] = field(metadata={"min_items": 1})  # the program and its arguments; no shell
-    timeout_s: float = field(default=10.0, metadata={"min": 0.1, "max": 3600.0})
 
 
 class CommandHooks:

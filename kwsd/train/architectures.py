@@ -14,7 +14,7 @@ import math
 import keras
 from keras import layers
 
-from .loop import ARCHITECTURES  # noqa: F401 - one list, importable without TensorFlow
+from .settings import ARCHITECTURES
 
 
 def _flat(x):
@@ -30,55 +30,72 @@ def _conv_bn_relu(x, filters, kernel, strides=(1, 1), depthwise=False):
     return layers.ReLU()(x)
 
 
+def _tiny_conv(x, normed, dropout):
+    x = layers.Conv2D(8, (10, 8), strides=(2, 2), padding="same", activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    return _flat(x)
+
+
+def _conv(x, normed, dropout):
+    x = layers.Conv2D(64, (20, 8), padding="same", activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.MaxPooling2D((2, 2), padding="same")(x)
+    x = layers.Conv2D(64, (10, 4), padding="same", activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    return _flat(x)
+
+
+def _low_latency_conv(x, normed, dropout):
+    x = layers.Conv2D(186, (x.shape[1], 8), padding="valid", activation="relu")(x)
+    x = layers.Dropout(dropout)(x)
+    x = _flat(x)
+    x = layers.Dense(128)(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(128)(x)
+    return layers.Dropout(dropout)(x)
+
+
+def _ds_cnn(x, normed, dropout):
+    x = _conv_bn_relu(x, 64, (10, 4), strides=(2, 2))
+    for _ in range(4):
+        x = _conv_bn_relu(x, 64, (3, 3), depthwise=True)
+        x = _conv_bn_relu(x, 64, (1, 1))
+    x = layers.Dropout(dropout)(x)
+    x = layers.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
+    return _flat(x)
+
+
+def _tc_resnet8(x, normed, dropout):
+    frames, coeffs = normed.shape[1], normed.shape[2]
+    x = layers.Reshape((frames, 1, coeffs))(normed)  # time convolutions, coefficients as channels
+    x = layers.Conv2D(24, (3, 1), padding="same", use_bias=False)(x)
+    for channels in (36, 48, 72):  # TC-ResNet8-1.5
+        shortcut = _conv_bn_relu(x, channels, (1, 1), strides=(2, 1))
+        y = _conv_bn_relu(x, channels, (9, 1), strides=(2, 1))
+        y = layers.Conv2D(channels, (9, 1), padding="same", use_bias=False)(y)
+        y = layers.BatchNormalization()(y)
+        x = layers.ReLU()(layers.Add()([y, shortcut]))
+    x = layers.AveragePooling2D(pool_size=(x.shape[1], 1))(x)
+    x = layers.Dropout(dropout)(x)
+    return _flat(x)
+
+
+# name -> body: (features as an image, normalised features, dropout) -> a flat vector
+BUILDERS = {"tiny_conv": _tiny_conv, "conv": _conv, "low_latency_conv": _low_latency_conv,
+            "ds_cnn": _ds_cnn, "tc_resnet8": _tc_resnet8}
+assert tuple(BUILDERS) == ARCHITECTURES, "settings.ARCHITECTURES lists the builders for the CLI"
+
+
 def build_model(name: str, input_shape: tuple[int, int], label_count: int, binary: bool = False,
                 dropout: float = 0.2, mean=None, variance=None) -> keras.Model:
     """``mean``/``variance`` per coefficient (from training features) normalise the input
     inside the model, so MFCCs of very different ranges (c0 is a log energy) train evenly."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
     frames, coeffs = input_shape
     inputs = keras.Input(shape=(frames, coeffs), name="features")
     normed = layers.Normalization(axis=-1, mean=mean, variance=variance)(inputs) if mean is not None else inputs
-    x = layers.Reshape((frames, coeffs, 1))(normed)
-    if name == "tiny_conv":
-        x = layers.Conv2D(8, (10, 8), strides=(2, 2), padding="same", activation="relu")(x)
-        x = layers.Dropout(dropout)(x)
-        x = _flat(x)
-    elif name == "conv":
-        x = layers.Conv2D(64, (20, 8), padding="same", activation="relu")(x)
-        x = layers.Dropout(dropout)(x)
-        x = layers.MaxPooling2D((2, 2), padding="same")(x)
-        x = layers.Conv2D(64, (10, 4), padding="same", activation="relu")(x)
-        x = layers.Dropout(dropout)(x)
-        x = _flat(x)
-    elif name == "low_latency_conv":
-        x = layers.Conv2D(186, (frames, 8), padding="valid", activation="relu")(x)
-        x = layers.Dropout(dropout)(x)
-        x = _flat(x)
-        x = layers.Dense(128)(x)
-        x = layers.Dropout(dropout)(x)
-        x = layers.Dense(128)(x)
-        x = layers.Dropout(dropout)(x)
-    elif name == "ds_cnn":
-        x = _conv_bn_relu(x, 64, (10, 4), strides=(2, 2))
-        for _ in range(4):
-            x = _conv_bn_relu(x, 64, (3, 3), depthwise=True)
-            x = _conv_bn_relu(x, 64, (1, 1))
-        x = layers.Dropout(dropout)(x)
-        x = layers.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
-        x = _flat(x)
-    elif name == "tc_resnet8":
-        x = layers.Reshape((frames, 1, coeffs))(normed)
-        x = layers.Conv2D(24, (3, 1), padding="same", use_bias=False)(x)
-        for channels in (36, 48, 72):  # TC-ResNet8-1.5
-            shortcut = _conv_bn_relu(x, channels, (1, 1), strides=(2, 1))
-            y = _conv_bn_relu(x, channels, (9, 1), strides=(2, 1))
-            y = layers.Conv2D(channels, (9, 1), padding="same", use_bias=False)(y)
-            y = layers.BatchNormalization()(y)
-            x = layers.ReLU()(layers.Add()([y, shortcut]))
-        x = layers.AveragePooling2D(pool_size=(x.shape[1], 1))(x)
-        x = layers.Dropout(dropout)(x)
-        x = _flat(x)
-    else:
-        raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
+    x = BUILDERS[name](layers.Reshape((frames, coeffs, 1))(normed), normed, dropout)
     if binary:
         outputs = layers.Dense(1, activation="sigmoid", name="scores")(x)
     else:

@@ -8,10 +8,10 @@ from dataclasses import fields
 
 import yaml
 
-from ..config import load_yaml
 from ..errors import ConfigError, KwsdError
 from ..limits import CONFIG_MAX_BYTES, read_bounded
-from .loop import ARCHITECTURES, TrainSettings
+from ..strict_yaml import load_yaml
+from .settings import ARCHITECTURES, TrainSettings
 
 HELP = {
     "data_dir": "dataset folder(s), comma-separated: a folder per word, optional _background_noise_/",

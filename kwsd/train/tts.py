@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import scipy.io.wavfile
 
-from ..audio import resample, write_wav
+from ..audio import resample
+from ..wavfile import write_wav
 from .dataset import which_set
 
 ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029",

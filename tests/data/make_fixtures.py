@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from kwsd.audio import read_wav, write_wav  # noqa: E402
 from kwsd.label import label_clip  # noqa: E402
 from kwsd.model import KeywordModel  # noqa: E402
 from kwsd.recognize import SmootherSettings  # noqa: E402
 from kwsd.train.dataset import which_set  # noqa: E402
+from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -1,0 +1,163 @@
+"""Training batches: keyword clips augmented and turned into features in a background
+thread, with the negatives that teach the model what to ignore (windows of long negative
+recordings, partial keywords, mined hard negatives) mixed into every batch."""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+import numpy as np
+
+from .settings import TrainSettings
+
+
+class BatchMaker:
+    """Augmented feature batches, made in a background thread so that numpy's FFTs
+    (which release the GIL) overlap with TensorFlow's training step."""
+
+    def __init__(self, clips, labels, silence, frontend, augmenter, batch_size, seed, spec_augment,
+                 start_step=0, depth=4, mix=None):
+        self.clips, self.labels, self.silence = clips, labels, silence
+        self.mix = mix
+        self.frontend, self.augmenter, self.batch_size = frontend, augmenter, batch_size
+        self.seed, self.spec_augment = seed, spec_augment
+        self.queue: queue.Queue = queue.Queue(depth)
+        self.start_step = start_step
+        self.make_seconds = 0.0  # augmentation + features, in the background thread
+        self.wait_seconds = 0.0  # time the training loop waited for a batch
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def make(self, step: int):
+        from .augment import spec_augment
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([self.seed, step])  # depends on the step only: resumable, deterministic
+        extra_audio, extra_labels = self.mix.draw(rng, self.batch_size) if self.mix else (None, None)
+        n = self.batch_size - (0 if extra_audio is None else len(extra_audio))
+        idx = rng.integers(0, len(self.clips), n)
+        clips, silence, labels = self.clips[idx], self.silence[idx], self.labels[idx]
+        if extra_audio is not None and extra_labels is not None and len(extra_audio):
+            clips = np.concatenate((clips, extra_audio))
+            silence = np.concatenate((silence, np.zeros(len(extra_audio), bool)))
+            labels = np.concatenate((labels, extra_labels))
+        audio = self.augmenter(clips, silence, rng)
+        feats = self.frontend.batch_features(audio)
+        if self.spec_augment:
+            spec_augment(feats, rng)
+        self.make_seconds += time.perf_counter() - t0
+        return feats, labels
+
+    def _run(self):
+        step = self.start_step
+        while not self._stop.is_set():
+            item = self.make(step)
+            while not self._stop.is_set():
+                try:
+                    self.queue.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    pass
+            step += 1
+
+    def next(self):
+        t0 = time.perf_counter()
+        item = self.queue.get()
+        self.wait_seconds += time.perf_counter() - t0
+        return item
+
+    def close(self):
+        self._stop.set()
+        self.thread.join()
+
+
+class NegativeMix:
+    """What each batch adds to the keyword clips, all labelled ``_unknown_``: windows of
+    negative recordings, partial keywords, and windows mined as hard negatives."""
+
+    def __init__(self, s: TrainSettings, pool, keyword_clips, unknown_label: int):
+        self.pool = pool
+        self.hard: Any = None  # a RecordingPool of mined windows, set before each later phase
+        self.keyword_clips = keyword_clips
+        self.unknown = unknown_label
+        self.s = s
+
+    def counts(self, batch: int) -> tuple[int, int, int]:
+        s = self.s
+        neg = round(batch * s.negative_percentage / 100) if self.pool is not None and self.pool.recordings else 0
+        part = round(batch * s.partial_percentage / 100) if len(self.keyword_clips) else 0
+        hard = round(batch * s.hard_negative_percentage / 100) if self.hard is not None and self.hard.recordings else 0
+        return neg, part, hard
+
+    def draw(self, rng: np.random.Generator, batch: int):
+        from .augment import partial_keywords
+        neg, part, hard = self.counts(batch)
+        samples = self.keyword_clips.shape[1]
+        parts = [self.pool.sample(rng, neg, samples)] if neg else []
+        if part:
+            chosen = self.keyword_clips[rng.integers(0, len(self.keyword_clips), part)]
+            parts.append(partial_keywords(chosen, rng))
+        if hard:
+            parts.append(self.hard.sample(rng, hard, samples))
+        if not parts:
+            return None, None
+        audio = np.concatenate(parts)
+        return audio, np.full(len(audio), self.unknown, np.int64)
+
+
+def load_rirs(folder: str, sample_rate: int) -> list[np.ndarray]:
+    """Room impulse responses, each scaled to a peak of 1, at the model's rate."""
+    if not folder:
+        return []
+    from .negatives import audio_files, read_audio
+    rirs = []
+    for path in audio_files(folder):
+        rir, _ = read_audio(path, sample_rate)
+        peak = np.abs(rir).max()
+        if peak > 0:
+            rirs.append(rir[int(np.argmax(np.abs(rir))):] / peak)  # from the direct path on
+    if not rirs:
+        raise FileNotFoundError(f"--rir-dir {folder}: no audio files")
+    print(f"room impulse responses: {len(rirs)} from {folder}", flush=True)
+    return rirs
+
+
+def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
+    """The negative recordings of the training split, and the keyword clips for partial words."""
+    from .dataset import SILENCE, UNKNOWN
+    if not (s.negative_dir or s.partial_percentage):
+        return None
+    pool = None
+    if s.negative_dir:
+        from .negatives import load_pool
+        t0 = time.time()
+        pool, bad = load_pool(s.negative_dir, s.sample_rate, "training", s.validation_percentage,
+                              s.testing_percentage, s.split_salt)
+        limited = sum(len(r) for r, b in zip(pool.recordings, pool.band_limited) if b) / s.sample_rate
+        print(f"negative audio: {len(pool.recordings)} training recordings, {pool.seconds / 3600:.2f} h "
+              f"({limited / 3600:.2f} h band-limited), {len(bad)} unreadable; {time.time() - t0:.0f} s", flush=True)
+    clips, labels, _ = training
+    keyword_mask = np.array([index.labels[y] not in (SILENCE, UNKNOWN) for y in labels]) if not s.binary \
+        else labels == 1
+    unknown = 0 if s.binary else index.labels.index(UNKNOWN)
+    return NegativeMix(s, pool, clips[keyword_mask], unknown)
+
+
+def mine(model, pool, frontend, labels, threshold):
+    """Hard negatives for the next phase: see negatives.mine_hard_negatives."""
+    from .negatives import mine_hard_negatives
+    t0 = time.time()
+
+    binary = len(labels) == 1  # binary mode: one sigmoid output for the keyword
+
+    def predict(x):
+        p = np.concatenate([model(x[i:i + 2048], training=False).numpy() for i in range(0, len(x), 2048)])
+        return np.concatenate([1 - p, p], axis=1) if binary else p
+
+    names = ["_unknown_"] + labels if binary else labels
+    mined, scored = mine_hard_negatives(predict, pool, frontend, names, threshold)
+    print(f"hard negatives: {len(mined.recordings)} of {scored} negative windows score above {threshold} "
+          f"({time.time() - t0:.0f} s)", flush=True)
+    return mined

@@ -1,0 +1,127 @@
+"""The options of ``kwsd train`` as one dataclass, importable without TensorFlow (the CLI
+checks them before the slow import)."""
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import asdict, dataclass
+
+from ..features import FrontendParams
+
+# the model builders in architectures.py, by name; listed here so that the CLI can check
+# --model-architecture without importing Keras
+ARCHITECTURES = ("tiny_conv", "conv", "low_latency_conv", "ds_cnn", "tc_resnet8")
+
+
+@dataclass
+class TrainSettings:
+    """Options of ``kwsd train``; names as in TensorFlow's speech_commands train.py."""
+
+    data_dir: str = ""
+    data_url: str = ""
+    background_dir: str = ""
+    extra_training_dir: str = ""  # comma-separated folders added to the training set only
+    wanted_words: str = "yes,no,up,down,left,right,on,off,stop,go"
+    silence_percentage: float = 10.0
+    unknown_percentage: float = 10.0
+    validation_percentage: float = 10.0
+    testing_percentage: float = 10.0
+    split_salt: str = ""
+    background_volume: float = 0.1
+    background_frequency: float = 0.8
+    time_shift_ms: float = 100.0
+    spec_augment: bool = False
+    negative_dir: str = ""  # DIR[:WEIGHT],... long recordings of non-keyword audio
+    negative_percentage: float = 0.0  # share of each batch cut from them, as _unknown_
+    partial_percentage: float = 0.0  # share of each batch: keywords cut to their start or end, as _unknown_
+    rir_dir: str = ""  # measured room impulse responses
+    reverb_percentage: float = 0.0  # share of clips put in a room (measured or simulated)
+    gain_db: str = "0,0"  # random gain range in dB, e.g. -12,6
+    mine_hard_negatives: bool = False  # at each learning-rate phase after the first
+    hard_negative_threshold: float = 0.3
+    hard_negative_percentage: float = 10.0  # share of each batch drawn from mined windows
+    eval_stream: str = ""  # WAV streams with LABELS beside (kwsd stream make) to report at the end
+    eval_negative: str = ""  # WAV recordings of no keyword, for false accepts per hour at the end
+    # the frontend: flag names as in TensorFlow's train.py, defaults from FrontendParams (the one source)
+    sample_rate: int = FrontendParams.sample_rate
+    clip_duration_ms: int = FrontendParams.clip_duration_ms
+    window_size_ms: float = FrontendParams.window_size_ms
+    window_stride_ms: float = FrontendParams.window_stride_ms
+    feature_bin_count: int = FrontendParams.feature_bin_count
+    window: str = FrontendParams.window
+    model_architecture: str = "ds_cnn"
+    binary: bool = False
+    how_many_training_steps: str = "15000,3000"
+    learning_rate: str = "0.001,0.0001"
+    batch_size: int = 100
+    dropout: float = 0.2
+    eval_step_interval: int = 400
+    save_step_interval: int = 100
+    start_checkpoint: str = ""
+    resume: bool = False
+    seed: int = 59185
+    name: str = ""
+    out: str = ""
+    float_model: bool = False
+
+    def frontend(self) -> FrontendParams:
+        return FrontendParams(sample_rate=self.sample_rate, clip_duration_ms=self.clip_duration_ms,
+                              window_size_ms=self.window_size_ms, window_stride_ms=self.window_stride_ms,
+                              feature_bin_count=self.feature_bin_count, high_freq=self.sample_rate / 2,
+                              window=self.window)
+
+    def gain_range(self) -> tuple[float, float]:
+        try:
+            lo, hi = (float(v) for v in str(self.gain_db).split(","))
+        except ValueError:
+            raise ValueError(f"--gain-db {self.gain_db}: give two numbers, e.g. -12,6") from None
+        if lo > hi:
+            raise ValueError(f"--gain-db {self.gain_db}: the first number must not exceed the second")
+        return lo, hi
+
+    def check_shares(self) -> None:
+        for name in ("negative_percentage", "partial_percentage", "hard_negative_percentage", "reverb_percentage"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ValueError(f"--{name.replace('_', '-')} must be 0..100")
+        extra = self.negative_percentage + self.partial_percentage + \
+            (self.hard_negative_percentage if self.mine_hard_negatives else 0)
+        if extra >= 100:
+            raise ValueError("--negative-percentage, --partial-percentage and --hard-negative-percentage "
+                             "together must leave room for the keyword clips (< 100)")
+        if self.negative_percentage and not self.negative_dir:
+            raise ValueError("--negative-percentage needs --negative-dir")
+        if self.mine_hard_negatives and not self.negative_dir:
+            raise ValueError("--mine-hard-negatives needs --negative-dir")
+
+    def schedule(self) -> list[tuple[int, float]]:
+        steps = [int(s) for s in str(self.how_many_training_steps).split(",")]
+        rates = [float(r) for r in str(self.learning_rate).split(",")]
+        if len(steps) != len(rates):
+            raise ValueError("--how-many-training-steps and --learning-rate need the same number of values")
+        return list(zip(steps, rates))
+
+    def learning_rate_at(self, step: int) -> float:
+        end = 0
+        for n, lr in self.schedule():
+            end += n
+            if step < end:
+                return lr
+        return self.schedule()[-1][1]
+
+    def phase_boundaries(self) -> list[int]:
+        """The steps at which a new learning-rate phase starts (and hard negatives are mined)."""
+        ends = list(itertools.accumulate(n for n, _ in self.schedule()))
+        return ends[:-1]
+
+
+PATH_SETTINGS = ("data_dir", "background_dir", "extra_training_dir", "out", "start_checkpoint", "negative_dir",
+                 "rir_dir", "eval_stream", "eval_negative")
+
+
+def portable_settings(s: TrainSettings) -> dict:
+    """The settings with folders reduced to their last component: a model file and its report
+    travel to other machines and should not carry the trainer's directory layout."""
+    out = asdict(s)
+    for key in PATH_SETTINGS:
+        out[key] = ",".join(os.path.basename(os.path.normpath(p)) for p in str(out[key]).split(",") if p)
+    return out
