@@ -9,6 +9,7 @@ Measures, on one core with the real code paths:
 - the whole worker: `kwsd run --input` on 60 s of audio, CPU seconds per audio second and peak RSS
 Results are printed as a Markdown table to paste into bench/RESULTS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,7 @@ def main():
 
     def push():
         i = pos[0] % (len(audio) - stride)
-        stream.push(audio[i:i + stride])
+        stream.push(audio[i : i + stride])
         pos[0] += stride
 
     feat_us = median_us(push)
@@ -78,24 +79,32 @@ def main():
         write_wav(str(long), np.tile(audio, 6)[: 60 * 16000], 16000)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.monotonic()
-        subprocess.run([sys.executable, "-m", "kwsd", "run", "--model", args.model, "--input", str(long)],
-                       check=True, capture_output=True, cwd=ROOT)
+        subprocess.run(
+            [sys.executable, "-m", "kwsd", "run", "--model", args.model, "--input", str(long)],
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
         wall = time.monotonic() - t0
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         rss_mb = after.ru_maxrss / 1024
 
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
-          f"backend {model.backend}, model {Path(args.model).name} ({Path(args.model).stat().st_size} bytes)\n")
+    print(
+        f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"backend {model.backend}, model {Path(args.model).name} ({Path(args.model).stat().st_size} bytes)\n"
+    )
     print("| per 40 ms stride | median µs |\n|---|---|")
     print(f"| features (2 new MFCC frames) | {feat_us:.1f} |")
     print(f"| inference (quantise + invoke + dequantise) | {infer_us:.1f} |")
     print(f"| smoother (RecognizeCommands) | {smooth_us:.1f} |")
     total = feat_us + infer_us + smooth_us
     print(f"| total | {total:.1f} ({total / 40000:.2%} of one core in real time) |\n")
-    print(f"`kwsd run --input` on 60 s of audio: {wall:.2f} s wall including start-up, "
-          f"{cpu:.2f} CPU s ({cpu / 60:.2%} of one core per audio second, start-up included), "
-          f"peak RSS {rss_mb:.0f} MB")
+    print(
+        f"`kwsd run --input` on 60 s of audio: {wall:.2f} s wall including start-up, "
+        f"{cpu:.2f} CPU s ({cpu / 60:.2%} of one core per audio second, start-up included), "
+        f"peak RSS {rss_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

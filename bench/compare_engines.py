@@ -16,6 +16,7 @@ Engines:
 A "keyword spotted" is a detection (kwsd), a cut-off crossing with 1 s refractory
 (pymicro-wakeword, as its CLI counts), or a score above 0.5 with 1.5 s refractory (openWakeWord).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -102,8 +103,9 @@ def peer_python(peers_dir: Path, name: str, packages: list[str]) -> Path | None:
         return python
     try:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *packages], check=True, capture_output=True,
-                       timeout=900)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *packages], check=True, capture_output=True, timeout=900
+        )
     except (subprocess.SubprocessError, OSError) as e:
         print(f"note: {name} skipped: cannot install {' '.join(packages)} ({str(e)[:200]})", file=sys.stderr)
         return None
@@ -115,9 +117,15 @@ def engine_rows(recording: Path, short: Path, peers_dir: Path, with_peers: bool)
     rows = []
     kwsd = [sys.executable, "-m", "kwsd", "run", "--json", "--input"]
     long_run, short_run = measure(kwsd + [str(recording)]), measure(kwsd + [str(short)])
-    rows.append({"engine": "kwsd (default model)", "keywords": "10",
-                 "spotted": len([x for x in long_run["stdout"].splitlines() if x.strip()]),
-                 "long": long_run, "short": short_run})
+    rows.append(
+        {
+            "engine": "kwsd (default model)",
+            "keywords": "10",
+            "spotted": len([x for x in long_run["stdout"].splitlines() if x.strip()]),
+            "long": long_run,
+            "short": short_run,
+        }
+    )
     for name, (packages, driver, keywords) in PEERS.items():
         if not with_peers:
             continue
@@ -130,8 +138,15 @@ def engine_rows(recording: Path, short: Path, peers_dir: Path, with_peers: bool)
         except RuntimeError as e:
             print(f"note: {name} skipped: {e}", file=sys.stderr)
             continue
-        rows.append({"engine": name, "keywords": keywords, "spotted": int(long_run["stdout"].split()[-1]),
-                     "long": long_run, "short": short_run})
+        rows.append(
+            {
+                "engine": name,
+                "keywords": keywords,
+                "spotted": int(long_run["stdout"].split()[-1]),
+                "long": long_run,
+                "short": short_run,
+            }
+        )
     return rows
 
 
@@ -143,20 +158,24 @@ def table(rows: list[dict], audio_s: float, short_s: float) -> str:
             return (r["long"]["cpu_s"] - r["short"]["cpu_s"]) / (audio_s - short_s)
         return r["long"]["cpu_s"] / audio_s
 
-    lines = ["| engine | keywords | spotted | CPU s per audio s (start-up excluded) | (included) | "
-             "start-up CPU s | peak RSS MB | kwsd / engine (excluded) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| engine | keywords | spotted | CPU s per audio s (start-up excluded) | (included) | "
+        "start-up CPU s | peak RSS MB | kwsd / engine (excluded) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ratio = per_s(kwsd, True) / per_s(r, True) if per_s(r, True) > 0 else float("nan")
-        lines.append(f"| {r['engine']} | {r['keywords']} | {r['spotted']} | {per_s(r, True):.4f} | "
-                     f"{per_s(r, False):.4f} | {r['short']['cpu_s']:.2f} | {r['long']['peak_rss_mb']:.0f} | "
-                     f"{'-' if r is kwsd else f'{ratio:.2f}x'} |")
+        lines.append(
+            f"| {r['engine']} | {r['keywords']} | {r['spotted']} | {per_s(r, True):.4f} | "
+            f"{per_s(r, False):.4f} | {r['short']['cpu_s']:.2f} | {r['long']['peak_rss_mb']:.0f} | "
+            f"{'-' if r is kwsd else f'{ratio:.2f}x'} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("recording", nargs="?", default=str(ROOT / "models" / "sample.wav"),
-                    help="16 kHz mono 16-bit WAV")
+    ap.add_argument("recording", nargs="?", default=str(ROOT / "models" / "sample.wav"), help="16 kHz mono 16-bit WAV")
     ap.add_argument("--peers", default=str(ROOT / "runs" / "peers"), help="folder for the peers' venvs")
     ap.add_argument("--smoke", action="store_true", help="5 s of audio, no peers: checks that the script runs")
     ap.add_argument("--json", help="also write the raw figures here")
@@ -168,8 +187,7 @@ def main(argv=None) -> int:
         short = cut(recording, 1.0, Path(tmp) / "short.wav")
         audio_s, short_s = seconds_of(recording), seconds_of(short)
         rows = engine_rows(recording, short, Path(args.peers), not args.smoke)
-    print(f"recording: {args.recording} ({audio_s / 60:.1f} min); machine: {os.uname().machine}, "
-          f"{os.cpu_count()} CPUs")
+    print(f"recording: {args.recording} ({audio_s / 60:.1f} min); machine: {os.uname().machine}, {os.cpu_count()} CPUs")
     print(table(rows, audio_s, short_s))
     if args.json:
         Path(args.json).write_text(json.dumps({"audio_s": audio_s, "rows": rows}, indent=1))

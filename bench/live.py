@@ -13,6 +13,7 @@ loopback in private instances that this script starts and stops.
   time from the end of the spoken word (the last 10 ms frame within 1 s of the clip start
   whose energy is within 20 dB of the clip's loudest) to the message's arrival.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,12 +40,28 @@ from measure import rss_mb  # noqa: E402
 
 
 def start_pulse(run_dir: Path) -> tuple[subprocess.Popen, dict]:
-    env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "HOME": str(run_dir),
-           "PULSE_SERVER": f"unix:{run_dir}/native"}
-    proc = subprocess.Popen(["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-                             "-L", f"module-native-protocol-unix socket={run_dir}/native auth-anonymous=1",
-                             "-L", "module-null-sink sink_name=kwsnull rate=48000 channels=1 format=s16le"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "XDG_RUNTIME_DIR": str(run_dir),
+        "HOME": str(run_dir),
+        "PULSE_SERVER": f"unix:{run_dir}/native",
+    }
+    proc = subprocess.Popen(
+        [
+            "pulseaudio",
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            "-L",
+            f"module-native-protocol-unix socket={run_dir}/native auth-anonymous=1",
+            "-L",
+            "module-null-sink sink_name=kwsnull rate=48000 channels=1 format=s16le",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for _ in range(150):
         if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
             break
@@ -70,9 +87,13 @@ def ready_and_idle(tmp: Path, starts: int = 5, idle_s: float = 30.0) -> dict:
             sock.bind(str(path))
             sock.settimeout(30)
             t0 = time.monotonic()
-            proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config)], cwd=ROOT,
-                                    env={**env, "NOTIFY_SOCKET": str(path)}, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "kwsd", "run", "--config", str(config)],
+                cwd=ROOT,
+                env={**env, "NOTIFY_SOCKET": str(path)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             while b"READY=1" not in sock.recv(4096):
                 pass
             ready.append(time.monotonic() - t0)
@@ -95,9 +116,9 @@ def word_ends_ms(audio: np.ndarray, truth: list[tuple[str, int]], rate: int = 16
     """(label, clip start, end of the spoken word) per truth entry, from the energy envelope."""
     out = []
     for label, start in truth:
-        seg = audio[start * rate // 1000: (start + 1000) * rate // 1000]
+        seg = audio[start * rate // 1000 : (start + 1000) * rate // 1000]
         frames = seg[: len(seg) // 160 * 160].reshape(-1, 160)
-        energy = (frames ** 2).mean(axis=1)
+        energy = (frames**2).mean(axis=1)
         loud = np.flatnonzero(energy > energy.max() / 100)
         out.append((label, start, start + int((loud[-1] + 1) * 10) if len(loud) else start + 1000))
     return out
@@ -108,15 +129,21 @@ def latency(tmp: Path, stream: Path, minutes: float) -> dict:
     cut = audio[: int(minutes * 60 * rate)]
     wav = tmp / "stream.wav"
     write_wav(str(wav), cut, rate)
-    truth = [(label, int(ms)) for label, ms in (line.split(",") for line in
-             Path(stream).with_suffix(".txt").read_text().split() if line) if int(ms) < minutes * 60000 - 1000]
+    truth = [
+        (label, int(ms))
+        for label, ms in (line.split(",") for line in Path(stream).with_suffix(".txt").read_text().split() if line)
+        if int(ms) < minutes * 60000 - 1000
+    ]
     ends = word_ends_ms(cut, truth, rate)
     port = _free_port()
     conf = tmp / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    + ("user root\n" if os.geteuid() == 0 else ""))
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        + ("user root\n" if os.geteuid() == 0 else "")
+    )
     broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import paho.mqtt.client as mqtt
+
     arrivals, connected = [], threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-live")
     client.on_connect = lambda c, u, f, rc, p: (c.subscribe("kwsd/bench/detection", qos=1), connected.set())
@@ -132,8 +159,12 @@ def latency(tmp: Path, stream: Path, minutes: float) -> dict:
     config = tmp / "mqtt.yaml"
     config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n  site: bench\n")
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config), "--input", str(wav),
-                                 "--realtime"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kwsd", "run", "--config", str(config), "--input", str(wav), "--realtime"],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         first_line = proc.stderr.readline()  # kwsd logs before the source starts; t0 is taken at "listening"
         while b"listening to" not in first_line:
             first_line = proc.stderr.readline()
@@ -149,9 +180,13 @@ def latency(tmp: Path, stream: Path, minutes: float) -> dict:
         match = [e for label, start, e in ends if label == d["keyword"] and start <= d["audio_ms"] <= start + 1750]
         if match:
             delays.append(1000 * (arrived - t0) - match[0])
-    return {"matched": len(delays), "detections": len(arrivals), "keywords": len(ends),
-            "median_ms": statistics.median(delays) if delays else None,
-            "p95_ms": float(np.percentile(delays, 95)) if delays else None}
+    return {
+        "matched": len(delays),
+        "detections": len(arrivals),
+        "keywords": len(ends),
+        "median_ms": statistics.median(delays) if delays else None,
+        "p95_ms": float(np.percentile(delays, 95)) if delays else None,
+    }
 
 
 def _free_port() -> int:
@@ -162,8 +197,11 @@ def _free_port() -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--stream", default=str(ROOT / "runs" / "eval" / "kw_test.wav"),
-                    help="a keyword stream with its .txt truth (kwsd stream make)")
+    ap.add_argument(
+        "--stream",
+        default=str(ROOT / "runs" / "eval" / "kw_test.wav"),
+        help="a keyword stream with its .txt truth (kwsd stream make)",
+    )
     ap.add_argument("--minutes", type=float, default=2.0, help="how much of the stream to play at real time")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,13 +209,19 @@ def main(argv=None) -> int:
         (tmp / "pulse").mkdir()
         live = ready_and_idle(tmp)
         lat = latency(tmp, Path(args.stream), args.minutes)
-    print(f"READY after start: median {statistics.median(live['ready_s']):.2f} s "
-          f"(of {', '.join(f'{s:.2f}' for s in live['ready_s'])})")
-    print(f"idle on a silent PulseAudio microphone: {live['idle_core_percent']:.2f}% of one core, "
-          f"RSS {live['idle_rss_mb']:.0f} MB")
+    print(
+        f"READY after start: median {statistics.median(live['ready_s']):.2f} s "
+        f"(of {', '.join(f'{s:.2f}' for s in live['ready_s'])})"
+    )
+    print(
+        f"idle on a silent PulseAudio microphone: {live['idle_core_percent']:.2f}% of one core, "
+        f"RSS {live['idle_rss_mb']:.0f} MB"
+    )
     if lat["median_ms"] is not None:
-        print(f"keyword end -> MQTT message: median {lat['median_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms "
-              f"({lat['matched']} detections matched of {lat['detections']}; {lat['keywords']} keywords played)")
+        print(
+            f"keyword end -> MQTT message: median {lat['median_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms "
+            f"({lat['matched']} detections matched of {lat['detections']}; {lat['keywords']} keywords played)"
+        )
     return 0
 
 

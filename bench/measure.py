@@ -5,6 +5,7 @@ benchmark script would report the script's own memory if that was larger.  The c
 therefore started from a tiny helper interpreter (python -S, a few MB) that forks, execs
 the command, and reports wait4's figures for it.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,9 @@ def measure(cmd: list[str], cwd=None, env=None, on_start=None) -> dict:
         out_path, err_path = os.path.join(tmp, "out"), os.path.join(tmp, "err")
         t0 = time.monotonic()
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-S", "-c", _HELPER, report, *cmd], cwd=cwd, env=env,
-                                    stdout=out, stderr=err)
+            proc = subprocess.Popen(
+                [sys.executable, "-S", "-c", _HELPER, report, *cmd], cwd=cwd, env=env, stdout=out, stderr=err
+            )
             if on_start is not None:
                 on_start(proc.pid)
             proc.wait()

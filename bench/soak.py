@@ -11,6 +11,7 @@ last tenth of the run minus the median of the second tenth, so start-up is exclu
 Targets (issue "faults and bad input"): identical detections, growth <= 5 MB, peak <= 60 MB.
 Not part of CI: it takes minutes (hours with --realtime).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,7 @@ from measure import measure, rss_mb  # noqa: E402
 def build_recording(sources: list[str], minutes: float, out: Path) -> float:
     """Concatenate ``sources`` (looping over them) into a 16 kHz 16-bit WAV of ``minutes``."""
     from scipy.signal import resample_poly
+
     want = int(minutes * 60 * 16000)
     written = 0
     with wave.open(str(out), "wb") as w:
@@ -56,8 +58,9 @@ def build_recording(sources: list[str], minutes: float, out: Path) -> float:
 
 
 def run_once(recording: Path, realtime: bool) -> dict:
-    cmd = [sys.executable, "-m", "kwsd", "run", "--input", str(recording), "--json"] + \
-        (["--realtime"] if realtime else [])
+    cmd = [sys.executable, "-m", "kwsd", "run", "--input", str(recording), "--json"] + (
+        ["--realtime"] if realtime else []
+    )
     samples: list[float] = []
     done = threading.Event()
 
@@ -81,9 +84,14 @@ def run_once(recording: Path, realtime: bool) -> dict:
         raise SystemExit(f"kwsd exited {figures['exit']}: {figures['stderr'][-2000:]}")
     detections = [json.loads(line) for line in figures["stdout"].splitlines() if line.strip()]
     tenth = len(samples) // 10
-    growth = statistics.median(samples[-tenth:]) - statistics.median(samples[tenth:2 * tenth]) if tenth else 0.0
-    return {"seconds": figures["wall_s"], "detections": detections, "peak_rss_mb": figures["peak_rss_mb"],
-            "growth_mb": growth, "rss_samples": len(samples)}
+    growth = statistics.median(samples[-tenth:]) - statistics.median(samples[tenth : 2 * tenth]) if tenth else 0.0
+    return {
+        "seconds": figures["wall_s"],
+        "detections": detections,
+        "peak_rss_mb": figures["peak_rss_mb"],
+        "growth_mb": growth,
+        "rss_samples": len(samples),
+    }
 
 
 def main(argv=None) -> int:
@@ -103,14 +111,15 @@ def main(argv=None) -> int:
     key = [[(d["keyword"], d["audio_ms"], d["score"], d["model"]) for d in r["detections"]] for r in runs]
     print("| run | wall s | detections | peak RSS MB | RSS growth MB |\n|---|---|---|---|---|")
     for i, r in enumerate(runs, 1):
-        print(f"| {i} | {r['seconds']:.0f} | {len(r['detections'])} | {r['peak_rss_mb']:.1f} | "
-              f"{r['growth_mb']:+.1f} |")
+        print(f"| {i} | {r['seconds']:.0f} | {len(r['detections'])} | {r['peak_rss_mb']:.1f} | {r['growth_mb']:+.1f} |")
     same = key[0] == key[1]
     print(f"detections identical over both runs: {'yes' if same else 'NO'}")
     ok = same and all(r["growth_mb"] <= 5 for r in runs)
-    print(f"targets: identical {'met' if same else 'MISSED'}; growth <= 5 MB "
-          f"{'met' if all(r['growth_mb'] <= 5 for r in runs) else 'MISSED'}; peak <= 60 MB "
-          f"{'met' if all(r['peak_rss_mb'] <= 60 for r in runs) else 'MISSED'}")
+    print(
+        f"targets: identical {'met' if same else 'MISSED'}; growth <= 5 MB "
+        f"{'met' if all(r['growth_mb'] <= 5 for r in runs) else 'MISSED'}; peak <= 60 MB "
+        f"{'met' if all(r['peak_rss_mb'] <= 60 for r in runs) else 'MISSED'}"
+    )
     return 0 if ok else 1
 
 

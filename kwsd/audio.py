@@ -4,6 +4,7 @@ Every source (sources.py: WAV file, stdin; microphone.py: the sound card) writes
 device-rate float32 mono samples into a :class:`RingBuffer`; the engine's worker thread
 reads them, resamples to the model's rate and computes features.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,6 +14,7 @@ from fractions import Fraction
 import numpy as np
 
 # --------------------------------------------------------------------------- resampling
+
 
 def resample(audio: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:
     """Resample a whole signal (polyphase, scipy.signal.resample_poly)."""
@@ -75,12 +77,13 @@ class StreamResampler:
         self._emitted = ready
         keep_from = max(self._buf_start, ready - self.pad)
         keep_from -= (keep_from - self._buf_start) % self.down
-        self._buf = self._buf[keep_from - self._buf_start:]
+        self._buf = self._buf[keep_from - self._buf_start :]
         self._buf_start = keep_from
         return out
 
 
 # --------------------------------------------------------------------------- ring buffer
+
 
 class RingBuffer:
     """Single-producer single-consumer float32 ring.
@@ -115,7 +118,7 @@ class RingBuffer:
             return False
         start = self._written % self.capacity
         first = min(n, self.capacity - start)
-        self._buf[start:start + first] = block[:first]
+        self._buf[start : start + first] = block[:first]
         if first < n:
             self._buf[: n - first] = block[first:]
         self._written += n
@@ -124,7 +127,7 @@ class RingBuffer:
     def write(self, block, stop: threading.Event | None = None) -> bool:
         """Write all of ``block``, waiting for room; False if ``stop`` was set."""
         for i in range(0, len(block), self.capacity // 2):
-            part = block[i:i + self.capacity // 2]
+            part = block[i : i + self.capacity // 2]
             while not self.write_nowait(part, count_overflow=False):
                 if stop is not None and stop.is_set():
                     return False
@@ -139,7 +142,7 @@ class RingBuffer:
         start = self._read % self.capacity
         first = min(n, self.capacity - start)
         out = np.empty(n, np.float32)
-        out[:first] = self._buf[start:start + first]
+        out[:first] = self._buf[start : start + first]
         out[first:] = self._buf[: n - first]
         self._read += n
         self._space.set()

@@ -3,6 +3,7 @@
 Exit status: 0 success, 2 usage error, 78 configuration error, 1 anything else.
 Errors are one line on stderr; ``--debug`` adds the traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stream_parsers(sub, common)
     _add_tune_parser(sub, common)
     # its options are parsed by kwsd.train.cli, which is only imported when [train] is installed
-    sub.add_parser("train", help="train a model (needs the [train] extra); see 'kwsd train --help'",
-                   add_help=False)
+    sub.add_parser("train", help="train a model (needs the [train] extra); see 'kwsd train --help'", add_help=False)
     return parser
 
 
@@ -40,15 +40,19 @@ def _add_run_parsers(sub, common) -> None:
     run = sub.add_parser("run", parents=[common], help="listen (microphone, WAV file or stdin) and report keywords")
     run.add_argument("--config", help="YAML config (default: $KWSD_CONFIG, then /etc/kwsd/kwsd.yaml)")
     run.add_argument("--model", action="append", help="model file; repeat to run several (default: bundled)")
-    run.add_argument("--input", metavar="FILE.wav|-",
-                     help="read a WAV file, or '-' for raw S16_LE 16 kHz mono on stdin, instead of the microphone")
+    run.add_argument(
+        "--input",
+        metavar="FILE.wav|-",
+        help="read a WAV file, or '-' for raw S16_LE 16 kHz mono on stdin, instead of the microphone",
+    )
     run.add_argument("--realtime", action="store_true", help="pace --input at real time")
     run.add_argument("--json", action="store_true", help="print one JSON object per detection on stdout")
 
     sub.add_parser("devices", parents=[common], help="list audio input devices")
 
-    check = sub.add_parser("check-config", parents=[common],
-                           help="validate the config and print the effective configuration")
+    check = sub.add_parser(
+        "check-config", parents=[common], help="validate the config and print the effective configuration"
+    )
     check.add_argument("--config")
 
     label = sub.add_parser("label", parents=[common], help="print the top labels of short WAV clips")
@@ -64,35 +68,54 @@ def _add_stream_parsers(sub, common) -> None:
     make = stream_sub.add_parser("make", parents=[common], help="build a test stream (WAV + label,ms truth file)")
     make.add_argument("--out", required=True, metavar="STREAM.wav", help="the stream; its truth goes to STREAM.txt")
     make.add_argument("--data-dir", default="", help="Speech Commands layout folder(s), comma-separated")
-    make.add_argument("--negative-dir", default="",
-                      help="instead: folders of long recordings (no keywords) to concatenate")
+    make.add_argument(
+        "--negative-dir", default="", help="instead: folders of long recordings (no keywords) to concatenate"
+    )
     make.add_argument("--wanted-words", default="yes,no,up,down,left,right,on,off,stop,go")
-    make.add_argument("--set", default="testing", choices=("training", "validation", "testing", "all"),
-                      help="which split to draw from (speakers, or negative file names), as in training")
+    make.add_argument(
+        "--set",
+        default="testing",
+        choices=("training", "validation", "testing", "all"),
+        help="which split to draw from (speakers, or negative file names), as in training",
+    )
     make.add_argument("--split-salt", default="", help="the salt given to 'kwsd train'")
     make.add_argument("--validation-percentage", type=float, default=10.0)
     make.add_argument("--testing-percentage", type=float, default=10.0)
     make.add_argument("--background", default="", help="a noise recording under the whole stream")
     make.add_argument("--background-volume", type=float, default=0.1)
-    make.add_argument("--duration-s", type=float, default=600.0,
-                      help="length (with --negative-dir, 0 = every recording of the split)")
+    make.add_argument(
+        "--duration-s", type=float, default=600.0, help="length (with --negative-dir, 0 = every recording of the split)"
+    )
     make.add_argument("--word-gap-ms", type=int, default=2000, help="mean pause between clips")
-    make.add_argument("--unknown-percentage", type=float, default=20.0,
-                      help="share of clips that are other words (never to be detected)")
+    make.add_argument(
+        "--unknown-percentage",
+        type=float,
+        default=20.0,
+        help="share of clips that are other words (never to be detected)",
+    )
     make.add_argument("--seed", type=int, default=1)
     ev = stream_sub.add_parser("eval", parents=[common], help="run the pipeline over streams and score it")
-    ev.add_argument("wavs", nargs="+", metavar="STREAM.wav",
-                    help="streams; truth is read from STREAM.txt beside each (none = no keyword in it)")
+    ev.add_argument(
+        "wavs",
+        nargs="+",
+        metavar="STREAM.wav",
+        help="streams; truth is read from STREAM.txt beside each (none = no keyword in it)",
+    )
     ev.add_argument("--model", action="append", help="model file; repeat for several (default: bundled)")
     ev.add_argument("--config", help="YAML config whose recognize: section is used")
-    ev.add_argument("--tolerance-ms", type=int, default=750,
-                    help="how long after a clip's end a detection still counts (default 750)")
+    ev.add_argument(
+        "--tolerance-ms",
+        type=int,
+        default=750,
+        help="how long after a clip's end a detection still counts (default 750)",
+    )
     ev.add_argument("--json", action="store_true", help="one JSON object with every figure")
     ev.add_argument("--events", action="store_true", help="also list every detection and what it was")
 
 
 def _add_tune_parser(sub, common) -> None:
     from .tune import Grid
+
     tune = sub.add_parser("tune", parents=[common], help="choose thresholds and smoothing from measured streams")
     tune.add_argument("--model", help="model file (default: bundled)")
     tune.add_argument("--stream", action="append", metavar="STREAM.wav", help="keyword stream with STREAM.txt")
@@ -101,14 +124,30 @@ def _add_tune_parser(sub, common) -> None:
     tune.add_argument("--out", required=True, help="folder for recognize.yaml, det.png, tune.json")
     tune.add_argument("--write-model", metavar="OUT.tflite", help="also write the model with these settings inside")
     grid = Grid()  # the defaults live with the search itself
-    tune.add_argument("--windows", type=_int_list, default=list(grid.windows),
-                      help=f"average windows, ms (default {_csv(grid.windows)})")
-    tune.add_argument("--minimum-counts", type=_int_list, default=list(grid.minimum_counts),
-                      help=f"minimum counts (default {_csv(grid.minimum_counts)})")
-    tune.add_argument("--suppressions", type=_int_list, default=list(grid.suppressions),
-                      help=f"suppressions, ms (default {_csv(grid.suppressions)})")
-    tune.add_argument("--thresholds", type=_float_list, default=list(grid.thresholds),
-                      help=f"thresholds to sweep (default {_csv(grid.thresholds)})")
+    tune.add_argument(
+        "--windows",
+        type=_int_list,
+        default=list(grid.windows),
+        help=f"average windows, ms (default {_csv(grid.windows)})",
+    )
+    tune.add_argument(
+        "--minimum-counts",
+        type=_int_list,
+        default=list(grid.minimum_counts),
+        help=f"minimum counts (default {_csv(grid.minimum_counts)})",
+    )
+    tune.add_argument(
+        "--suppressions",
+        type=_int_list,
+        default=list(grid.suppressions),
+        help=f"suppressions, ms (default {_csv(grid.suppressions)})",
+    )
+    tune.add_argument(
+        "--thresholds",
+        type=_float_list,
+        default=list(grid.thresholds),
+        help=f"thresholds to sweep (default {_csv(grid.thresholds)})",
+    )
 
 
 def _csv(values) -> str:
@@ -143,8 +182,12 @@ def setup_logging(level: str, debug: bool) -> None:
     if under_journald():
         handler = JournalHandler()
         handler.setFormatter(logging.Formatter("%(message)s"))
-    logging.basicConfig(level=logging.DEBUG if debug else getattr(logging, level.upper()),
-                        format="kwsd: %(message)s", handlers=[handler], force=True)
+    logging.basicConfig(
+        level=logging.DEBUG if debug else getattr(logging, level.upper()),
+        format="kwsd: %(message)s",
+        handlers=[handler],
+        force=True,
+    )
 
 
 # SIGHUP (reload) may arrive while models load, before the daemon's own handler exists;
@@ -161,6 +204,7 @@ def _reopen_closed_standard_fds() -> None:
     """Started with stderr closed (``2>&-``), the next file kwsd opens would become fd 2 and
     receive whatever the C++ runtimes write there; /dev/null takes that place instead."""
     import os
+
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
@@ -194,14 +238,22 @@ def main(argv=None) -> int:
 
 # --------------------------------------------------------------------------- commands
 
+
 def cmd_run(args) -> int:
     from .config import load_config
     from .daemon import run
 
     config = load_config(args.config)
     setup_logging(config.log.level, args.debug)
-    return run(config, config_path=args.config, model_paths=args.model, input_path=args.input,
-               realtime=args.realtime, json_output=args.json, reload_requested=EARLY_RELOAD)
+    return run(
+        config,
+        config_path=args.config,
+        model_paths=args.model,
+        input_path=args.input,
+        realtime=args.realtime,
+        json_output=args.json,
+        reload_requested=EARLY_RELOAD,
+    )
 
 
 def cmd_devices(args) -> int:
@@ -252,6 +304,7 @@ def cmd_stream(args) -> int:
 def _stream(args) -> int:
     if args.stream_command == "make":
         from .streams import StreamSpec, make_stream
+
         if bool(args.data_dir) == bool(args.negative_dir):
             raise UsageError("kwsd stream make needs --data-dir (a keyword stream) or --negative-dir, not both")
         spec = StreamSpec(**{k: v for k, v in vars(args).items() if k in StreamSpec.__dataclass_fields__})
@@ -275,9 +328,15 @@ def _stream_eval(args) -> int:
     figures = []
     for wav in args.wavs:
         try:
-            figures.append(evaluate_file(models, wav, recognize=config.recognize.overrides(),
-                                         clip_stride_ms=config.inference.clip_stride_ms,
-                                         tolerance_ms=args.tolerance_ms))
+            figures.append(
+                evaluate_file(
+                    models,
+                    wav,
+                    recognize=config.recognize.overrides(),
+                    clip_stride_ms=config.inference.clip_stride_ms,
+                    tolerance_ms=args.tolerance_ms,
+                )
+            )
         except ValueError as e:
             raise KwsdError(str(e)) from None
     total = combine(figures)
@@ -297,6 +356,7 @@ def _stream_eval(args) -> int:
 def cmd_tune(args) -> int:
     try:
         from .tune import main as tune_main
+
         return tune_main(args)
     except ImportError as e:
         raise _needs_eval_extra(e) from None
@@ -304,5 +364,12 @@ def cmd_tune(args) -> int:
         raise KwsdError(str(e)) from None
 
 
-COMMANDS = {"run": cmd_run, "devices": cmd_devices, "check-config": cmd_check_config,
-            "label": cmd_label, "train": cmd_train, "stream": cmd_stream, "tune": cmd_tune}
+COMMANDS = {
+    "run": cmd_run,
+    "devices": cmd_devices,
+    "check-config": cmd_check_config,
+    "label": cmd_label,
+    "train": cmd_train,
+    "stream": cmd_stream,
+    "tune": cmd_tune,
+}

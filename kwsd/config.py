@@ -5,6 +5,7 @@ defaults.  Unknown keys, wrong types and out-of-range values raise ConfigError
 naming the key path and, where known, the line (exit status 78).  Frontend
 parameters are deliberately absent: they come only from the model file.
 """
+
 from __future__ import annotations
 
 import os
@@ -89,7 +90,6 @@ class Config:
         d = asdict(self)
         d.pop("source")
         return d
-
 
 
 def find_config_path(cli_path: str | None) -> str | None:

@@ -5,6 +5,7 @@ watchdog only while the worker makes progress, publishes STATUS, reloads the con
 on SIGHUP (thresholds, MQTT and hooks change; the audio device stays open), and on
 SIGTERM says STOPPING=1 and lets every sink deliver what it holds before exiting.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,8 +42,10 @@ def load_models(paths, config: Config) -> list[KeywordModel]:
             raise ModelError(f"two models are named '{m.name}'; detections could not be told apart")
         stride = m.frontend.window_stride_ms
         if config.inference.clip_stride_ms % stride:
-            raise ConfigError(f"inference.clip_stride_ms: {config.inference.clip_stride_ms} is not a multiple "
-                              f"of model {m.path}'s window stride ({stride:g} ms)")
+            raise ConfigError(
+                f"inference.clip_stride_ms: {config.inference.clip_stride_ms} is not a multiple "
+                f"of model {m.path}'s window stride ({stride:g} ms)"
+            )
     return models
 
 
@@ -64,8 +67,16 @@ def open_source(config: Config, input_path, realtime: bool, wanted_rate: int):
 
 
 class Daemon:
-    def __init__(self, config: Config, config_path=None, model_paths=None, input_path=None, realtime=False,
-                 json_output=False, reload_requested: threading.Event | None = None):
+    def __init__(
+        self,
+        config: Config,
+        config_path=None,
+        model_paths=None,
+        input_path=None,
+        realtime=False,
+        json_output=False,
+        reload_requested: threading.Event | None = None,
+    ):
         self.config, self.config_path = config, config_path
         self.json_output = json_output
         self.models = load_models(model_paths, config)
@@ -73,8 +84,16 @@ class Daemon:
         source = open_source(config, input_path, realtime, self.models[0].frontend.sample_rate)
         self.switch = MuteSwitch()  # the mute state: set by MQTT, read by the engine and the sinks
         sinks = self.build_sinks(config)
-        self.engine = Engine(self.models, source, sinks, None, config.inference.clip_stride_ms,
-                             config.audio.ring_seconds, recognize=config.recognize.overrides(), switch=self.switch)
+        self.engine = Engine(
+            self.models,
+            source,
+            sinks,
+            None,
+            config.inference.clip_stride_ms,
+            config.audio.ring_seconds,
+            recognize=config.recognize.overrides(),
+            switch=self.switch,
+        )
         self.notifier = Notifier()
         self._stop = threading.Event()
         self.lost = 0  # detections that sinks replaced by a reload could not deliver
@@ -96,19 +115,24 @@ class Daemon:
 
     @classmethod
     def _section(cls, config: Config, key: str):
-        return {"gpio": config.hooks.gpio,
-                "commands": (config.hooks.commands, config.hooks.max_concurrent, cls._site(config)),
-                "mqtt": config.mqtt}[key]
+        return {
+            "gpio": config.hooks.gpio,
+            "commands": (config.hooks.commands, config.hooks.max_concurrent, cls._site(config)),
+            "mqtt": config.mqtt,
+        }[key]
 
     def _build_part(self, key: str, config: Config):
         if key == "gpio" and config.hooks.gpio:
             from .sinks.gpio import GpioHooks
+
             part: Any = GpioHooks(config.hooks.gpio)
         elif key == "commands" and config.hooks.commands:
             from .sinks.hooks import CommandHooks
+
             part = CommandHooks(config.hooks.commands, config.hooks.max_concurrent, self._site(config))
         elif key == "mqtt" and config.mqtt is not None:
             from .sinks.mqtt import MqttSink
+
             part = MqttSink(config.mqtt, self.keywords, self.switch, [m.name for m in self.models])
             part.start()
         else:
@@ -124,8 +148,13 @@ class Daemon:
         engine = self.engine
         overrides = self.config.recognize.overrides()
         for m in self.models:
-            log.info("model '%s': %s (%s); %s", m.name, ", ".join(m.keywords), m.backend,
-                     SmootherSettings.for_model(m.metadata, overrides).describe())
+            log.info(
+                "model '%s': %s (%s); %s",
+                m.name,
+                ", ".join(m.keywords),
+                m.backend,
+                SmootherSettings.for_model(m.metadata, overrides).describe(),
+            )
         log.info("listening to %s", engine.source.description)
         handlers = {signal.SIGINT: self._on_stop, signal.SIGTERM: self._on_stop, signal.SIGHUP: self._on_hup}
         previous = {s: signal.signal(s, h) for s, h in handlers.items()}
@@ -148,15 +177,20 @@ class Daemon:
                     flowing, strides_before = False, engine.stats.strides
                 # the watchdog is petted only while strides are being processed, or while a lost
                 # microphone is being reopened: a stuck worker gets the service restarted
-                if self.notifier.watchdog_due() and (recovery.recovering
-                                                     or not engine.stalled(self.notifier.watchdog_s / 2)):
+                if self.notifier.watchdog_due() and (
+                    recovery.recovering or not engine.stalled(self.notifier.watchdog_s / 2)
+                ):
                     self.notifier.watchdog()
-                if self.notifier.enabled and (time.monotonic() - last_status > 5
-                                              or recovery.recovering != was_recovering):
+                if self.notifier.enabled and (
+                    time.monotonic() - last_status > 5 or recovery.recovering != was_recovering
+                ):
                     last_status = time.monotonic()
                     s = engine.stats
-                    self.notifier.status(recovery.status or f"{'listening' if engine.enabled else 'muted'}; "
-                                         f"{s.detections} detection(s), {s.overflows} overflow(s)")
+                    self.notifier.status(
+                        recovery.status
+                        or f"{'listening' if engine.enabled else 'muted'}; "
+                        f"{s.detections} detection(s), {s.overflows} overflow(s)"
+                    )
         finally:
             if self._stop.is_set():
                 self.notifier.stopping()
@@ -168,9 +202,15 @@ class Daemon:
         if engine.error is not None:
             raise engine.error
         s = engine.stats
-        log.info("done: %d detection(s); %d stride(s); %d overflow(s); mean CPU per stride: features %.0f µs, "
-                 "inference %.0f µs", s.detections, s.strides, s.overflows, s.feature_ns / max(1, s.strides) / 1000,
-                 s.invoke_ns / max(1, s.strides) / 1000)
+        log.info(
+            "done: %d detection(s); %d stride(s); %d overflow(s); mean CPU per stride: features %.0f µs, "
+            "inference %.0f µs",
+            s.detections,
+            s.strides,
+            s.overflows,
+            s.feature_ns / max(1, s.strides) / 1000,
+            s.invoke_ns / max(1, s.strides) / 1000,
+        )
         if lost:
             log.error("%d detection(s) were not delivered (see above)", lost)
             return EXIT_UNDELIVERED
@@ -222,6 +262,13 @@ class Daemon:
         self.notifier.send("READY=1")
 
 
-def run(config: Config, config_path=None, model_paths=None, input_path=None, realtime=False,
-        json_output=False, reload_requested: threading.Event | None = None) -> int:
+def run(
+    config: Config,
+    config_path=None,
+    model_paths=None,
+    input_path=None,
+    realtime=False,
+    json_output=False,
+    reload_requested: threading.Event | None = None,
+) -> int:
     return Daemon(config, config_path, model_paths, input_path, realtime, json_output, reload_requested).run()

@@ -1,4 +1,5 @@
 """The detection record every sink receives, and its JSON form (the contract in docs/contracts.md)."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,13 @@ class Detection:
     timestamp: str = field(default_factory=utc_timestamp)
 
     def to_dict(self) -> dict:
-        return {"keyword": self.keyword, "score": round(float(self.score), 4), "audio_ms": int(self.audio_ms),
-                "timestamp": self.timestamp, "model": self.model}
+        return {
+            "keyword": self.keyword,
+            "score": round(float(self.score), 4),
+            "audio_ms": int(self.audio_ms),
+            "timestamp": self.timestamp,
+            "model": self.model,
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

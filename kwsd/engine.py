@@ -6,6 +6,7 @@ ring and the detections is the thread-free :class:`kwsd.pipeline.Pipeline`; this
 module adds only the thread, muting, delivery to the sinks and overflow accounting.
 ``heartbeat`` is the monotonic time of the last processed stride, for a watchdog.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,9 +27,17 @@ log = logging.getLogger(__name__)
 
 
 class Engine:
-    def __init__(self, models: list[KeywordModel], source: Source, sinks, smoother: Optional[SmootherSettings] = None,
-                 clip_stride_ms: int = 40, ring_seconds: float = 2.0, recognize: Optional[dict] = None,
-                 switch: Optional[MuteSwitch] = None):
+    def __init__(
+        self,
+        models: list[KeywordModel],
+        source: Source,
+        sinks,
+        smoother: Optional[SmootherSettings] = None,
+        clip_stride_ms: int = 40,
+        ring_seconds: float = 2.0,
+        recognize: Optional[dict] = None,
+        switch: Optional[MuteSwitch] = None,
+    ):
         """``smoother`` fixes the settings for every model; else each model's recommendation
         with the config's ``recognize`` values (``recognize``) on top.  ``switch``: the mute
         state shared with the sinks that change it (MQTT)."""
@@ -157,8 +166,12 @@ class Engine:
             now = time.monotonic()
             dropped = ring.dropped_samples - self.stats.dropped_samples
             if now > self._overflow_burst_until:
-                log.warning("audio overflow: the worker fell behind and %d samples were dropped "
-                            "(logged once per burst; total overflows %d)", dropped, ring.overflows)
+                log.warning(
+                    "audio overflow: the worker fell behind and %d samples were dropped "
+                    "(logged once per burst; total overflows %d)",
+                    dropped,
+                    ring.overflows,
+                )
             self._overflow_burst_until = now + 5.0
             self._overflow_seen = ring.overflows
             self.stats.overflows = ring.overflows

@@ -11,6 +11,7 @@ sliding window of the last ``num_frames`` frames for the model.  The filterbank
 and DCT matrices are built once, which is what makes a stride cost tens of
 microseconds instead of python_speech_features' half a millisecond per frame.
 """
+
 from __future__ import annotations
 
 import math
@@ -97,16 +98,21 @@ class FrontendParams:
             ("window_stride_ms", 0 < self.window_stride_ms <= 1000, "must be 0..1000 ms"),
             ("clip_duration_ms", 100 <= self.clip_duration_ms <= 10000, "must be 100..10000"),
             ("window_size_ms", self.window_samples >= 16, "is shorter than 16 samples"),
-            ("window_stride_ms", 1 <= self.stride_samples <= self.window_samples,
-             "must be at least 1 sample and at most the window"),
+            (
+                "window_stride_ms",
+                1 <= self.stride_samples <= self.window_samples,
+                "must be at least 1 sample and at most the window",
+            ),
             ("clip_duration_ms", self.clip_samples >= self.window_samples, "is shorter than one window"),
             ("fft_size", self.fft_size >= self.window_samples, "is smaller than the window"),
             ("fft_size", self.fft_size <= 8192, "must be at most 8192"),
             ("num_filters", 1 <= self.num_filters <= self.fft_size // 2, "must be 1..fft_size/2"),
-            ("feature_bin_count", 1 <= self.feature_bin_count <= self.num_filters,
-             "must be 1..num_filters"),
-            ("high_freq", 0 <= self.low_freq < self.high_freq <= self.sample_rate / 2,
-             "must be above low_freq and at most sample_rate/2"),
+            ("feature_bin_count", 1 <= self.feature_bin_count <= self.num_filters, "must be 1..num_filters"),
+            (
+                "high_freq",
+                0 <= self.low_freq < self.high_freq <= self.sample_rate / 2,
+                "must be above low_freq and at most sample_rate/2",
+            ),
             ("preemphasis", 0.0 <= self.preemphasis < 1.0, "must be 0..1"),
             ("lifter", 0 <= self.lifter <= 1000, "must be 0..1000"),
             ("window", self.window in WINDOWS, f"must be one of {', '.join(WINDOWS)}"),
@@ -163,14 +169,17 @@ class MfccFrontend:
         self.fb_t = mel_filterbank(params).T.copy()
         self.dct_t = dct_matrix(params.num_filters)[: params.feature_bin_count].T.copy()
         k = np.arange(params.feature_bin_count)
-        self.lift = 1 + (params.lifter / 2.0) * np.sin(np.pi * k / params.lifter) if params.lifter > 0 \
+        self.lift = (
+            1 + (params.lifter / 2.0) * np.sin(np.pi * k / params.lifter)
+            if params.lifter > 0
             else np.ones(params.feature_bin_count)
+        )
         self._eps = np.finfo(float).eps
 
     def frames_to_mfcc(self, frames: np.ndarray) -> np.ndarray:
         """frames: (n, window_samples) of pre-emphasised audio -> (n, numcep) float32."""
         spec = np.fft.rfft(frames * self.window, self.params.fft_size)
-        pspec = (spec.real ** 2 + spec.imag ** 2) / self.params.fft_size
+        pspec = (spec.real**2 + spec.imag**2) / self.params.fft_size
         feat = pspec @ self.fb_t
         np.maximum(feat, self._eps, out=feat)  # psf replaces exact zeros with eps
         ceps = (np.log(feat) @ self.dct_t) * self.lift
@@ -253,7 +262,7 @@ class StreamingMfcc:
         count = 1 + (len(buf) - self._win) // self._step
         frames = np.lib.stride_tricks.sliding_window_view(buf, self._win)[:: self._step][:count]
         new = self.frontend.frames_to_mfcc(frames)
-        self._pending = buf[count * self._step:].copy()
+        self._pending = buf[count * self._step :].copy()
         n = min(count, len(self.window))
         self.window[:-n] = self.window[n:]
         self.window[-n:] = new[-n:]

@@ -4,6 +4,7 @@ A clip is run through the same pipeline as a stream (resampling, streaming MFCC,
 model) and labelled by the first full window: the clip's first second, zero-padded
 when shorter.
 """
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,17 @@ def label_files(files, model_path=None, as_json=False) -> int:
             continue
         top = label_clip(model, audio, rate)
         if as_json:
-            print(json.dumps({"file": f, "label": top[0][0], "score": round(top[0][1], 4),
-                              "top": [[k, round(v, 4)] for k, v in top]}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "file": f,
+                        "label": top[0][0],
+                        "score": round(top[0][1], 4),
+                        "top": [[k, round(v, 4)] for k, v in top],
+                    }
+                ),
+                flush=True,
+            )
         else:
             print(f"{f}: " + ", ".join(f"{k} ({v:.2f})" for k, v in top), flush=True)
     return 1 if failed else 0

@@ -4,6 +4,7 @@ A daemon must not hang on a FIFO, read /dev/zero until memory runs out, or hand 
 broker a topic with wildcards in it.  Each check returns one readable sentence; the
 caller adds the file or key it came from.
 """
+
 from __future__ import annotations
 
 import os
@@ -110,4 +111,4 @@ def label_problem(value: str) -> str | None:
 def shorten(value, limit: int = 60) -> str:
     """repr of ``value`` cut to ``limit`` characters, for one-line error messages."""
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 15] + f"...' ({len(text):,} chars)"
+    return text if len(text) <= limit else text[: limit - 15] + f"...' ({len(text):,} chars)"

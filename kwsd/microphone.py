@@ -4,6 +4,7 @@ The callback only copies into the ring: it never blocks, never allocates, and co
 overflow instead of waiting. Device choice by index or name, sample-rate negotiation,
 and reopening after the audio server went away (see recovery.py) live here too.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,17 +27,26 @@ def list_input_devices() -> list[dict]:
         devices = sd.query_devices()
     except Exception as e:
         raise AudioError(f"cannot list audio devices: {e}") from None
-    return [dict(index=i, name=d["name"], channels=d["max_input_channels"],
-                 default_samplerate=d["default_samplerate"], hostapi=sd.query_hostapis(d["hostapi"])["name"])
-            for i, d in enumerate(devices) if d["max_input_channels"] > 0]
+    return [
+        dict(
+            index=i,
+            name=d["name"],
+            channels=d["max_input_channels"],
+            default_samplerate=d["default_samplerate"],
+            hostapi=sd.query_hostapis(d["hostapi"])["name"],
+        )
+        for i, d in enumerate(devices)
+        if d["max_input_channels"] > 0
+    ]
 
 
 def import_sounddevice():
     try:
         import sounddevice
     except OSError as e:  # PortAudio library missing
-        raise NoMicrophoneError(f"no microphone available: PortAudio is not installed ({e}); "
-                                "install libportaudio2, or use --input FILE.wav") from None
+        raise NoMicrophoneError(
+            f"no microphone available: PortAudio is not installed ({e}); install libportaudio2, or use --input FILE.wav"
+        ) from None
     return sounddevice
 
 
@@ -50,8 +60,9 @@ class MicrophoneSource(Source):
         self.device_name = info["name"]
         max_ch = int(info["max_input_channels"])
         if channel is not None and channel >= max_ch:
-            raise AudioError(f"audio.channel {channel} does not exist: device '{self.device_name}' "
-                             f"has {max_ch} input channel(s)")
+            raise AudioError(
+                f"audio.channel {channel} does not exist: device '{self.device_name}' has {max_ch} input channel(s)"
+            )
         self.channel = channel
         self.channels = channel + 1 if channel is not None else min(max_ch, 2) if max_ch > 1 else 1
         self.rate = self._pick_rate(rate, wanted_rate, info)
@@ -105,8 +116,9 @@ class MicrophoneSource(Source):
         candidates = [rate] if rate else [wanted, int(info["default_samplerate"]), *COMMON_RATES]
         for r in dict.fromkeys(candidates):
             try:
-                self.sd.check_input_settings(device=self.device_index, channels=self.channels,
-                                             dtype="float32", samplerate=r)
+                self.sd.check_input_settings(
+                    device=self.device_index, channels=self.channels, dtype="float32", samplerate=r
+                )
                 return int(r)
             except Exception as e:
                 log.debug("device %s refuses %s Hz: %s", self.device_name, r, e)
@@ -132,9 +144,14 @@ class MicrophoneSource(Source):
                 write(indata[:, 0])
 
         try:
-            self.stream = self.sd.InputStream(device=self.device_index, channels=self.channels,
-                                              samplerate=self.rate, dtype="float32",
-                                              blocksize=self.block, callback=callback)
+            self.stream = self.sd.InputStream(
+                device=self.device_index,
+                channels=self.channels,
+                samplerate=self.rate,
+                dtype="float32",
+                blocksize=self.block,
+                callback=callback,
+            )
             self.stream.start()
         except Exception as e:
             raise AudioError(f"cannot open microphone '{self.device_name}' at {self.rate} Hz: {e}") from None

@@ -11,6 +11,7 @@ given the flatbuffer part only.  The JSON holds ``name``, ``labels``,
 (:class:`kwsd.features.FrontendParams`); the daemon takes frontend parameters only
 from here and refuses a model whose metadata is missing or does not match its tensors.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,17 +51,18 @@ def unpack_model(data: bytes, source: str = "model") -> tuple[bytes, dict]:
     """Split a model file into (flatbuffer, metadata); ModelError if there is no record."""
     if len(data) < _FOOTER.size or data[-8:] != MAGIC:
         raise ModelError(f"{source}: no kwsd metadata record (was it exported by 'kwsd train'?)")
-    length, version, _ = _FOOTER.unpack(data[-_FOOTER.size:])
+    length, version, _ = _FOOTER.unpack(data[-_FOOTER.size :])
     if version != FORMAT_VERSION:
-        raise ModelError(f"{source}: metadata record version {version} is not supported "
-                         f"(this kwsd reads version {FORMAT_VERSION})")
+        raise ModelError(
+            f"{source}: metadata record version {version} is not supported (this kwsd reads version {FORMAT_VERSION})"
+        )
     end = len(data) - _FOOTER.size
     if length > end:
         raise ModelError(f"{source}: metadata record is truncated")
     if length > METADATA_MAX_BYTES:
         raise ModelError(f"{source}: metadata record of {length:,} bytes is larger than {METADATA_MAX_BYTES:,}")
     try:
-        meta = json.loads(data[end - length:end])
+        meta = json.loads(data[end - length : end])
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ModelError(f"{source}: metadata record is not valid JSON ({str(e)[:100]})") from None
     except RecursionError:
@@ -113,6 +115,7 @@ def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1)
                 from tflite_runtime.interpreter import Interpreter
             elif name == "tensorflow":
                 import tensorflow as tf
+
                 Interpreter = tf.lite.Interpreter
             else:
                 raise ModelError(f"unknown interpreter backend {name!r}; use auto or one of {', '.join(BACKENDS)}")
@@ -123,8 +126,9 @@ def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1)
         except ModelError:
             raise
         except ValueError as e:  # the interpreter read the file and refused it
-            raise ModelError(f"not a valid TFLite model ({name}: {str(e).splitlines()[0] if str(e) else e!r})") \
-                from None
+            raise ModelError(
+                f"not a valid TFLite model ({name}: {str(e).splitlines()[0] if str(e) else e!r})"
+            ) from None
         except Exception as e:  # ImportError, or a broken/incompatible build
             log.debug("interpreter backend %s unavailable: %s", name, e)
             errors.append(f"{name}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
@@ -134,9 +138,13 @@ def make_interpreter(flatbuffer: bytes, backend: str = "auto", threads: int = 1)
 def available_backends() -> list[str]:
     """Backends that can be imported in this environment (not necessarily constructed)."""
     import importlib.util
+
     found = []
-    for name, module in (("ai_edge_litert", "ai_edge_litert"), ("tflite_runtime", "tflite_runtime"),
-                         ("tensorflow", "tensorflow")):
+    for name, module in (
+        ("ai_edge_litert", "ai_edge_litert"),
+        ("tflite_runtime", "tflite_runtime"),
+        ("tensorflow", "tensorflow"),
+    ):
         if importlib.util.find_spec(module) is not None:
             found.append(name)
     return found
@@ -180,6 +188,7 @@ class KeywordModel:
             raise ModelError(f"model {path}: field 'name' must be a short name (letters, digits, '-', '_')")
         if "recognize" in meta:
             from .config import recognize_from_dict
+
             try:
                 recognize_from_dict(meta["recognize"], f"model {path}")
             except ConfigError as e:
@@ -191,8 +200,10 @@ class KeywordModel:
             if key not in meta:
                 raise ModelError(f"model {path}: field '{key}' is missing")
             if meta[key] != front.get(key):
-                raise ModelError(f"model {path}: field '{key}' ({shorten(meta[key])}) disagrees with "
-                                 f"frontend.{key} ({shorten(front.get(key))})")
+                raise ModelError(
+                    f"model {path}: field '{key}' ({shorten(meta[key])}) disagrees with "
+                    f"frontend.{key} ({shorten(front.get(key))})"
+                )
         try:
             params = FrontendParams.from_dict(front)
         except ValueError as e:
@@ -204,11 +215,15 @@ class KeywordModel:
         inp = interpreter.get_input_details()[0]
         out = interpreter.get_output_details()[0]
         if int(np.prod(inp["shape"])) != params.num_frames * params.feature_bin_count:
-            raise ModelError(f"model {path}: field 'frontend' gives {params.num_frames}x"
-                             f"{params.feature_bin_count} features but the model input is {list(inp['shape'])}")
+            raise ModelError(
+                f"model {path}: field 'frontend' gives {params.num_frames}x"
+                f"{params.feature_bin_count} features but the model input is {list(inp['shape'])}"
+            )
         if int(out["shape"][-1]) != len(labels):
-            raise ModelError(f"model {path}: field 'labels' has {len(labels)} names but the model "
-                             f"has {int(out['shape'][-1])} outputs")
+            raise ModelError(
+                f"model {path}: field 'labels' has {len(labels)} names but the model "
+                f"has {int(out['shape'][-1])} outputs"
+            )
         name = meta.get("name") or Path(path).stem
         log.debug("loaded %s (%s) with %s", path, name, used)
         return cls(path, str(name), labels, params, meta, used, interpreter)

@@ -5,6 +5,7 @@ a detection, and the MQTT sink reads it to publish ``state``.  Because sinks onl
 this object and never keep a copy, a sink rebuilt by a config reload reports the state
 as it is (muted stays muted).
 """
+
 from __future__ import annotations
 
 import logging

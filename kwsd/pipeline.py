@@ -10,6 +10,7 @@ Models whose frontend parameters are equal share one feature stream.  An optiona
 ``on_scores(model, audio_ms, scores)`` callback sees every model output: ``kwsd tune``
 records them once and replays only the smoother over its grid.
 """
+
 from __future__ import annotations
 
 import time
@@ -53,9 +54,15 @@ ScoreCallback = Callable[[KeywordModel, int, np.ndarray], None]
 
 
 class Pipeline:
-    def __init__(self, models: list[KeywordModel], input_rate: int, smoother: Optional[SmootherSettings] = None,
-                 clip_stride_ms: int = 40, on_scores: Optional[ScoreCallback] = None,
-                 recognize: Optional[dict] = None):
+    def __init__(
+        self,
+        models: list[KeywordModel],
+        input_rate: int,
+        smoother: Optional[SmootherSettings] = None,
+        clip_stride_ms: int = 40,
+        on_scores: Optional[ScoreCallback] = None,
+        recognize: Optional[dict] = None,
+    ):
         """``smoother`` fixes the settings of every model; without it each model uses its
         recommended settings with ``recognize`` (the config's explicit values) on top."""
         self.input_rate = input_rate
@@ -71,11 +78,13 @@ class Pipeline:
             group.models.append((model, self._smoother(model, smoother, recognize)))
 
     @staticmethod
-    def _smoother(model: KeywordModel, settings: Optional[SmootherSettings],
-                  recognize: Optional[dict]) -> RecognizeCommands:
+    def _smoother(
+        model: KeywordModel, settings: Optional[SmootherSettings], recognize: Optional[dict]
+    ) -> RecognizeCommands:
         s = settings if settings is not None else SmootherSettings.for_model(model.metadata, recognize)
-        return RecognizeCommands(model.labels, s.average_window_ms, s.detection_threshold,
-                                 s.suppression_ms, s.minimum_count, s.thresholds)
+        return RecognizeCommands(
+            model.labels, s.average_window_ms, s.detection_threshold, s.suppression_ms, s.minimum_count, s.thresholds
+        )
 
     def update_smoother(self, settings: Optional[SmootherSettings] = None, recognize: Optional[dict] = None) -> None:
         """New thresholds etc.; the next stride uses them (a fresh averaging window)."""
@@ -112,7 +121,7 @@ class Pipeline:
         full = len(pending) // stride * stride
         for i in range(0, full, stride):
             t0 = time.perf_counter_ns()
-            group.features.push(pending[i:i + stride])
+            group.features.push(pending[i : i + stride])
             self.stats.feature_ns += time.perf_counter_ns() - t0
             group.samples += stride
             if group.features.frames_seen >= group.params.num_frames:
@@ -134,12 +143,19 @@ class Pipeline:
                 found.append(Detection(result.label, result.score, audio_ms, model.name))
 
 
-def run_array(models: list[KeywordModel], audio: np.ndarray, rate: int, smoother: Optional[SmootherSettings] = None,
-              clip_stride_ms: int = 40, on_scores: Optional[ScoreCallback] = None, recognize: Optional[dict] = None,
-              block_samples: int = 16000) -> list[Detection]:
+def run_array(
+    models: list[KeywordModel],
+    audio: np.ndarray,
+    rate: int,
+    smoother: Optional[SmootherSettings] = None,
+    clip_stride_ms: int = 40,
+    on_scores: Optional[ScoreCallback] = None,
+    recognize: Optional[dict] = None,
+    block_samples: int = 16000,
+) -> list[Detection]:
     """Run a whole recording through the pipeline, as ``kwsd run --input`` does; the detections."""
     pipeline = Pipeline(models, rate, smoother, clip_stride_ms, on_scores, recognize)
     found: list[Detection] = []
     for start in range(0, len(audio), block_samples):
-        found += pipeline.process(audio[start:start + block_samples])
+        found += pipeline.process(audio[start : start + block_samples])
     return found + pipeline.finish()

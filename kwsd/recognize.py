@@ -13,6 +13,7 @@ detection; TFLite-Micro's uses OR, so a long word above threshold repeats every
 back below the threshold (it is "re-armed"), and never within ``suppression_ms`` of
 the previous report.  ``_silence_`` and ``_unknown_`` are never reported.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -44,9 +45,12 @@ class SmootherSettings:
     def describe(self) -> str:
         """One line for the log, so a user can see which thresholds are in force."""
         per = ", ".join(f"{k} {v:g}" for k, v in sorted(self.thresholds.items()))
-        return (f"threshold {self.detection_threshold:g}" + (f" ({per})" if per else "") +
-                f", average {self.average_window_ms} ms, minimum count {self.minimum_count}, "
-                f"suppression {self.suppression_ms} ms")
+        return (
+            f"threshold {self.detection_threshold:g}"
+            + (f" ({per})" if per else "")
+            + f", average {self.average_window_ms} ms, minimum count {self.minimum_count}, "
+            f"suppression {self.suppression_ms} ms"
+        )
 
     @classmethod
     def for_model(cls, metadata: dict | None = None, overrides: dict | None = None) -> "SmootherSettings":
@@ -73,10 +77,15 @@ class Recognition:
 
 
 class RecognizeCommands:
-    def __init__(self, labels, average_window_ms=SmootherSettings.average_window_ms,
-                 detection_threshold=SmootherSettings.detection_threshold,
-                 suppression_ms=SmootherSettings.suppression_ms, minimum_count=SmootherSettings.minimum_count,
-                 thresholds=None):
+    def __init__(
+        self,
+        labels,
+        average_window_ms=SmootherSettings.average_window_ms,
+        detection_threshold=SmootherSettings.detection_threshold,
+        suppression_ms=SmootherSettings.suppression_ms,
+        minimum_count=SmootherSettings.minimum_count,
+        thresholds=None,
+    ):
         self.labels = list(labels)
         self.average_window_ms = average_window_ms
         self.detection_threshold = detection_threshold
@@ -100,8 +109,8 @@ class RecognizeCommands:
             if live > len(self._times) // 2:  # grow: a long window at a short stride
                 self._times = np.concatenate((self._times, np.zeros_like(self._times)))
                 self._rows = np.concatenate((self._rows, np.zeros_like(self._rows)))
-            self._times[:live] = self._times[self._head:self._tail]
-            self._rows[:live] = self._rows[self._head:self._tail]
+            self._times[:live] = self._times[self._head : self._tail]
+            self._rows[:live] = self._rows[self._head : self._tail]
             self._head, self._tail = 0, live
         self._times[self._tail] = time_ms
         self._rows[self._tail] = scores
@@ -113,8 +122,7 @@ class RecognizeCommands:
         if scores.shape[0] != len(self.labels):
             raise ValueError(f"expected {len(self.labels)} scores, got {scores.shape[0]}")
         if self._tail > self._head and time_ms < self._times[self._tail - 1]:
-            raise ValueError(f"results must arrive in time order: {time_ms} ms after "
-                             f"{self._times[self._tail - 1]} ms")
+            raise ValueError(f"results must arrive in time order: {time_ms} ms after {self._times[self._tail - 1]} ms")
         self._append(time_ms, scores)
         oldest = time_ms - self.average_window_ms
         while self._times[self._head] < oldest:
@@ -125,7 +133,7 @@ class RecognizeCommands:
             return Recognition("_silence_", 0.0, False)
 
         # recomputed each time (a few dozen rows): a running sum would drift over days
-        average = np.add.reduce(self._rows[self._head:self._tail], axis=0) / count  # = .mean(), bit for bit
+        average = np.add.reduce(self._rows[self._head : self._tail], axis=0) / count  # = .mean(), bit for bit
         above = average > self._thresholds
         # a label that has dropped below its threshold may be reported again
         self._armed |= ~above

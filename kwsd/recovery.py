@@ -7,6 +7,7 @@ stopped (the stream is no longer active, or no audio arrived for ``stall_s``), l
 it, and reopens the device with backoff (1, 2, 4, ... 30 s) until audio flows again.
 Meanwhile ``status`` says what is going on, for systemd's STATUS= and the logs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,8 +67,9 @@ class DeviceRecovery:
             log.warning("audio: reopening failed (attempt %d: %s); next try in %d s", self.attempts, e, delay)
             self.status = f"audio device lost for {now - self.lost_since:.0f} s; retrying every {delay} s"
             return
-        log.info("audio: %s is back after %.1f s (attempt %d)", self.source.description, now - self.lost_since,
-                 self.attempts)
+        log.info(
+            "audio: %s is back after %.1f s (attempt %d)", self.source.description, now - self.lost_since, self.attempts
+        )
         self.recoveries += 1
         self.lost_since, self.status = None, ""
         self._grace_until = now + self.grace_s  # the first callback of a new stream takes a second or two

@@ -4,6 +4,7 @@ A wheel installs them under ``<prefix>/share/kwsd/models`` (pyproject.toml data-
 a source checkout has them in ``models/`` beside the package; a system package
 puts them in /usr/share/kwsd/models.  ``$KWSD_MODEL_DIR`` comes first.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ def model_dirs() -> list[Path]:
 def default_model() -> Path:
     """The bundled default model; ModelError if this installation lacks it."""
     from .errors import ModelError
+
     path = bundled(DEFAULT_MODEL)
     if path is None:
         raise ModelError(f"the bundled model {DEFAULT_MODEL} is not installed; give one with --model")

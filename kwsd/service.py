@@ -5,6 +5,7 @@ datagram to ``$NOTIFY_SOCKET`` (a path, or '@' for an abstract socket) and the
 journal protocol is one datagram of ``KEY=value`` lines to journald's socket, which is
 all the C library does either.  Outside systemd every call here is a no-op.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,8 +23,7 @@ class Notifier:
         self.address = env.get("NOTIFY_SOCKET") or None
         usec = env.get("WATCHDOG_USEC")
         pid = env.get("WATCHDOG_PID")
-        self.watchdog_s = int(usec) / 1e6 if usec and usec.isdigit() and (not pid or pid == str(os.getpid())) \
-            else None
+        self.watchdog_s = int(usec) / 1e6 if usec and usec.isdigit() and (not pid or pid == str(os.getpid())) else None
         self._sock = None
         self._last_watchdog = 0.0
         self.ready_sent = False
@@ -37,6 +37,7 @@ class Notifier:
             return False
         try:
             from systemd import daemon  # type: ignore[attr-defined]  # systemd-python, where installed
+
             return bool(daemon.notify(message))
         except ImportError:
             pass
@@ -93,9 +94,14 @@ class JournalHandler(logging.Handler):
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
 
     def fields(self, record: logging.LogRecord) -> dict:
-        out = {"MESSAGE": self.format(record), "PRIORITY": str(self.PRIORITY.get(record.levelno, 6)),
-               "SYSLOG_IDENTIFIER": self.identifier, "CODE_FILE": record.pathname,
-               "CODE_LINE": str(record.lineno), "CODE_FUNC": record.funcName}
+        out = {
+            "MESSAGE": self.format(record),
+            "PRIORITY": str(self.PRIORITY.get(record.levelno, 6)),
+            "SYSLOG_IDENTIFIER": self.identifier,
+            "CODE_FILE": record.pathname,
+            "CODE_LINE": str(record.lineno),
+            "CODE_FUNC": record.funcName,
+        }
         for key, value in record.__dict__.items():
             if key.isupper() and key.replace("_", "").isalnum():
                 out[key] = str(value)

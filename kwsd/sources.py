@@ -5,6 +5,7 @@ sources wait for room in the ring instead of dropping audio, so a recording is p
 completely, as fast as the CPU allows (or paced to real time with ``realtime=True``).
 The microphone is in microphone.py.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,8 +37,7 @@ class ArraySource(Source):
 
     finite = True
 
-    def __init__(self, audio: np.ndarray, rate: int, realtime: bool = False, description: str = "",
-                 block_ms: int = 20):
+    def __init__(self, audio: np.ndarray, rate: int, realtime: bool = False, description: str = "", block_ms: int = 20):
         self.audio, self.rate, self.realtime = audio, rate, realtime
         self.description = description
         self.block = max(1, rate * block_ms // 1000)
@@ -51,7 +51,7 @@ class ArraySource(Source):
 
     def _blocks(self):
         for i in range(0, len(self.audio), self.block):
-            yield self.audio[i:i + self.block]
+            yield self.audio[i : i + self.block]
 
     def _run(self, ring: RingBuffer) -> None:
         t0 = time.monotonic()
@@ -81,8 +81,9 @@ class WavSource(ArraySource):
 
     def __init__(self, path: str, realtime: bool = False):
         self.reader = WavReader(path)  # the header is checked here, before the engine starts
-        super().__init__(np.zeros(0, np.float32), self.reader.rate, realtime,
-                         description=f"file {path} ({self.reader.rate} Hz)")
+        super().__init__(
+            np.zeros(0, np.float32), self.reader.rate, realtime, description=f"file {path} ({self.reader.rate} Hz)"
+        )
 
     def _blocks(self):
         try:
@@ -101,8 +102,9 @@ class StdinSource(ArraySource):
     def _blocks(self):
         carry = b""
         while not self._stop.is_set():
-            data = self.stream.read1(self.block * 2) if hasattr(self.stream, "read1") \
-                else self.stream.read(self.block * 2)
+            data = (
+                self.stream.read1(self.block * 2) if hasattr(self.stream, "read1") else self.stream.read(self.block * 2)
+            )
             if not data:
                 break
             data = carry + data

@@ -14,6 +14,7 @@ As TensorFlow's generate_streaming_test_wav / test_streaming_accuracy, but:
   detection to the truth (see :func:`match`); with no truth file the audio is taken
   to contain no keyword, so every detection is a false accept.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,6 +30,7 @@ TOLERANCE_MS = 750
 
 
 # ----------------------------------------------------------------------------- truth files
+
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
@@ -57,6 +59,7 @@ def write_truth(path: str | Path, truth: list[tuple[str, int]]) -> None:
 
 
 # ----------------------------------------------------------------------------- matching
+
 
 @dataclass
 class KeywordFigures:
@@ -90,15 +93,25 @@ class StreamFigures:
             "false_accepts": fa,
             "false_accepts_per_hour": round(fa / self.hours, 3) if self.hours else None,
             "duplicates": self.duplicates,
-            "per_keyword": {k: {**asdict(v), "false_reject_rate": _round(v.frr(), 4),
-                                "false_accepts_per_hour":
-                                    round(v.false_accepts / self.hours, 3) if self.hours else None}
-                            for k, v in sorted(self.keywords.items())},
+            "per_keyword": {
+                k: {
+                    **asdict(v),
+                    "false_reject_rate": _round(v.frr(), 4),
+                    "false_accepts_per_hour": round(v.false_accepts / self.hours, 3) if self.hours else None,
+                }
+                for k, v in sorted(self.keywords.items())
+            },
         }
 
 
-def match(detections: list[Detection], truth: list[tuple[str, int]], keywords: list[str], hours: float,
-          clip_ms: int = 1000, tolerance_ms: int = TOLERANCE_MS) -> StreamFigures:
+def match(
+    detections: list[Detection],
+    truth: list[tuple[str, int]],
+    keywords: list[str],
+    hours: float,
+    clip_ms: int = 1000,
+    tolerance_ms: int = TOLERANCE_MS,
+) -> StreamFigures:
     """Classify every detection once.
 
     A detection at ``t`` (the end of its deciding window) belongs to a truth clip starting
@@ -110,8 +123,9 @@ def match(detections: list[Detection], truth: list[tuple[str, int]], keywords: l
     as false accepts too: to a user a double wake is a false one.
     """
     figures = StreamFigures(hours, {k: KeywordFigures() for k in keywords})
-    spans = [(label, s, s + clip_ms + tolerance_ms) for label, s in truth
-             if label not in NOT_REPORTED and label in keywords]
+    spans = [
+        (label, s, s + clip_ms + tolerance_ms) for label, s in truth if label not in NOT_REPORTED and label in keywords
+    ]
     for label, _, _ in spans:
         figures.keywords[label].truths += 1
     used: set[int] = set()
@@ -142,18 +156,24 @@ def match(detections: list[Detection], truth: list[tuple[str, int]], keywords: l
 
 # ----------------------------------------------------------------------------- eval
 
-def evaluate_file(models, wav: str, truth_file: str | None = None, recognize: dict | None = None,
-                  clip_stride_ms: int = 40, tolerance_ms: int = TOLERANCE_MS, on_scores=None) -> StreamFigures:
+
+def evaluate_file(
+    models,
+    wav: str,
+    truth_file: str | None = None,
+    recognize: dict | None = None,
+    clip_stride_ms: int = 40,
+    tolerance_ms: int = TOLERANCE_MS,
+    on_scores=None,
+) -> StreamFigures:
     """Run one recording through the daemon's pipeline and match its detections."""
     from .pipeline import run_array
     from .wavfile import read_wav
 
     audio, rate = read_wav(wav)
-    truth_file = truth_file if truth_file is not None else (str(truth_path(wav)) if truth_path(wav).exists()
-                                                            else None)
+    truth_file = truth_file if truth_file is not None else (str(truth_path(wav)) if truth_path(wav).exists() else None)
     truth = read_truth(truth_file) if truth_file else []
-    detections = run_array(models, audio, rate, clip_stride_ms=clip_stride_ms, recognize=recognize,
-                           on_scores=on_scores)
+    detections = run_array(models, audio, rate, clip_stride_ms=clip_stride_ms, recognize=recognize, on_scores=on_scores)
     keywords = list(dict.fromkeys(k for m in models for k in m.keywords))
     clip_ms = models[0].frontend.clip_duration_ms
     return match(detections, truth, keywords, len(audio) / rate / 3600, clip_ms, tolerance_ms)
@@ -174,18 +194,24 @@ def combine(figures: list[StreamFigures]) -> StreamFigures:
 def format_summary(summary: dict) -> str:
     def pct(x):
         return "n/a" if x is None else f"{x:.1%}"
-    lines = [f"{summary['hours'] * 60:.1f} min of audio, {summary['keyword_truths']} keywords: "
-             f"false rejects {pct(summary['false_reject_rate'])}, wrong keyword {pct(summary['wrong_keyword_rate'])}, "
-             f"false accepts {summary['false_accepts']} ({summary['false_accepts_per_hour']} per hour), "
-             f"duplicates {summary['duplicates']}"]
+
+    lines = [
+        f"{summary['hours'] * 60:.1f} min of audio, {summary['keyword_truths']} keywords: "
+        f"false rejects {pct(summary['false_reject_rate'])}, wrong keyword {pct(summary['wrong_keyword_rate'])}, "
+        f"false accepts {summary['false_accepts']} ({summary['false_accepts_per_hour']} per hour), "
+        f"duplicates {summary['duplicates']}"
+    ]
     lines.append(f"{'keyword':<10} {'truths':>6} {'correct':>7} {'wrong':>5} {'FRR':>7} {'FA':>4} {'FA/h':>7}")
     for k, v in summary["per_keyword"].items():
-        lines.append(f"{k:<10} {v['truths']:>6} {v['correct']:>7} {v['wrong']:>5} {pct(v['false_reject_rate']):>7} "
-                     f"{v['false_accepts']:>4} {v['false_accepts_per_hour']:>7}")
+        lines.append(
+            f"{k:<10} {v['truths']:>6} {v['correct']:>7} {v['wrong']:>5} {pct(v['false_reject_rate']):>7} "
+            f"{v['false_accepts']:>4} {v['false_accepts_per_hour']:>7}"
+        )
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- make
+
 
 @dataclass
 class StreamSpec:
@@ -217,6 +243,7 @@ def make_stream(spec: StreamSpec) -> tuple[np.ndarray, list[tuple[str, int]]]:
         audio, truth = _keyword_stream(spec, rng)
     if spec.background:
         from .train.negatives import read_audio
+
         noise, _ = read_audio(spec.background, spec.sample_rate)
         start = int(rng.integers(0, max(1, len(noise) - len(audio))))
         audio = audio + np.resize(np.roll(noise, -start), len(audio)) * spec.background_volume
@@ -236,8 +263,11 @@ def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):
             raise FileNotFoundError(f"data directory {root} does not exist")
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_background")):
             for path in wav_files(folder):
-                if spec.set != "all" and which_set(path, spec.validation_percentage, spec.testing_percentage,
-                                                   spec.split_salt) != spec.set:
+                if (
+                    spec.set != "all"
+                    and which_set(path, spec.validation_percentage, spec.testing_percentage, spec.split_salt)
+                    != spec.set
+                ):
                     continue
                 if folder.name in wanted:
                     keyword_clips.append((folder.name, path))
@@ -270,11 +300,14 @@ def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):
             if bad > len(keyword_clips) + len(other_clips):
                 raise ValueError(f"too many unreadable clips in {spec.data_dir} (last: {path}: {e})") from None
             continue
-        audio[pos:pos + len(clip)] += clip
+        audio[pos : pos + len(clip)] += clip
         truth.append((label, int(pos * 1000 // spec.sample_rate)))
         pos += clip_len + int(rng.uniform(0.5, 1.5) * spec.word_gap_ms * spec.sample_rate / 1000)
-    print(f"{spec.out}: {len(truth)} clips ({ik} keywords of {len(speakers)} speakers, {io} other words), "
-          f"{total / spec.sample_rate / 60:.1f} min", flush=True)
+    print(
+        f"{spec.out}: {len(truth)} clips ({ik} keywords of {len(speakers)} speakers, {io} other words), "
+        f"{total / spec.sample_rate / 60:.1f} min",
+        flush=True,
+    )
     return audio, truth
 
 
@@ -287,8 +320,10 @@ def _negative_stream(spec: StreamSpec):
     files = 0
     for folder, _ in parse_dirs(spec.negative_dir):
         for path in audio_files(folder):
-            if spec.set != "all" and file_set(path, spec.validation_percentage, spec.testing_percentage,
-                                              spec.split_salt) != spec.set:
+            if (
+                spec.set != "all"
+                and file_set(path, spec.validation_percentage, spec.testing_percentage, spec.split_salt) != spec.set
+            ):
                 continue
             if seconds >= limit:
                 break
@@ -303,4 +338,3 @@ def _negative_stream(spec: StreamSpec):
         audio = audio[: int(limit * spec.sample_rate)]
     print(f"{spec.out}: {files} recordings, {len(audio) / spec.sample_rate / 60:.1f} min, no keyword", flush=True)
     return audio, []
-

@@ -5,6 +5,7 @@ booleans); the builder fills a dataclass from the loaded mapping, checking every
 and limit declared in the fields' metadata (``min``, ``max``, ``choices``, ``check``,
 ``min_items``, ``internal``), and raises ConfigError with the file, line and key path.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,13 +39,15 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not supported in kwsd files",
-                                              self.peek_event().start_mark)
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not supported in kwsd files", self.peek_event().start_mark
+            )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels",
-                                                  self.peek_event().start_mark)
+                raise yaml.composer.ComposerError(
+                    None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -55,8 +58,9 @@ class _Loader(yaml.SafeLoader):
         for key, _ in node.value:
             if isinstance(key, yaml.ScalarNode):
                 if key.value in seen:
-                    raise yaml.composer.ComposerError(None, None, f"the key {shorten(key.value)} is given twice",
-                                                      key.start_mark)
+                    raise yaml.composer.ComposerError(
+                        None, None, f"the key {shorten(key.value)} is given twice", key.start_mark
+                    )
                 seen.add(key.value)
         return node
 
@@ -65,8 +69,10 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
 
 def load_yaml(text: str):
     """yaml.safe_load with the rules of _Loader (YAML 1.2 booleans, no aliases, bounded depth)."""
@@ -173,8 +179,9 @@ def _convert(tp, value, path, lines, name, limits):
             _fail(name, path, lines, f"must be a mapping, not {shorten(value)}")
         _, val_tp = typing.get_args(tp)
         return {str(k): _convert(val_tp, v, path + (str(k),), lines, name, limits) for k, v in value.items()}
-    ok = (isinstance(value, tp) and not (tp is int and isinstance(value, bool))) or \
-        (tp is float and isinstance(value, int) and not isinstance(value, bool))
+    ok = (isinstance(value, tp) and not (tp is int and isinstance(value, bool))) or (
+        tp is float and isinstance(value, int) and not isinstance(value, bool)
+    )
     if not ok:
         _fail(name, path, lines, f"must be {_type_name(tp)}, not {shorten(value)}")
     if tp is float:

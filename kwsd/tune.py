@@ -16,6 +16,7 @@ Writes ``recognize.yaml`` (a config section ``kwsd run --config`` accepts), ``de
 ``tune.json``; ``--write-model`` stores the settings inside a copy of the model, where
 they become its recommended defaults.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -63,8 +64,14 @@ def record_scores(model: KeywordModel, wav: str, clip_stride_ms: int = 40) -> Sc
 
 def replay(trace: ScoreTrace, model: KeywordModel, settings: SmootherSettings) -> list[Detection]:
     """The detections RecognizeCommands makes from recorded scores at ``settings``."""
-    rc = RecognizeCommands(model.labels, settings.average_window_ms, settings.detection_threshold,
-                           settings.suppression_ms, settings.minimum_count, settings.thresholds)
+    rc = RecognizeCommands(
+        model.labels,
+        settings.average_window_ms,
+        settings.detection_threshold,
+        settings.suppression_ms,
+        settings.minimum_count,
+        settings.thresholds,
+    )
     found = []
     for t, s in zip(trace.times_ms.tolist(), trace.scores):
         r = rc.process(s, t)
@@ -73,11 +80,13 @@ def replay(trace: ScoreTrace, model: KeywordModel, settings: SmootherSettings) -
     return found
 
 
-def measure(traces: list[ScoreTrace], model: KeywordModel, settings: SmootherSettings,
-            tolerance_ms: int = TOLERANCE_MS):
+def measure(
+    traces: list[ScoreTrace], model: KeywordModel, settings: SmootherSettings, tolerance_ms: int = TOLERANCE_MS
+):
     clip_ms = model.frontend.clip_duration_ms
-    return combine([match(replay(t, model, settings), t.truth, model.keywords, t.hours, clip_ms, tolerance_ms)
-                    for t in traces])
+    return combine(
+        [match(replay(t, model, settings), t.truth, model.keywords, t.hours, clip_ms, tolerance_ms) for t in traces]
+    )
 
 
 @dataclass
@@ -96,8 +105,13 @@ def pick_threshold(curve: list[tuple[float, float | None, float]], budget: float
     return -min(allowed)[1] if allowed else highest
 
 
-def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: float = 0.5, grid: Grid | None = None,
-         progress=None) -> dict:
+def tune(
+    model: KeywordModel,
+    traces: list[ScoreTrace],
+    target_fa_per_hour: float = 0.5,
+    grid: Grid | None = None,
+    progress=None,
+) -> dict:
     """Search the grid; returns the chosen settings, their figures and every curve."""
     grid = grid if grid is not None else Grid()
     hours = sum(t.hours for t in traces)
@@ -116,11 +130,15 @@ def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: floa
         chosen = {k: pick_threshold(curves[k], budget, grid.thresholds[-1]) for k in keywords}
         figures: dict = {}
         for _ in range(len(grid.thresholds)):  # verify; raise the keywords that still fire too often
-            s = SmootherSettings(window, round(float(np.median(list(chosen.values()))), 4), suppression, count,
-                                 dict(chosen))
+            s = SmootherSettings(
+                window, round(float(np.median(list(chosen.values()))), 4), suppression, count, dict(chosen)
+            )
             figures = measure(traces, model, s).summary()
-            over = [k for k in keywords if figures["per_keyword"][k]["false_accepts"] / hours > budget
-                    and chosen[k] < grid.thresholds[-1]]
+            over = [
+                k
+                for k in keywords
+                if figures["per_keyword"][k]["false_accepts"] / hours > budget and chosen[k] < grid.thresholds[-1]
+            ]
             if figures["false_accepts_per_hour"] <= target_fa_per_hour or not over:
                 break
             for k in over:
@@ -128,14 +146,20 @@ def tune(model: KeywordModel, traces: list[ScoreTrace], target_fa_per_hour: floa
         points.append({"settings": s.to_dict(), "figures": figures, "curves": curves})
     meets = [p for p in points if p["figures"]["false_accepts_per_hour"] <= target_fa_per_hour]
     pool = meets or points
-    best = min(pool, key=lambda p: (p["figures"]["false_reject_rate"] or 0.0,
-                                    p["figures"]["false_accepts_per_hour"]))
-    return {"target_fa_per_hour": target_fa_per_hour, "met": bool(meets), "hours": round(hours, 4),
-            "streams": [t.name for t in traces], "best": best, "grid": points}
+    best = min(pool, key=lambda p: (p["figures"]["false_reject_rate"] or 0.0, p["figures"]["false_accepts_per_hour"]))
+    return {
+        "target_fa_per_hour": target_fa_per_hour,
+        "met": bool(meets),
+        "hours": round(hours, 4),
+        "streams": [t.name for t in traces],
+        "best": best,
+        "grid": points,
+    }
 
 
 def recognize_yaml(settings: dict) -> str:
     import yaml
+
     rounded = {**settings, "thresholds": {k: round(float(v), 4) for k, v in settings["thresholds"].items()}}
     return yaml.safe_dump({"recognize": rounded}, sort_keys=False)
 
@@ -143,6 +167,7 @@ def recognize_yaml(settings: dict) -> str:
 def plot_det(result: dict, path: Path) -> None:
     """False-reject rate against false accepts per hour, one curve per keyword (chosen grid point)."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -159,8 +184,11 @@ def plot_det(result: dict, path: Path) -> None:
     ax.set_xlabel("false accepts per hour (this keyword)")
     ax.set_ylabel("false-reject rate")
     s = best["settings"]
-    ax.set_title(f"DET: window {s['average_window_ms']} ms, min count {s['minimum_count']}, "
-                 f"suppression {s['suppression_ms']} ms; {result['hours'] * 60:.0f} min of audio", fontsize=9)
+    ax.set_title(
+        f"DET: window {s['average_window_ms']} ms, min count {s['minimum_count']}, "
+        f"suppression {s['suppression_ms']} ms; {result['hours'] * 60:.0f} min of audio",
+        fontsize=9,
+    )
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()

@@ -11,6 +11,7 @@ Accepted: PCM 16, 24 or 32-bit integer and 32-bit float (WAVE_FORMAT_PCM,
 WAVE_FORMAT_IEEE_FLOAT, or either inside WAVE_FORMAT_EXTENSIBLE), 4 kHz to 384 kHz,
 1 to 64 channels (averaged to mono).
 """
+
 from __future__ import annotations
 
 import os
@@ -121,7 +122,7 @@ class WavReader:
             if n == 0:
                 break  # the file is shorter than its header says
             self._left -= n
-            block = self._decode(raw[:n * self.block_align], n)
+            block = self._decode(raw[: n * self.block_align], n)
             if not np.all(np.isfinite(block)):
                 self._fail(f"contains NaN or infinite samples (at {seen / self.rate:.2f} s)")
             seen += n

@@ -1,5 +1,6 @@
 """Shared fixtures: real recordings composed from committed clips, the kwsd CLI in a
 subprocess, and real servers (PulseAudio) started and stopped by the tests."""
+
 from __future__ import annotations
 
 import json
@@ -41,15 +42,21 @@ def compose(events, seconds: float, noise_volume: float = 0.2, rate: int = 16000
     for word, i, at in events:
         x = clip(word, i)
         start = int(at * rate)
-        bed[start:start + len(x)] += x[: n - start]
+        bed[start : start + len(x)] += x[: n - start]
     return np.clip(bed, -0.99, 0.99).astype(np.float32)  # as a real ADC would
 
 
 def kwsd(*args, input=None, env=None, timeout=120, check=False) -> subprocess.CompletedProcess:
     """Run the kwsd CLI as a user would, in a subprocess."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "kwsd", *map(str, args)], input=input, capture_output=True,
-                          env=full_env, timeout=timeout, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kwsd", *map(str, args)],
+        input=input,
+        capture_output=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"kwsd {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr.decode()}")
     return proc
@@ -62,10 +69,12 @@ def detections(proc) -> list[dict]:
 @pytest.fixture
 def wav(tmp_path):
     """Write float audio to a WAV in tmp_path and return the path."""
+
     def _write(audio, name="rec.wav", rate=16000):
         path = tmp_path / name
         write_wav(str(path), audio, rate)
         return path
+
     return _write
 
 
@@ -78,18 +87,35 @@ class PulseServer:
     def __init__(self, run_dir):
         if shutil.which("pulseaudio") is None:
             pytest.fail("pulseaudio is not installed (scripts/test.sh installs it)")
-        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(run_dir), "HOME": str(run_dir),
-                    "PULSE_SERVER": f"unix:{run_dir}/native"}
+        self.env = {
+            **os.environ,
+            "XDG_RUNTIME_DIR": str(run_dir),
+            "HOME": str(run_dir),
+            "PULSE_SERVER": f"unix:{run_dir}/native",
+        }
         self.run_dir = run_dir
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
-            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit", "--use-pid-file=no",
-             "-L", f"module-native-protocol-unix socket={self.run_dir}/native auth-anonymous=1",
-             "-L", "module-null-sink sink_name=kwsnull rate=48000 channels=1 format=s16le",
-             "-L", "module-always-sink"],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "pulseaudio",
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--disallow-exit",
+                "--use-pid-file=no",
+                "-L",
+                f"module-native-protocol-unix socket={self.run_dir}/native auth-anonymous=1",
+                "-L",
+                "module-null-sink sink_name=kwsnull rate=48000 channels=1 format=s16le",
+                "-L",
+                "module-always-sink",
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 15
         while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode != 0:
             if time.monotonic() > deadline or self.proc.poll() is not None:
@@ -159,6 +185,7 @@ class NotifySocket:
 
 def free_port() -> int:
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -179,9 +206,11 @@ class Broker:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         import socket
+
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -219,6 +248,7 @@ class Subscriber:
         import threading
 
         import paho.mqtt.client as mqtt
+
         self.messages = []
         self.lock = threading.Lock()
         self.ready = threading.Event()

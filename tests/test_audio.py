@@ -1,4 +1,5 @@
 """Reading recordings, resampling a stream, and the ring buffer between callback and worker."""
+
 import os
 import struct
 import subprocess
@@ -88,7 +89,7 @@ def test_stream_resampler_equals_resampling_the_whole_signal(src):
     parts, pos = [], 0
     while pos < len(x):
         n = int(rng.integers(1, 3000))
-        parts.append(r.process(x[pos:pos + n]))
+        parts.append(r.process(x[pos : pos + n]))
         pos += n
     parts.append(r.flush())
     streamed = np.concatenate(parts)
@@ -102,7 +103,7 @@ def test_ring_buffer_wraps_and_counts_overflows_without_blocking():
     data = np.arange(3000, dtype=np.float32)
     out = []
     for i in range(0, 3000, 300):
-        assert ring.write_nowait(data[i:i + 300])
+        assert ring.write_nowait(data[i : i + 300])
         out.append(ring.read(ring.available()))
     np.testing.assert_array_equal(np.concatenate(out), data)
     assert ring.write_nowait(np.zeros(900, np.float32))
@@ -121,16 +122,19 @@ def wav_bytes(rate=16000, channels=1, bits=16, tag=1, frames=1600, data_size=Non
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("header,message", [
-    (dict(rate=1_000_000_000), "sample rate 1000000000 Hz is outside 4000..384000 Hz"),
-    (dict(rate=1, frames=16000), "sample rate 1 Hz is outside"),  # would be upsampled 16,000-fold
-    (dict(channels=0, block_align=0), "no channels"),
-    (dict(channels=5000), "5000 channels (at most 64)"),
-    (dict(bits=0, block_align=2), "unsupported sample format 0-bit PCM"),
-    (dict(tag=85), "unsupported sample format format tag 85"),  # MP3 in a WAV
-    (dict(block_align=7), "block align 7"),
-    (dict(payload=np.array([0, 0.5, np.nan], "<f4").tobytes(), tag=3, bits=32), "NaN or infinite samples"),
-])
+@pytest.mark.parametrize(
+    "header,message",
+    [
+        (dict(rate=1_000_000_000), "sample rate 1000000000 Hz is outside 4000..384000 Hz"),
+        (dict(rate=1, frames=16000), "sample rate 1 Hz is outside"),  # would be upsampled 16,000-fold
+        (dict(channels=0, block_align=0), "no channels"),
+        (dict(channels=5000), "5000 channels (at most 64)"),
+        (dict(bits=0, block_align=2), "unsupported sample format 0-bit PCM"),
+        (dict(tag=85), "unsupported sample format format tag 85"),  # MP3 in a WAV
+        (dict(block_align=7), "block align 7"),
+        (dict(payload=np.array([0, 0.5, np.nan], "<f4").tobytes(), tag=3, bits=32), "NaN or infinite samples"),
+    ],
+)
 def test_hostile_wav_headers_get_one_clear_line(tmp_path, header, message):
     path = tmp_path / "bad.wav"
     path.write_bytes(wav_bytes(**header))
@@ -174,14 +178,20 @@ def test_fuzzed_wav_files_decode_or_give_an_audio_error(tmp_path_factory, junk, 
 @pytest.mark.integration
 def test_a_long_recording_is_streamed_not_loaded_whole(tmp_path):
     """Peak memory of `kwsd run --input` does not grow with the recording's length."""
+
     def peak_rss_mb(seconds):
         path = tmp_path / f"{seconds}.wav"
         noise = np.random.default_rng(0).normal(0, 0.01, 16000 * seconds).astype(np.float32)
         scipy.io.wavfile.write(path, 16000, noise)  # float32: 64 kB per second
-        code = ("import resource, subprocess, sys; subprocess.run([sys.executable, '-m', 'kwsd', 'run', "
-                f"'--input', {str(path)!r}], check=True, capture_output=True); "
-                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-        return int(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
-                                  timeout=300).stdout) / 1024
+        code = (
+            "import resource, subprocess, sys; subprocess.run([sys.executable, '-m', 'kwsd', 'run', "
+            f"'--input', {str(path)!r}], check=True, capture_output=True); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        return (
+            int(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, timeout=300).stdout)
+            / 1024
+        )
+
     short, long = peak_rss_mb(5), peak_rss_mb(600)  # the long file is 38 MB on disk
     assert long - short < 15, (short, long)  # loaded whole it would add > 38 MB

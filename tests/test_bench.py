@@ -1,4 +1,5 @@
 """The benchmark scripts run (seconds-long smoke runs; the real figures are in bench/RESULTS.md)."""
+
 import subprocess
 import sys
 
@@ -9,8 +10,9 @@ pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
 
 def test_compare_engines_smoke_prints_kwsds_row():
-    proc = subprocess.run([sys.executable, "bench/compare_engines.py", "--smoke"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "bench/compare_engines.py", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     rows = [line.split("|") for line in proc.stdout.splitlines() if line.startswith("| kwsd")]
     assert len(rows) == 1
@@ -19,7 +21,20 @@ def test_compare_engines_smoke_prints_kwsds_row():
 
 
 def test_soak_script_runs_twice_and_compares(tmp_path):
-    proc = subprocess.run([sys.executable, "bench/soak.py", "--minutes", "0.3", "--work", str(tmp_path),
-                           str(ROOT / "models" / "sample.wav")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "bench/soak.py",
+            "--minutes",
+            "0.3",
+            "--work",
+            str(tmp_path),
+            str(ROOT / "models" / "sample.wav"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "detections identical over both runs: yes" in proc.stdout, proc.stdout + proc.stderr
     assert len([line for line in proc.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]) == 2

@@ -1,4 +1,5 @@
 """Configuration: strict YAML, one error line naming key and line, exit status 78."""
+
 import os
 import re
 from dataclasses import fields, is_dataclass
@@ -12,9 +13,36 @@ from hypothesis import strategies as st
 from kwsd.config import Config, parse_config
 from kwsd.errors import ConfigError
 
-CONFIG_KEYS = ["models", "audio", "device", "channel", "sample_rate", "block_ms", "mqtt", "host", "port", "tls",
-               "topic_prefix", "site", "qos", "recognize", "thresholds", "yes", "detection_threshold", "hooks",
-               "commands", "gpio", "keyword", "command", "chip", "line", "inference", "backend", "log", "level"]
+CONFIG_KEYS = [
+    "models",
+    "audio",
+    "device",
+    "channel",
+    "sample_rate",
+    "block_ms",
+    "mqtt",
+    "host",
+    "port",
+    "tls",
+    "topic_prefix",
+    "site",
+    "qos",
+    "recognize",
+    "thresholds",
+    "yes",
+    "detection_threshold",
+    "hooks",
+    "commands",
+    "gpio",
+    "keyword",
+    "command",
+    "chip",
+    "line",
+    "inference",
+    "backend",
+    "log",
+    "level",
+]
 
 
 def test_the_documented_config_is_exactly_the_defaults_and_mentions_every_key():
@@ -29,24 +57,28 @@ def test_the_documented_config_is_exactly_the_defaults_and_mentions_every_key():
             default = f.default_factory() if callable(f.default_factory) else f.default
             if is_dataclass(default):
                 yield from keys(type(default))
+
     for key in keys(Config):
         # a key may be shown commented out: unset means "the model's recommendation"
         assert re.search(rf"^\s*(# )?{key}:", text, re.M), f"config/kwsd.yaml does not document {key}"
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("text,key,line", [
-    ("audio:\n  devcie: 1\n", "audio.devcie", 2),
-    ("recognize:\n  detection_threshold: 1.5\n", "recognize.detection_threshold", 2),
-    ("recognize:\n  suppression_ms: soon\n", "recognize.suppression_ms", 2),
-    ("inference:\n  backend: gpu\n", "inference.backend", 2),
-    ("log:\n  level: info\nrecognize:\n  thresholds:\n    stop: 2\n", "recognize.thresholds.stop", 5),
-    ("models: model.tflite\n", "models", 1),
-    ("audio:\n  channel: -1\n", "audio.channel", 2),
-    ("mqqt: {}\n", "mqqt", 1),
-    ("mqtt:\n  port: 70000\n", "mqtt.port", 2),
-    ("mqtt:\n  tls:\n    cafile: x\n", "mqtt.tls.cafile", 3),
-])
+@pytest.mark.parametrize(
+    "text,key,line",
+    [
+        ("audio:\n  devcie: 1\n", "audio.devcie", 2),
+        ("recognize:\n  detection_threshold: 1.5\n", "recognize.detection_threshold", 2),
+        ("recognize:\n  suppression_ms: soon\n", "recognize.suppression_ms", 2),
+        ("inference:\n  backend: gpu\n", "inference.backend", 2),
+        ("log:\n  level: info\nrecognize:\n  thresholds:\n    stop: 2\n", "recognize.thresholds.stop", 5),
+        ("models: model.tflite\n", "models", 1),
+        ("audio:\n  channel: -1\n", "audio.channel", 2),
+        ("mqqt: {}\n", "mqqt", 1),
+        ("mqtt:\n  port: 70000\n", "mqtt.port", 2),
+        ("mqtt:\n  tls:\n    cafile: x\n", "mqtt.tls.cafile", 3),
+    ],
+)
 def test_bad_values_name_the_key_and_line_and_exit_78(tmp_path, text, key, line):
     path = tmp_path / "kwsd.yaml"
     path.write_text(text)
@@ -68,26 +100,30 @@ def test_invalid_yaml_and_missing_file_exit_78(tmp_path):
 
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8))
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 9) + "]\n" for i in range(8)
+)
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("text,message", [
-    (BOMB, "aliases (*name) are not supported"),  # "billion laughs": 9^9 items once expanded
-    ("models: &a [*a]\n", "aliases (*name) are not supported"),
-    ("models: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 16 levels"),
-    ("recognize:\n  detection_threshold: .nan\n", "recognize.detection_threshold: must be a finite number"),
-    ("recognize:\n  thresholds: {yes: .inf}\n", "recognize.thresholds.yes: must be a finite number"),
-    ("mqtt:\n  host: ''\n", "mqtt.host: must not be empty"),
-    ("mqtt:\n  host: " + "a" * 70 + ".lan\n", "at most 63 per dot-separated part"),
-    ("mqtt:\n  topic_prefix: '#'\n", "mqtt.topic_prefix: '#' contains one of + # /"),
-    ("mqtt:\n  site: a/+\n", "mqtt.site: 'a/+' contains one of + # /"),
-    ("mqtt:\n  topic_prefix: home//kwsd\n", "has an empty topic level"),
-    ("log: {level: info}\nlog: {level: debug}\n", "the key 'log' is given twice"),
-    ("models: ['" + "x" * 500_000 + "']\n", "models.0: is longer than 4096 characters"),
-    ("audio: " + "y" * 900_000 + "\n", "audio: must be a mapping, not 'yyyyy"),
-    ("x" * (2 << 20), "larger than 1,048,576 bytes"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (BOMB, "aliases (*name) are not supported"),  # "billion laughs": 9^9 items once expanded
+        ("models: &a [*a]\n", "aliases (*name) are not supported"),
+        ("models: " + "[" * 5000 + "]" * 5000 + "\n", "nested deeper than 16 levels"),
+        ("recognize:\n  detection_threshold: .nan\n", "recognize.detection_threshold: must be a finite number"),
+        ("recognize:\n  thresholds: {yes: .inf}\n", "recognize.thresholds.yes: must be a finite number"),
+        ("mqtt:\n  host: ''\n", "mqtt.host: must not be empty"),
+        ("mqtt:\n  host: " + "a" * 70 + ".lan\n", "at most 63 per dot-separated part"),
+        ("mqtt:\n  topic_prefix: '#'\n", "mqtt.topic_prefix: '#' contains one of + # /"),
+        ("mqtt:\n  site: a/+\n", "mqtt.site: 'a/+' contains one of + # /"),
+        ("mqtt:\n  topic_prefix: home//kwsd\n", "has an empty topic level"),
+        ("log: {level: info}\nlog: {level: debug}\n", "the key 'log' is given twice"),
+        ("models: ['" + "x" * 500_000 + "']\n", "models.0: is longer than 4096 characters"),
+        ("audio: " + "y" * 900_000 + "\n", "audio: must be a mapping, not 'yyyyy"),
+        ("x" * (2 << 20), "larger than 1,048,576 bytes"),
+    ],
+)
 def test_hostile_configs_get_one_short_line_and_exit_78(tmp_path, text, message):
     path = tmp_path / "kwsd.yaml"
     path.write_text(text)
@@ -112,10 +148,16 @@ def test_a_topic_prefix_of_several_levels_is_fine(tmp_path):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-                    lambda children: st.lists(children, max_size=4)
-                    | st.dictionaries(st.sampled_from(CONFIG_KEYS) | st.text(max_size=8), children, max_size=4),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.sampled_from(CONFIG_KEYS) | st.text(max_size=8), children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
 def test_fuzzed_config_structures_give_a_config_or_a_config_error(data):
     """Any YAML document: a Config or one ConfigError, never another exception."""
     for document in ({"audio": data}, {"mqtt": data}, {"recognize": data}, {"hooks": data}, data):

@@ -1,4 +1,5 @@
 """The worker thread: shared frontends, a heartbeat, overflows, and sinks that fail."""
+
 import logging
 import threading
 import time
@@ -22,9 +23,10 @@ class CallbackLikeSource(Source):
     def start(self, ring):
         def run():
             for i in range(0, len(self.audio), self.block):
-                ring.write_nowait(self.audio[i:i + self.block])
+                ring.write_nowait(self.audio[i : i + self.block])
                 time.sleep(self.pace_s)
             self.done.set()
+
         threading.Thread(target=run, daemon=True).start()
 
 
@@ -48,8 +50,12 @@ def test_a_hanging_sink_holds_up_neither_inference_nor_other_detections_and_is_n
         if len(seen) == 1:
             release.wait(10)
 
-    engine = Engine([KeywordModel.load(DEFAULT_MODEL)], ArraySource(audio, 16000, realtime=True),
-                    [broken_sink, hanging_sink], SmootherSettings())
+    engine = Engine(
+        [KeywordModel.load(DEFAULT_MODEL)],
+        ArraySource(audio, 16000, realtime=True),
+        [broken_sink, hanging_sink],
+        SmootherSettings(),
+    )
     with caplog.at_level(logging.ERROR):
         engine.start()
         deadline = time.monotonic() + 20
@@ -71,8 +77,7 @@ def test_overflow_is_counted_logged_once_per_burst_and_time_keeps_up(caplog):
     audio = compose([("go", 0, 4.0)], 6.0)
     source = CallbackLikeSource(audio, pace_s=0.0005)  # ~40x real time: the ring overflows
     gate = threading.Event()
-    engine = Engine([KeywordModel.load(DEFAULT_MODEL)], source, [], SmootherSettings(),
-                    ring_seconds=0.5)
+    engine = Engine([KeywordModel.load(DEFAULT_MODEL)], source, [], SmootherSettings(), ring_seconds=0.5)
     original = engine.pipeline.process
 
     def stalled_process(block):  # the worker stalls once for long enough to lose audio

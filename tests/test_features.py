@@ -1,4 +1,5 @@
 """The MFCC front end against python_speech_features, on real recordings."""
+
 import itertools
 
 import numpy as np
@@ -17,9 +18,21 @@ PARAMS = FrontendParams()
 def reference(audio, p=PARAMS):
     """python_speech_features with the same parameters, minus its padded tail frame."""
     window = {"hamming": np.hamming, "rectangular": lambda n: np.ones(n), "hann": np.hanning}[p.window]
-    feats = mfcc(audio, p.sample_rate, p.window_size_ms / 1000, p.window_stride_ms / 1000, p.feature_bin_count,
-                 p.num_filters, p.fft_size, p.low_freq, p.high_freq, p.preemphasis, p.lifter, p.append_energy,
-                 window)
+    feats = mfcc(
+        audio,
+        p.sample_rate,
+        p.window_size_ms / 1000,
+        p.window_stride_ms / 1000,
+        p.feature_bin_count,
+        p.num_filters,
+        p.fft_size,
+        p.low_freq,
+        p.high_freq,
+        p.preemphasis,
+        p.lifter,
+        p.append_energy,
+        window,
+    )
     return feats[: 1 + (len(audio) - p.window_samples) // p.stride_samples]
 
 
@@ -49,7 +62,7 @@ def test_streaming_equals_whole_signal_for_any_chunking(chunks):
     for n in itertools.cycle(chunks):
         if pos >= len(audio):
             break
-        stream.push(audio[pos:pos + n])
+        stream.push(audio[pos : pos + n])
         pos += n
     ref = reference(audio)
     assert stream.frames_seen == len(ref)
@@ -60,19 +73,28 @@ def test_streaming_window_is_exactly_the_last_clip_of_a_real_recording():
     audio = compose([("yes", 0, 0.2), ("no", 0, 1.5), ("left", 0, 2.7)], 4.0)
     stream = StreamingMfcc(MfccFrontend(PARAMS))
     for i in range(0, len(audio), 640):  # the daemon's 40 ms stride
-        stream.push(audio[i:i + 640])
+        stream.push(audio[i : i + 640])
     np.testing.assert_allclose(stream.window, reference(audio)[-49:], atol=1e-4, rtol=0)
 
 
 def test_rectangular_window_and_other_sizes_also_match():
-    p = FrontendParams(window="rectangular", window_size_ms=25, window_stride_ms=10, feature_bin_count=10,
-                       num_filters=40)
+    p = FrontendParams(
+        window="rectangular", window_size_ms=25, window_stride_ms=10, feature_bin_count=10, num_filters=40
+    )
     audio = clip("stop", 1)
     np.testing.assert_allclose(MfccFrontend(p).signal_features(audio), reference(audio, p), atol=1e-4, rtol=0)
 
 
-@pytest.mark.parametrize("field,value", [("fft_size", 256), ("feature_bin_count", 40), ("high_freq", 9000.0),
-                                          ("window", "kaiser"), ("window_stride_ms", 40.0)])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("fft_size", 256),
+        ("feature_bin_count", 40),
+        ("high_freq", 9000.0),
+        ("window", "kaiser"),
+        ("window_stride_ms", 40.0),
+    ],
+)
 def test_inconsistent_parameters_are_refused_naming_the_field(field, value):
     params = {**PARAMS.to_dict(), field: value}
     with pytest.raises(ValueError, match=f"frontend.{field}"):

@@ -1,4 +1,5 @@
 """Command hooks (real processes) and GPIO hooks (gpiod's v2 API through a test double)."""
+
 import json
 import sys
 import threading
@@ -53,11 +54,13 @@ hooks:
     literal = [c for c in calls if c["argv"][0] == "two words"]
     assert len(literal) == len(stops) >= 1
     assert literal[0]["argv"] == ["two words", "$HOME;rm -rf /"]  # no shell: passed as is
-    assert sorted(c["env"]["KWSD_KEYWORD"] for c in calls if c["argv"] == ["any"]) == \
-        sorted(d["keyword"] for d in found)
+    assert sorted(c["env"]["KWSD_KEYWORD"] for c in calls if c["argv"] == ["any"]) == sorted(
+        d["keyword"] for d in found
+    )
     # hooks run concurrently, so their records may come in any order: match them as a set
-    assert sorted((c["env"]["KWSD_SCORE"], c["env"]["KWSD_TIMESTAMP"]) for c in literal) == \
-        sorted((f"{d['score']:.4f}", d["timestamp"]) for d in stops)
+    assert sorted((c["env"]["KWSD_SCORE"], c["env"]["KWSD_TIMESTAMP"]) for c in literal) == sorted(
+        (f"{d['score']:.4f}", d["timestamp"]) for d in stops
+    )
     env = literal[0]["env"]
     assert env["KWSD_SITE"] and env["KWSD_MODEL"] == "default"
     err = proc.stderr.decode()
@@ -66,8 +69,9 @@ hooks:
 
 
 def test_a_hanging_hook_neither_delays_detection_nor_exceeds_the_cap():
-    hooks = CommandHooks([CommandHook("*", [sys.executable, "-c", "import time; time.sleep(30)"], 1.0)],
-                         max_concurrent=2)
+    hooks = CommandHooks(
+        [CommandHook("*", [sys.executable, "-c", "import time; time.sleep(30)"], 1.0)], max_concurrent=2
+    )
     t0 = time.monotonic()
     for i in range(5):
         hooks(Detection("go", 0.9, 1000 * i, "default"))
@@ -116,14 +120,19 @@ def fake_gpiod(requests, calls):
         r = FakeRequest(calls, path, config)
         requests.append((r, consumer))
         return r
+
     return SimpleNamespace(LineSettings=LineSettings, request_lines=request_lines)
 
 
 def test_gpio_pulse_and_toggle_through_gpiods_v2_api():
     requests, calls = [], Calls()
-    hooks = GpioHooks([GpioHook("yes", 17, "/dev/gpiochip0", "pulse", 200, False),
-                       GpioHook("stop", 27, "/dev/gpiochip0", "toggle", active_low=True)],
-                      gpiod_module=fake_gpiod(requests, calls))
+    hooks = GpioHooks(
+        [
+            GpioHook("yes", 17, "/dev/gpiochip0", "pulse", 200, False),
+            GpioHook("stop", 27, "/dev/gpiochip0", "toggle", active_low=True),
+        ],
+        gpiod_module=fake_gpiod(requests, calls),
+    )
     (yes_req, consumer), (stop_req, _) = requests
     assert consumer == "kwsd"
     settings = stop_req.config[27]

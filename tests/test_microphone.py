@@ -1,5 +1,6 @@
 """The microphone path for real: a PulseAudio server with a null sink, a recording played into
 it with paplay, and `kwsd run` capturing its monitor through sounddevice/PortAudio."""
+
 import json
 import os
 import re
@@ -35,13 +36,19 @@ class KwsdOnMicrophone:
         self.raw = tmp_path / "speech.raw"
         self.raw.write_bytes(np.round(compose(EVENTS, seconds, noise_volume=0.1) * 32767).astype("<i2").tobytes())
         self.env = env
-        self.proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config), "--json"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
-                                     env={**env, **(extra_env or {})})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kwsd", "run", "--config", str(config), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env={**env, **(extra_env or {})},
+        )
         self.lines, self.when, self.counts, self.detections = [], {}, {}, []
         self._changed = threading.Condition()
-        self._readers = [threading.Thread(target=self._read_stderr, daemon=True),
-                         threading.Thread(target=self._read_stdout, daemon=True)]
+        self._readers = [
+            threading.Thread(target=self._read_stderr, daemon=True),
+            threading.Thread(target=self._read_stdout, daemon=True),
+        ]
         for reader in self._readers:
             reader.start()
 
@@ -77,8 +84,12 @@ class KwsdOnMicrophone:
             return self._changed.wait_for(lambda: len(self.detections) >= n, timeout)
 
     def play(self):
-        subprocess.run(["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(self.raw)],
-                       env=self.env, check=True, timeout=30)
+        subprocess.run(
+            ["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(self.raw)],
+            env=self.env,
+            check=True,
+            timeout=30,
+        )
 
     def stop(self):
         self.proc.send_signal(signal.SIGCONT)  # in case a test stopped it
@@ -121,8 +132,13 @@ def test_a_48khz_capture_is_resampled_to_the_model_rate(pulse, tmp_path):
 
 
 def test_devices_lists_inputs_with_their_default_rates(pulse):
-    proc = subprocess.run([sys.executable, "-m", "kwsd", "devices"], capture_output=True, cwd=ROOT,
-                          env={**os.environ, **pulse}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kwsd", "devices"],
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, **pulse},
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     rows = [line.split() for line in proc.stdout.decode().splitlines()[1:]]
     assert any(r[3] == "pulse" and int(r[1]) > 0 for r in rows), proc.stdout.decode()
@@ -131,8 +147,13 @@ def test_devices_lists_inputs_with_their_default_rates(pulse):
 def test_a_device_name_that_matches_nothing_is_one_clear_error(pulse, tmp_path):
     config = tmp_path / "kwsd.yaml"
     config.write_text("audio:\n  device: no-such-microphone\n")
-    proc = subprocess.run([sys.executable, "-m", "kwsd", "run", "--config", str(config)], capture_output=True,
-                          cwd=ROOT, env={**os.environ, **pulse}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kwsd", "run", "--config", str(config)],
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, **pulse},
+        timeout=60,
+    )
     assert proc.returncode == 1
     err = proc.stderr.decode().strip().splitlines()
     assert len(err) == 1 and "no-such-microphone" in err[0] and "kwsd devices" in err[0]
@@ -141,11 +162,13 @@ def test_a_device_name_that_matches_nothing_is_one_clear_error(pulse, tmp_path):
 def test_detection_resumes_by_itself_after_the_audio_server_is_killed_and_restarted(tmp_path_factory, tmp_path):
     """PulseAudio killed mid-run: kwsd says so, keeps retrying, and hears keywords again once it is back."""
     from conftest import NotifySocket, PulseServer
+
     server = PulseServer(tmp_path_factory.mktemp("pulse-restart"))
     server.start()
     notify = NotifySocket(tmp_path / "notify")  # as systemd's: STATUS= and the watchdog while it is away
-    kwsd = KwsdOnMicrophone(tmp_path, server.env,
-                            extra_env={"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "2000000"})
+    kwsd = KwsdOnMicrophone(
+        tmp_path, server.env, extra_env={"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "2000000"}
+    )
     try:
         assert kwsd.wait_for("audio is flowing", 30), kwsd.err
         kwsd.play()

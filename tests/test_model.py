@@ -1,4 +1,5 @@
 """The model file format, metadata checks, and every installed interpreter backend."""
+
 import json
 import struct
 import subprocess
@@ -22,8 +23,20 @@ def parts():
 
 def test_default_model_carries_labels_rate_and_frontend(parts):
     model = KeywordModel.load(DEFAULT_MODEL)
-    assert model.labels == ["_silence_", "_unknown_", "yes", "no", "up", "down", "left", "right", "on", "off",
-                            "stop", "go"]
+    assert model.labels == [
+        "_silence_",
+        "_unknown_",
+        "yes",
+        "no",
+        "up",
+        "down",
+        "left",
+        "right",
+        "on",
+        "off",
+        "stop",
+        "go",
+    ]
     assert model.keywords == model.labels[2:]
     assert model.frontend.sample_rate == 16000 and model.frontend.clip_duration_ms == 1000
     _, meta = parts
@@ -49,15 +62,19 @@ def rewrite(tmp_path, parts, change):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("change,field", [
-    (lambda m: m.pop("labels"), "labels"),
-    (lambda m: m["labels"].pop(), "labels"),
-    (lambda m: m.pop("sample_rate"), "sample_rate"),
-    (lambda m: m["frontend"].update(feature_bin_count=10), "frontend"),
-    (lambda m: m["frontend"].pop("window_stride_ms"), "frontend.window_stride_ms"),
-    (lambda m: m["frontend"].update(fft_size=128), "frontend.fft_size"),
-    (lambda m: m.update(clip_duration_ms=500), "clip_duration_ms"),
-], ids=["no-labels", "label-count", "no-rate", "coefficients", "no-stride", "fft-size", "clip-duration"])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        (lambda m: m.pop("labels"), "labels"),
+        (lambda m: m["labels"].pop(), "labels"),
+        (lambda m: m.pop("sample_rate"), "sample_rate"),
+        (lambda m: m["frontend"].update(feature_bin_count=10), "frontend"),
+        (lambda m: m["frontend"].pop("window_stride_ms"), "frontend.window_stride_ms"),
+        (lambda m: m["frontend"].update(fft_size=128), "frontend.fft_size"),
+        (lambda m: m.update(clip_duration_ms=500), "clip_duration_ms"),
+    ],
+    ids=["no-labels", "label-count", "no-rate", "coefficients", "no-stride", "fft-size", "clip-duration"],
+)
 def test_bad_metadata_is_refused_in_one_line_naming_file_and_field(tmp_path, parts, change, field):
     path = rewrite(tmp_path, parts, change)
     proc = kwsd("run", "--model", path, "--input", SAMPLE)
@@ -68,19 +85,33 @@ def test_bad_metadata_is_refused_in_one_line_naming_file_and_field(tmp_path, par
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("change,message", [
-    (lambda m: m["frontend"].update(fft_size=1 << 30), "frontend.fft_size must be at most 8192"),
-    (lambda m: m["frontend"].update(lifter=10 ** 30), "frontend.lifter must be 0..1000"),
-    (lambda m: m["frontend"].update(window_size_ms=float("nan")), "frontend.window_size_ms must be a finite"),
-    (lambda m: m["labels"].__setitem__(2, "yes\nkwsd: error: forged"), "label 2 'yes\\nkwsd: error: forged'"),
-    (lambda m: m["labels"].__setitem__(2, "#"), "label 2 '#' contains one of + # /"),
-    (lambda m: m["labels"].__setitem__(2, "y" * 300_000), "label 2 is longer than 64 characters"),
-    (lambda m: m.update(name="a\nb"), "field 'name' must be a short name"),
-    (lambda m: m.update(recognize={"detection_threshold": "high"}), "recognize.detection_threshold: must be"),
-    (lambda m: m.update(recognize={"thresholds": {"yes": 7}}), "recognize.thresholds.yes: 7.0 is above"),
-    (lambda m: m.update(extra={"notes": "unknown fields are kept for newer kwsd versions"}), None),
-], ids=["fft", "lifter", "nan", "newline-label", "wildcard-label", "huge-label", "name", "recognize-type",
-        "recognize-range", "harmless-extra"])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda m: m["frontend"].update(fft_size=1 << 30), "frontend.fft_size must be at most 8192"),
+        (lambda m: m["frontend"].update(lifter=10**30), "frontend.lifter must be 0..1000"),
+        (lambda m: m["frontend"].update(window_size_ms=float("nan")), "frontend.window_size_ms must be a finite"),
+        (lambda m: m["labels"].__setitem__(2, "yes\nkwsd: error: forged"), "label 2 'yes\\nkwsd: error: forged'"),
+        (lambda m: m["labels"].__setitem__(2, "#"), "label 2 '#' contains one of + # /"),
+        (lambda m: m["labels"].__setitem__(2, "y" * 300_000), "label 2 is longer than 64 characters"),
+        (lambda m: m.update(name="a\nb"), "field 'name' must be a short name"),
+        (lambda m: m.update(recognize={"detection_threshold": "high"}), "recognize.detection_threshold: must be"),
+        (lambda m: m.update(recognize={"thresholds": {"yes": 7}}), "recognize.thresholds.yes: 7.0 is above"),
+        (lambda m: m.update(extra={"notes": "unknown fields are kept for newer kwsd versions"}), None),
+    ],
+    ids=[
+        "fft",
+        "lifter",
+        "nan",
+        "newline-label",
+        "wildcard-label",
+        "huge-label",
+        "name",
+        "recognize-type",
+        "recognize-range",
+        "harmless-extra",
+    ],
+)
 def test_absurd_metadata_is_refused_in_one_short_line(tmp_path, parts, change, message):
     path = rewrite(tmp_path, parts, change)
     proc = kwsd("run", "--model", path, "--input", SAMPLE, timeout=60)
@@ -104,19 +135,29 @@ def test_deeply_nested_metadata_and_unbounded_files_are_refused(tmp_path, parts)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=12), c, max_size=3),
-                    max_leaves=12),
-       st.sampled_from(["labels", "frontend", "recognize", "name", "sample_rate", "fft_size", "lifter",
-                        "window_size_ms", "thresholds"]))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=12), c, max_size=3),
+        max_leaves=12,
+    ),
+    st.sampled_from(
+        ["labels", "frontend", "recognize", "name", "sample_rate", "fft_size", "lifter", "window_size_ms", "thresholds"]
+    ),
+)
 def test_fuzzed_metadata_loads_or_gives_a_model_error(tmp_path_factory, parts, value, key):
     """Any value in any metadata field: a loaded model or one ModelError, never another exception."""
     flatbuffer, meta = parts
     meta = json.loads(json.dumps(meta))
     for target in (meta, meta["frontend"], meta.get("recognize", {})):
         changed = json.loads(json.dumps(meta))
-        (changed if target is meta else changed["frontend"] if target is meta["frontend"]
-         else changed.setdefault("recognize", {}))[key] = value
+        (
+            changed
+            if target is meta
+            else changed["frontend"]
+            if target is meta["frontend"]
+            else changed.setdefault("recognize", {})
+        )[key] = value
         path = tmp_path_factory.mktemp("fuzz") / "m.tflite"
         path.write_bytes(pack_model(flatbuffer, changed))
         try:
@@ -175,8 +216,12 @@ def test_every_installed_backend_gives_the_same_scores():
     files = [str(p) for p in sorted((ROOT / "tests" / "data" / "speech").glob("[!_]*/*.wav"))]
     results = {}
     for backend in backends:
-        proc = subprocess.run([sys.executable, "-c", SCORE_SCRIPT, str(DEFAULT_MODEL), backend, *files],
-                              capture_output=True, timeout=120, cwd=ROOT)
+        proc = subprocess.run(
+            [sys.executable, "-c", SCORE_SCRIPT, str(DEFAULT_MODEL), backend, *files],
+            capture_output=True,
+            timeout=120,
+            cwd=ROOT,
+        )
         assert proc.returncode == 0, proc.stderr.decode()[-2000:]
         out = json.loads(proc.stdout)
         assert out["backend"] == backend

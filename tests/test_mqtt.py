@@ -1,4 +1,5 @@
 """MQTT through a real mosquitto broker on loopback: payloads, topics, outages, mute, discovery."""
+
 import json
 import os
 import subprocess
@@ -47,9 +48,23 @@ def test_detections_made_while_the_broker_is_down_arrive_after_it_returns(broker
     long = tmp_path / "long.wav"
     write_wav(str(long), np.concatenate([audio, audio]), 16000)  # 20 s: 8 keywords, paced at real time
     sub = Subscriber(broker.port)
-    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(mqtt_config(tmp_path, broker.port)),
-                             "--input", str(long), "--realtime", "--json"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kwsd",
+            "run",
+            "--config",
+            str(mqtt_config(tmp_path, broker.port)),
+            "--input",
+            str(long),
+            "--realtime",
+            "--json",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(3.0)
     for down_s, up_s in ((3.0, 1.0), (3.0, 1.0), (4.0, 0.0)):  # outages at about 3-6, 7-10 and 11-15 s
         broker.stop(kill=True)
@@ -60,8 +75,12 @@ def test_detections_made_while_the_broker_is_down_arrive_after_it_returns(broker
     assert proc.returncode == 0, err.decode()
     printed = [json.loads(line) for line in out.decode().splitlines()]
     assert sum(3000 < d["audio_ms"] < 15000 for d in printed) >= 3  # several were made during the outages
-    assert sub.wait_for(lambda: {json.loads(p)["audio_ms"] for p, _ in sub.on(f"kwsd/{SITE}/detection")}
-                        == {d["audio_ms"] for d in printed}, timeout=30), err.decode()
+    assert sub.wait_for(
+        lambda: (
+            {json.loads(p)["audio_ms"] for p, _ in sub.on(f"kwsd/{SITE}/detection")} == {d["audio_ms"] for d in printed}
+        ),
+        timeout=30,
+    ), err.decode()
     received = [json.loads(p)["audio_ms"] for p, _ in sub.on(f"kwsd/{SITE}/detection")]
     duplicates = len(received) - len(set(received))  # QoS 1 is at-least-once: a resend may arrive twice
     assert duplicates <= 3, received
@@ -74,11 +93,28 @@ def test_last_will_says_offline_when_kwsd_dies(broker, tmp_path):
     long = tmp_path / "long.wav"
     write_wav(str(long), audio, 16000)
     sub = Subscriber(broker.port)
-    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(mqtt_config(tmp_path, broker.port)),
-                             "--input", str(long), "--realtime"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert sub.wait_for(lambda: ("online", True) in [(p, r) for p, r in sub.on(f"kwsd/{SITE}/status")]
-                        or ("online", False) in sub.on(f"kwsd/{SITE}/status"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kwsd",
+            "run",
+            "--config",
+            str(mqtt_config(tmp_path, broker.port)),
+            "--input",
+            str(long),
+            "--realtime",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert sub.wait_for(
+        lambda: (
+            ("online", True) in [(p, r) for p, r in sub.on(f"kwsd/{SITE}/status")]
+            or ("online", False) in sub.on(f"kwsd/{SITE}/status")
+        )
+    )
     proc.kill()  # no clean shutdown: the broker publishes the Last Will
     proc.wait()
     assert sub.wait_for(lambda: [p for p, _ in sub.on(f"kwsd/{SITE}/status")][-1:] == ["offline"], timeout=120)
@@ -90,9 +126,23 @@ def test_set_mutes_and_resumes_and_malformed_payloads_are_ignored(broker, tmp_pa
     long = tmp_path / "long.wav"
     write_wav(str(long), np.concatenate([audio, audio]), 16000)  # keywords at 0.5, 3, 6, 8.5, 10.5, 13, 16, 18.5 s
     sub = Subscriber(broker.port)
-    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(mqtt_config(tmp_path, broker.port)),
-                             "--input", str(long), "--realtime", "--json"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kwsd",
+            "run",
+            "--config",
+            str(mqtt_config(tmp_path, broker.port)),
+            "--input",
+            str(long),
+            "--realtime",
+            "--json",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     topic = f"kwsd/{SITE}/set"
     opts = {"hostname": "127.0.0.1", "port": broker.port, "qos": 1}
     first = proc.stdout.readline()  # the first "yes" (about 1.8 s into the audio): not muted yet
@@ -119,8 +169,7 @@ def test_set_mutes_and_resumes_and_malformed_payloads_are_ignored(broker, tmp_pa
 def test_home_assistant_discovery_and_hermes_topics(broker, tmp_path):
     sub = Subscriber(broker.port)
     extra = "  hermes: true\n  homeassistant:\n    enabled: true\n"
-    proc = kwsd("run", "--config", mqtt_config(tmp_path, broker.port, extra), "--input", SAMPLE, "--json",
-                check=True)
+    proc = kwsd("run", "--config", mqtt_config(tmp_path, broker.port, extra), "--input", SAMPLE, "--json", check=True)
     printed = detections(proc)
     config = sub.on(f"homeassistant/event/kwsd_{SITE}/config")
     assert len(config) == 1
@@ -128,8 +177,7 @@ def test_home_assistant_discovery_and_hermes_topics(broker, tmp_path):
     assert payload["event_types"] == ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
     assert payload["state_topic"] == f"kwsd/{SITE}/detection"
     assert payload["availability_topic"] == f"kwsd/{SITE}/status"
-    assert sub.wait_for(lambda: len([t for t, _, _ in sub.messages if t.startswith("hermes/hotword/")])
-                        == len(printed))
+    assert sub.wait_for(lambda: len([t for t, _, _ in sub.messages if t.startswith("hermes/hotword/")]) == len(printed))
     first = json.loads(sub.on(f"hermes/hotword/{printed[0]['keyword']}/detected")[0][0])
     assert first["siteId"] == SITE and first["modelId"] == "default"
     assert first["currentSensitivity"] == printed[0]["score"]
@@ -141,13 +189,15 @@ def test_password_comes_from_a_file_and_is_never_shown(broker, tmp_path):
     passwd = tmp_path / "passwd"
     subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "kwsd", secret], check=True, capture_output=True)
     broker.stop()
-    broker.conf.write_text(broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false")
-                           + f"password_file {passwd}\n")
+    broker.conf.write_text(
+        broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false") + f"password_file {passwd}\n"
+    )
     broker.start()
     (tmp_path / "pw").write_text(secret + "\n")
     config = mqtt_config(tmp_path, broker.port, f"  username: kwsd\n  password_file: {tmp_path / 'pw'}\n")
     sub_config = tmp_path / "sub.yaml"
     import paho.mqtt.client as mqtt
+
     got = []
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.username_pw_set("kwsd", secret)
@@ -176,9 +226,13 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path):
     from kwsd.detection import Detection
     from kwsd.sinks.mqtt import MqttSink
     from kwsd.sinks.settings import MqttConfig
+
     broker = Broker(tmp_path)  # not started yet: the broker is unreachable
-    sink = MqttSink(MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, queue_size=3, flush_timeout_s=10),
-                    ["yes"], MuteSwitch())
+    sink = MqttSink(
+        MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, queue_size=3, flush_timeout_s=10),
+        ["yes"],
+        MuteSwitch(),
+    )
     sink.start()
     t0 = time.monotonic()
     for i in range(5):
@@ -199,19 +253,25 @@ def test_a_full_queue_drops_the_oldest_and_counts_them(tmp_path):
 
 def test_sighup_moves_mqtt_to_a_new_site_without_stopping_detection(broker, tmp_path):
     import signal as sig
+
     sub = Subscriber(broker.port)
     config = tmp_path / "kwsd.yaml"
     config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: before\n")
-    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--config", str(config), "--input", str(SAMPLE),
-                             "--realtime", "--json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kwsd", "run", "--config", str(config), "--input", str(SAMPLE), "--realtime", "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(4.5)  # after "yes" (0.5 s) and the first "stop" (3 s)
     config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: after\n")
     proc.send_signal(sig.SIGHUP)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()
     printed = [json.loads(line) for line in out.decode().splitlines()]
-    assert sub.wait_for(lambda: len(sub.on("kwsd/before/detection")) + len(sub.on("kwsd/after/detection"))
-                        == len(printed))
+    assert sub.wait_for(
+        lambda: len(sub.on("kwsd/before/detection")) + len(sub.on("kwsd/after/detection")) == len(printed)
+    )
     before = [json.loads(p)["audio_ms"] for p, _ in sub.on("kwsd/before/detection")]
     after = [json.loads(p)["audio_ms"] for p, _ in sub.on("kwsd/after/detection")]
     assert sorted(before + after) == [d["audio_ms"] for d in printed]
@@ -224,17 +284,56 @@ def test_sighup_moves_mqtt_to_a_new_site_without_stopping_detection(broker, tmp_
 def make_certificates(folder, client_cn=None):
     """A CA (ca.crt), a server certificate for 127.0.0.1 (server.crt/.key) and, with ``client_cn``,
     a client certificate with that common name (client.crt/.key), all made with openssl in ``folder``."""
+
     def ssl(*args):
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
-    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kwsd test CA",
-        "-keyout", "ca.key", "-out", "ca.crt")
+
+    ssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kwsd test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
     wanted = [("server", "127.0.0.1", ["-extfile", "san.ext"])] + ([("client", client_cn, [])] if client_cn else [])
     for name, cn, ext in wanted:
-        ssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", f"{name}.key",
-            "-out", f"{name}.csr")
-        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", *ext, "-out", f"{name}.crt")
+        ssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            f"/CN={cn}",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+        )
+        ssl(
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            *ext,
+            "-out",
+            f"{name}.crt",
+        )
 
 
 def test_tls_with_a_private_ca(tmp_path):
@@ -245,22 +344,27 @@ def test_tls_with_a_private_ca(tmp_path):
     broker = Broker(tmp_path)
     plain = broker.port
     from conftest import free_port
+
     tls_port = free_port()
-    broker.conf.write_text(broker.conf.read_text() + f"listener {tls_port} 127.0.0.1\ncafile {tmp_path}/ca.crt\n"
-                           f"certfile {tmp_path}/server.crt\nkeyfile {tmp_path}/server.key\n")
+    broker.conf.write_text(
+        broker.conf.read_text() + f"listener {tls_port} 127.0.0.1\ncafile {tmp_path}/ca.crt\n"
+        f"certfile {tmp_path}/server.crt\nkeyfile {tmp_path}/server.key\n"
+    )
     broker.start()
     try:
         sub = Subscriber(plain)
         config = tmp_path / "kwsd.yaml"
-        config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: {SITE}\n"
-                          f"  tls:\n    ca: {tmp_path}/ca.crt\n")
+        config.write_text(
+            f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: {SITE}\n  tls:\n    ca: {tmp_path}/ca.crt\n"
+        )
         proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json", check=True)
         printed = detections(proc)
         assert sub.wait_for(lambda: len(sub.on(f"kwsd/{SITE}/detection")) == len(printed) > 0)
         sub.close()
         # without the CA, the broker's certificate is not trusted: nothing is delivered, and kwsd says so
-        config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: other\n  flush_timeout_s: 2\n"
-                          f"  tls: {{}}\n")
+        config.write_text(
+            f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: other\n  flush_timeout_s: 2\n  tls: {{}}\n"
+        )
         proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json")
         err = proc.stderr.decode()
         assert proc.returncode == 75, err  # EX_TEMPFAIL: detections were lost, and the exit status says so
@@ -280,9 +384,9 @@ def test_a_message_paho_refuses_is_logged_and_never_blocks_the_queue(broker, cap
     from kwsd.detection import Detection
     from kwsd.sinks.mqtt import MqttSink
     from kwsd.sinks.settings import MqttConfig
+
     sub = Subscriber(broker.port)
-    sink = MqttSink(MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, hermes=True), ["yes", "#"],
-                    MuteSwitch())
+    sink = MqttSink(MqttConfig(host="127.0.0.1", port=broker.port, site=SITE, hermes=True), ["yes", "#"], MuteSwitch())
     sink.start()
     assert sub.wait_for(lambda: sub.on(f"kwsd/{SITE}/status"))
     sink(Detection("#", 0.9, 1000, "odd"))
@@ -295,24 +399,33 @@ def test_a_message_paho_refuses_is_logged_and_never_blocks_the_queue(broker, cap
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([f"kwsd/{SITE}/set", "hermes/hotword/toggleOff", "hermes/hotword/toggleOn"]),
-       st.one_of(st.binary(max_size=64),
-                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-                              lambda c: st.lists(c, max_size=3) | st.dictionaries(
-                                  st.sampled_from(["enabled", "siteId", "x"]), c, max_size=3),
-                              max_leaves=8).map(lambda v: json.dumps(v).encode()),
-                 st.integers(1, 20_000).map(lambda n: b"[" * n + b"]" * n)))
+@given(
+    st.sampled_from([f"kwsd/{SITE}/set", "hermes/hotword/toggleOff", "hermes/hotword/toggleOn"]),
+    st.one_of(
+        st.binary(max_size=64),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+            lambda c: (
+                st.lists(c, max_size=3) | st.dictionaries(st.sampled_from(["enabled", "siteId", "x"]), c, max_size=3)
+            ),
+            max_leaves=8,
+        ).map(lambda v: json.dumps(v).encode()),
+        st.integers(1, 20_000).map(lambda n: b"[" * n + b"]" * n),
+    ),
+)
 def test_fuzzed_control_payloads_never_raise_and_only_valid_ones_mute(topic, payload):
     from types import SimpleNamespace
 
     from kwsd.sinks.mqtt import MqttSink
     from kwsd.sinks.settings import MqttConfig
+
     changes = []
 
     class Recording(MuteSwitch):
         def set(self, enabled, by):
             changes.append(enabled)
             super().set(enabled, by)
+
     sink = MqttSink(MqttConfig(host="127.0.0.1", site=SITE, hermes=True), ["yes"], Recording())
     sink._on_message(None, None, SimpleNamespace(topic=topic, payload=payload))
     if changes:  # only a well-formed command changes anything, and it does what it says
@@ -341,14 +454,17 @@ def test_tls_client_certificate_and_an_acl_that_allows_only_kwsds_topics(tmp_pat
         f"listener {broker.port} 127.0.0.1\nallow_anonymous true\n"  # the test's own clients
         f"listener {tls_port} 127.0.0.1\ncafile {tmp_path}/ca.crt\ncertfile {tmp_path}/server.crt\n"
         f"keyfile {tmp_path}/server.key\nrequire_certificate true\nuse_identity_as_username true\n"
-        f"acl_file {tmp_path}/acl\n")
+        f"acl_file {tmp_path}/acl\n"
+    )
     broker.start()
     try:
         sub = Subscriber(broker.port)
         config = tmp_path / "kwsd.yaml"
-        config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: {SITE}\n  flush_timeout_s: 5\n"
-                          f"  tls:\n    ca: {tmp_path}/ca.crt\n    cert: {tmp_path}/client.crt\n"
-                          f"    key: {tmp_path}/client.key\n")
+        config.write_text(
+            f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: {SITE}\n  flush_timeout_s: 5\n"
+            f"  tls:\n    ca: {tmp_path}/ca.crt\n    cert: {tmp_path}/client.crt\n"
+            f"    key: {tmp_path}/client.key\n"
+        )
         proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json")
         assert proc.returncode == 0, proc.stderr.decode()
         printed = detections(proc)
@@ -363,8 +479,10 @@ def test_tls_client_certificate_and_an_acl_that_allows_only_kwsds_topics(tmp_pat
         assert sub.on("hermes/hotword/yes/detected") == []
         sub.close()
         # without a client certificate the broker drops the connection: nothing is delivered, exit 75
-        config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: {SITE}\n  flush_timeout_s: 2\n"
-                          f"  tls:\n    ca: {tmp_path}/ca.crt\n")
+        config.write_text(
+            f"mqtt:\n  host: 127.0.0.1\n  port: {tls_port}\n  site: {SITE}\n  flush_timeout_s: 2\n"
+            f"  tls:\n    ca: {tmp_path}/ca.crt\n"
+        )
         proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json")
         err = proc.stderr.decode()
         assert proc.returncode == 75 and ("cannot connect" in err or "lost the broker" in err), err
@@ -377,14 +495,14 @@ def test_a_reload_while_muted_keeps_kwsd_muted_and_says_so(broker, tmp_path):
     """The MQTT sink rebuilt by a reload (new site) reads the mute state instead of assuming 'enabled'."""
     from kwsd.config import load_config
     from kwsd.daemon import Daemon
+
     sub = Subscriber(broker.port)
     config = tmp_path / "kwsd.yaml"
     config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: before\n")
     daemon = Daemon(load_config(str(config)), str(config), input_path=str(SAMPLE))
     try:
         assert sub.wait_for(lambda: sub.on("kwsd/before/state") == [('{"enabled": true}', False)])
-        publish.single("kwsd/before/set", json.dumps({"enabled": False}), hostname="127.0.0.1", port=broker.port,
-                       qos=1)
+        publish.single("kwsd/before/set", json.dumps({"enabled": False}), hostname="127.0.0.1", port=broker.port, qos=1)
         assert sub.wait_for(lambda: len(sub.on("kwsd/before/state")) == 2)
         assert daemon.engine.enabled is False
         config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: after\n")

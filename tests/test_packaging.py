@@ -2,6 +2,7 @@
 virtual environment runs: it finds its bundled model and sample recording and detects the
 keywords in the sample. Built without network (``--no-isolation``) with the test venv's
 setuptools."""
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,15 @@ def test_wheel_carries_the_model_the_sample_and_the_type_marker(dist):
 def test_sdist_carries_docs_unit_and_test_fixtures(dist):
     sdist = next(dist.glob("*.tar.gz"))
     names = {n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n}
-    for needed in ("LICENSE", "docs/contracts.md", "systemd/kwsd.service", "models/README.md",
-                   "models/default.tflite", "tests/conftest.py", "tests/data/README.md"):
+    for needed in (
+        "LICENSE",
+        "docs/contracts.md",
+        "systemd/kwsd.service",
+        "models/README.md",
+        "models/default.tflite",
+        "tests/conftest.py",
+        "tests/data/README.md",
+    ):
         assert needed in names, needed
     assert any(n.startswith("tests/data/speech/yes/") for n in names)
 
@@ -80,8 +88,11 @@ def test_installed_wheel_runs_on_its_bundled_sample(dist, tmp_path):
     r = run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)])
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KWSD_", "PYTHON"))}
-    where = run([str(python), "-c", "import kwsd, kwsd.resources as r; print(kwsd.__file__); print(r.default_model())"],
-                cwd=tmp_path, env=env)
+    where = run(
+        [str(python), "-c", "import kwsd, kwsd.resources as r; print(kwsd.__file__); print(r.default_model())"],
+        cwd=tmp_path,
+        env=env,
+    )
     assert where.returncode == 0, where.stderr
     module, model = where.stdout.split()
     assert module.startswith(str(venv)) and model.startswith(str(venv))

@@ -1,4 +1,5 @@
 """RecognizeCommands: TensorFlow's test cases, ported, plus what a user of a daemon expects."""
+
 import numpy as np
 import pytest
 
@@ -19,6 +20,7 @@ def feed(rc, scores, start_ms, count, step_ms=100):
 
 
 # --- ported from tensorflow/examples/speech_commands/recognize_commands_test.cc
+
 
 def test_basic():
     """TensorFlow's Basic case, with what it leaves implicit: one result is not a detection."""
@@ -49,6 +51,7 @@ def test_bad_input_times():
 
 
 # --- beyond TensorFlow
+
 
 def test_same_keyword_said_twice_three_seconds_apart_gives_two_detections():
     labels = ["_silence_", "_unknown_", "stop", "go"]
@@ -98,6 +101,7 @@ def test_minimum_count_and_quarter_window_are_required():
 def _reference(labels, scores, times, window, threshold, suppression, minimum_count):
     """The smoother as first written (a deque and np.mean), to check the buffered one against."""
     from collections import deque
+
     results, armed, last, out = deque(), np.ones(len(labels), bool), None, []
     for s, t in zip(scores, times):
         results.append((t, np.asarray(s, np.float64)))
@@ -109,8 +113,12 @@ def _reference(labels, scores, times, window, threshold, suppression, minimum_co
         above = avg > threshold
         armed |= ~above
         top = int(np.argmax(avg))
-        if above[top] and labels[top] not in ("_silence_", "_unknown_") and armed[top] and \
-                not (last is not None and t - last <= suppression):
+        if (
+            above[top]
+            and labels[top] not in ("_silence_", "_unknown_")
+            and armed[top]
+            and not (last is not None and t - last <= suppression)
+        ):
             armed[top] = False
             last = t
             out.append((labels[top], t, float(avg[top])))

@@ -1,4 +1,5 @@
 """`kwsd run` end to end on real recordings: what a user sees on stdout and stderr."""
+
 import json
 import re
 import shutil
@@ -50,7 +51,7 @@ def test_a_48khz_stereo_24bit_recording_is_resampled_and_mixed_down(tmp_path):
     hi = scipy.signal.resample_poly(audio, 3, 1)
     stereo = np.stack([hi, hi * 0.9], axis=1)
     path = tmp_path / "48k.wav"
-    scipy.io.wavfile.write(path, 48000, np.round(np.clip(stereo, -1, 1) * (2 ** 31 - 1) * 0.99).astype(np.int32))
+    scipy.io.wavfile.write(path, 48000, np.round(np.clip(stereo, -1, 1) * (2**31 - 1) * 0.99).astype(np.int32))
     proc = kwsd("run", "--input", path, "--json", check=True)
     assert_matches_truth(detections(proc), SAMPLE_TRUTH)
 
@@ -76,6 +77,7 @@ def test_two_models_run_together_and_report_their_own_names(tmp_path):
     assert proc.returncode == 1 and "two models are named" in proc.stderr.decode()  # names collide
 
     from kwsd.model import pack_model, unpack_model
+
     flatbuffer, meta = unpack_model(DEFAULT_MODEL.read_bytes())
     second.write_bytes(pack_model(flatbuffer, {**meta, "name": "second"}))
     proc = kwsd("run", "--model", DEFAULT_MODEL, "--model", second, "--input", SAMPLE, "--json", check=True)
@@ -93,8 +95,7 @@ def test_no_microphone_says_so_and_plays_the_bundled_sample():
 
 
 def test_no_microphone_under_systemd_fails_in_one_line():
-    env = {"PULSE_SERVER": "unix:/nonexistent/kwsd-test",
-           "INVOCATION_ID": "0123456789abcdef"}
+    env = {"PULSE_SERVER": "unix:/nonexistent/kwsd-test", "INVOCATION_ID": "0123456789abcdef"}
     proc = kwsd("run", "--json", env=env)
     assert proc.returncode == 1
     err = proc.stderr.decode().strip().splitlines()
@@ -109,7 +110,12 @@ def test_usage_errors_exit_2(args):
 
 def test_closed_stderr_changes_nothing_but_where_errors_go():
     """With 2>&- the next file opened would become fd 2; kwsd puts /dev/null there first."""
-    proc = subprocess.run(["sh", "-c", f'exec "{sys.executable}" -m kwsd run --input "{SAMPLE}" --json 2>&-'],
-                          cwd=ROOT, capture_output=False, stdout=subprocess.PIPE, timeout=120)
+    proc = subprocess.run(
+        ["sh", "-c", f'exec "{sys.executable}" -m kwsd run --input "{SAMPLE}" --json 2>&-'],
+        cwd=ROOT,
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        timeout=120,
+    )
     assert proc.returncode == 0
     assert [json.loads(x)["keyword"] for x in proc.stdout.decode().splitlines()] == ["yes", "stop", "stop", "go"]

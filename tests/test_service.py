@@ -1,5 +1,6 @@
 """systemd integration: the notify protocol against a socket the test owns, the watchdog,
 journald fields, SIGHUP reload, and the unit file checked by systemd-analyze."""
+
 import os
 import re
 import select
@@ -20,15 +21,20 @@ pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
 
 def start_kwsd(args, env, **kw):
-    return subprocess.Popen([sys.executable, "-m", "kwsd", "run", *map(str, args)], cwd=ROOT,
-                            env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kwsd", "run", *map(str, args)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
 def test_ready_watchdog_status_and_stopping_are_notified(tmp_path, abstract):
     notify = NotifySocket(tmp_path / "notify", abstract=f"kwsd-test-{os.getpid()}" if abstract else None)
-    proc = start_kwsd(["--input", SAMPLE, "--realtime"], {"NOTIFY_SOCKET": notify.address,
-                                                          "WATCHDOG_USEC": "400000"})
+    proc = start_kwsd(["--input", SAMPLE, "--realtime"], {"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "400000"})
     time.sleep(6.0)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
@@ -46,8 +52,9 @@ def test_ready_watchdog_status_and_stopping_are_notified(tmp_path, abstract):
 
 def test_the_watchdog_is_not_petted_while_no_audio_flows(tmp_path):
     notify = NotifySocket(tmp_path / "notify")
-    proc = start_kwsd(["--input", "-"], {"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "400000"},
-                      stdin=subprocess.PIPE)
+    proc = start_kwsd(
+        ["--input", "-"], {"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "400000"}, stdin=subprocess.PIPE
+    )
     chunk = np.round(compose([], 2.0) * 32767).astype("<i2").tobytes()
     proc.stdin.write(chunk)
     proc.stdin.flush()
@@ -74,6 +81,7 @@ def test_journald_records_carry_keyword_and_score_fields(tmp_path):
     from kwsd.detection import Detection
     from kwsd.service import JournalHandler
     from kwsd.sinks.console import log_detection
+
     journal = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     journal.bind(str(tmp_path / "journal"))
     journal.settimeout(5)
@@ -108,6 +116,7 @@ def test_sighup_reloads_thresholds_without_reopening_audio_and_rejects_a_bad_con
     err = err.decode()
     assert proc.returncode == 0, err
     import json
+
     found = [json.loads(line) for line in out.decode().splitlines()]
     before = [d["keyword"] for d in found if d["audio_ms"] < 9000]
     after = [d["keyword"] for d in found if d["audio_ms"] > 10500]
@@ -125,8 +134,12 @@ def _catches_sighup(pid: int) -> bool:
 
 
 def test_sighup_while_starting_is_a_reload_once_running_not_a_kill():
-    proc = subprocess.Popen([sys.executable, "-m", "kwsd", "run", "--input", str(SAMPLE), "--realtime", "--json"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kwsd", "run", "--input", str(SAMPLE), "--realtime", "--json"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 20
     while not _catches_sighup(proc.pid):  # the first moment kwsd's own code runs: models not loaded yet
         assert time.monotonic() < deadline and proc.poll() is None
@@ -152,8 +165,12 @@ def test_unit_file_verifies_and_is_hardened(tmp_path):
     tmp.write_text(unit.replace("/opt/kwsd/.venv/bin/kwsd", kwsd_bin))
     verify = subprocess.run([analyze, "verify", str(tmp)], capture_output=True, text=True, timeout=60)
     assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
-    security = subprocess.run([analyze, "security", "--offline=true", str(ROOT / "systemd" / "kwsd.service")],
-                              capture_output=True, text=True, timeout=60)
+    security = subprocess.run(
+        [analyze, "security", "--offline=true", str(ROOT / "systemd" / "kwsd.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     exposure = float(re.search(r"Overall exposure level for kwsd.service: ([\d.]+)", security.stdout).group(1))
     assert exposure <= 2.0, security.stdout[-3000:]
 
@@ -215,8 +232,13 @@ def test_the_units_system_call_filter_applied_for_real_lets_kwsd_run(pulse, tmp_
     assert "sched_setscheduler" not in allowed and "mbind" not in allowed  # the unit does deny these
 
     def confined(*args, timeout=60, **kw):
-        return subprocess.Popen([sys.executable, "-c", SECCOMP_EXEC, ",".join(sorted(allowed)), error, *args],
-                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+        return subprocess.Popen(
+            [sys.executable, "-c", SECCOMP_EXEC, ",".join(sorted(allowed)), error, *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            **kw,
+        )
 
     proc = confined("run", "--input", str(SAMPLE), "--json")
     out, err = proc.communicate(timeout=120)
@@ -231,8 +253,12 @@ def test_the_units_system_call_filter_applied_for_real_lets_kwsd_run(pulse, tmp_
     proc = confined("run", "--config", str(config), "--json", env=env)
     try:
         time.sleep(6.0)  # start-up and the first capture callback
-        subprocess.run(["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(raw)],
-                       env=env, check=True, timeout=30)
+        subprocess.run(
+            ["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(raw)],
+            env=env,
+            check=True,
+            timeout=30,
+        )
         time.sleep(2.0)
     finally:
         proc.send_signal(signal.SIGINT)

@@ -1,5 +1,6 @@
 """Streams: `kwsd stream make` / `kwsd stream eval`, the evaluator's counting, the smoother
 replay that `kwsd tune` relies on, and tune's output as a user meets it."""
+
 import json
 
 import pytest
@@ -25,11 +26,13 @@ def d(keyword, ms):
 
 def test_counting_on_hand_made_detections():
     truth = [("yes", 1000), ("stop", 5000), ("go", 9000), ("cat", 13000), ("no", 17000)]
-    found = [d("yes", 1800),     # inside yes's clip span (1000 .. 1000 + 1000 + 750): correct
-             d("yes", 2500),     # the same span again: a duplicate
-             d("go", 5900),      # inside stop's span, another keyword: wrong
-             d("go", 11000),     # 2000 ms after go's clip ended, outside the 750 ms tolerance: false accept
-             d("stop", 13500)]   # over a non-keyword word: false accept
+    found = [
+        d("yes", 1800),  # inside yes's clip span (1000 .. 1000 + 1000 + 750): correct
+        d("yes", 2500),  # the same span again: a duplicate
+        d("go", 5900),  # inside stop's span, another keyword: wrong
+        d("go", 11000),  # 2000 ms after go's clip ended, outside the 750 ms tolerance: false accept
+        d("stop", 13500),
+    ]  # over a non-keyword word: false accept
     fig = match(found, truth, KEYWORDS, hours=0.5).summary()
     assert fig["keyword_truths"] == 4  # "cat" is not a keyword truth
     k = fig["per_keyword"]
@@ -46,9 +49,29 @@ def test_counting_on_hand_made_detections():
 
 def test_a_made_stream_has_its_truth_and_eval_finds_the_words(tmp_path):
     out = tmp_path / "s.wav"
-    kwsd("stream", "make", "--data-dir", SPEECH, "--set", "all", "--wanted-words", ",".join(KEYWORDS),
-         "--background", NOISE, "--background-volume", "0.05", "--duration-s", "40", "--unknown-percentage", "20",
-         "--seed", "3", "--out", out, check=True)
+    kwsd(
+        "stream",
+        "make",
+        "--data-dir",
+        SPEECH,
+        "--set",
+        "all",
+        "--wanted-words",
+        ",".join(KEYWORDS),
+        "--background",
+        NOISE,
+        "--background-volume",
+        "0.05",
+        "--duration-s",
+        "40",
+        "--unknown-percentage",
+        "20",
+        "--seed",
+        "3",
+        "--out",
+        out,
+        check=True,
+    )
     truth = read_truth(tmp_path / "s.txt")
     audio, rate = read_wav(str(out))
     assert rate == 16000 and len(audio) == 40 * 16000
@@ -72,8 +95,19 @@ def test_a_made_stream_has_its_truth_and_eval_finds_the_words(tmp_path):
 
 def test_a_negative_stream_concatenates_recordings_and_counts_every_detection_as_false(tmp_path):
     out = tmp_path / "neg.wav"
-    kwsd("stream", "make", "--negative-dir", SPEECH / "_unknown_", "--set", "all", "--duration-s", "0",
-         "--out", out, check=True)
+    kwsd(
+        "stream",
+        "make",
+        "--negative-dir",
+        SPEECH / "_unknown_",
+        "--set",
+        "all",
+        "--duration-s",
+        "0",
+        "--out",
+        out,
+        check=True,
+    )
     assert (tmp_path / "neg.txt").read_text() == ""
     audio, _ = read_wav(str(out))
     assert len(audio) == 4 * (16000 + 8000)  # four 1-s clips, each followed by 0.5 s of silence
@@ -88,13 +122,16 @@ def test_stream_make_refuses_both_or_neither_source():
     assert proc.returncode == 2 and proc.stderr.decode().count("\n") == 1
 
 
-@pytest.mark.parametrize("settings", [SmootherSettings(), SmootherSettings(300, 0.5, 1000, 3, {"stop": 0.95}),
-                                      SmootherSettings(800, 0.9, 2000, 8)])
+@pytest.mark.parametrize(
+    "settings",
+    [SmootherSettings(), SmootherSettings(300, 0.5, 1000, 3, {"stop": 0.95}), SmootherSettings(800, 0.9, 2000, 8)],
+)
 def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, settings):
     model = KeywordModel.load(DEFAULT_MODEL)
     audio = compose([("yes", 0, 1.0), ("stop", 1, 3.5), ("go", 0, 6.0), ("no", 0, 8.0), ("stop", 2, 10.5)], 13.0)
     path = tmp_path / "r.wav"
     from kwsd.wavfile import write_wav
+
     write_wav(str(path), audio, 16000)
     trace = record_scores(model, str(path))
     replayed = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in replay(trace, model, settings)]
@@ -105,22 +142,72 @@ def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, setting
 
 def test_tune_writes_settings_that_kwsd_run_accepts_and_that_travel_in_the_model(tmp_path):
     stream = tmp_path / "kw.wav"
-    kwsd("stream", "make", "--data-dir", SPEECH, "--set", "all", "--wanted-words", ",".join(KEYWORDS),
-         "--background", NOISE, "--background-volume", "0.05", "--duration-s", "30", "--seed", "5",
-         "--out", stream, check=True)
+    kwsd(
+        "stream",
+        "make",
+        "--data-dir",
+        SPEECH,
+        "--set",
+        "all",
+        "--wanted-words",
+        ",".join(KEYWORDS),
+        "--background",
+        NOISE,
+        "--background-volume",
+        "0.05",
+        "--duration-s",
+        "30",
+        "--seed",
+        "5",
+        "--out",
+        stream,
+        check=True,
+    )
     neg = tmp_path / "neg.wav"
-    kwsd("stream", "make", "--negative-dir", SPEECH / "_unknown_", "--set", "all", "--duration-s", "0",
-         "--out", neg, check=True)
+    kwsd(
+        "stream",
+        "make",
+        "--negative-dir",
+        SPEECH / "_unknown_",
+        "--set",
+        "all",
+        "--duration-s",
+        "0",
+        "--out",
+        neg,
+        check=True,
+    )
     out = tmp_path / "tuned"
-    proc = kwsd("tune", "--stream", stream, "--negative", neg, "--windows", "300,500", "--minimum-counts", "3",
-                "--suppressions", "1500", "--thresholds", "0.6,0.9,0.99", "--target-fa", "50",
-                "--out", out, "--write-model", tmp_path / "tuned.tflite", timeout=300, check=True)
+    proc = kwsd(
+        "tune",
+        "--stream",
+        stream,
+        "--negative",
+        neg,
+        "--windows",
+        "300,500",
+        "--minimum-counts",
+        "3",
+        "--suppressions",
+        "1500",
+        "--thresholds",
+        "0.6,0.9,0.99",
+        "--target-fa",
+        "50",
+        "--out",
+        out,
+        "--write-model",
+        tmp_path / "tuned.tflite",
+        timeout=300,
+        check=True,
+    )
     assert "false accepts per hour" in proc.stdout.decode()
     text = (out / "recognize.yaml").read_text()
     config = parse_config(text)
     section = yaml.safe_load(text)["recognize"]
     assert config.recognize.average_window_ms in (300, 500) and set(section["thresholds"]) == set(
-        KeywordModel.load(DEFAULT_MODEL).keywords)
+        KeywordModel.load(DEFAULT_MODEL).keywords
+    )
     assert (out / "det.png").read_bytes()[:4] == b"\x89PNG"
     result = json.loads((out / "tune.json").read_text())
     assert len(result["grid"]) == 2
@@ -135,15 +222,18 @@ def test_tune_writes_settings_that_kwsd_run_accepts_and_that_travel_in_the_model
 
 def test_a_models_recommended_settings_apply_and_the_config_overrides_them(tmp_path):
     from kwsd.tune import write_model_with_settings
+
     model = KeywordModel.load(DEFAULT_MODEL)
     deaf = tmp_path / "deaf.tflite"  # recommends thresholds no score can pass
-    write_model_with_settings(model, {**SmootherSettings().to_dict(), "thresholds": {k: 1.0 for k in model.keywords}},
-                              str(deaf))
+    write_model_with_settings(
+        model, {**SmootherSettings().to_dict(), "thresholds": {k: 1.0 for k in model.keywords}}, str(deaf)
+    )
     assert detections(kwsd("run", "--model", deaf, "--input", SAMPLE, "--json", check=True)) == []
     config = tmp_path / "kwsd.yaml"
     # a global threshold set in the config replaces the model's per-keyword ones
-    config.write_text("recognize:\n  detection_threshold: 0.7\n  average_window_ms: 500\n"
-                      "  suppression_ms: 1500\n  minimum_count: 3\n")
+    config.write_text(
+        "recognize:\n  detection_threshold: 0.7\n  average_window_ms: 500\n  suppression_ms: 1500\n  minimum_count: 3\n"
+    )
     again = detections(kwsd("run", "--model", deaf, "--config", config, "--input", SAMPLE, "--json", check=True))
     plain = detections(kwsd("run", "--config", config, "--input", SAMPLE, "--json", check=True))
     assert [x["keyword"] for x in again] == [x["keyword"] for x in plain] and plain
@@ -151,6 +241,7 @@ def test_a_models_recommended_settings_apply_and_the_config_overrides_them(tmp_p
 
 def test_a_keyword_gets_the_fewest_false_rejects_within_its_budget_and_the_most_margin():
     from kwsd.tune import pick_threshold
+
     curve = [(0.3, 0.10, 2.0), (0.5, 0.20, 0.0), (0.7, 0.20, 0.0), (0.9, 0.40, 0.0)]
     assert pick_threshold(curve, 0.05, 0.99) == 0.7  # 0.3 fires too often; 0.5 and 0.7 miss as many
     assert pick_threshold(curve, 5.0, 0.99) == 0.3

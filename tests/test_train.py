@@ -1,4 +1,5 @@
 """`kwsd train` end to end on the committed clips, its data handling, and `kwsd label`."""
+
 import hashlib
 import http.server
 import io
@@ -22,16 +23,44 @@ from kwsd.train.download import safe_extract
 pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
 # salt "a" splits the five fixture speakers 3 / 1 / 1 at 20% validation and 20% testing
-TINY = ["--wanted-words", "yes,no,stop,go", "--split-salt", "a", "--validation-percentage", "20",
-        "--testing-percentage", "20", "--model-architecture", "tiny_conv", "--batch-size", "16",
-        "--eval-step-interval", "20", "--save-step-interval", "20", "--seed", "7"]
+TINY = [
+    "--wanted-words",
+    "yes,no,stop,go",
+    "--split-salt",
+    "a",
+    "--validation-percentage",
+    "20",
+    "--testing-percentage",
+    "20",
+    "--model-architecture",
+    "tiny_conv",
+    "--batch-size",
+    "16",
+    "--eval-step-interval",
+    "20",
+    "--save-step-interval",
+    "20",
+    "--seed",
+    "7",
+]
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "run"
-    proc = kwsd("train", "--data-dir", SPEECH, *TINY, "--how-many-training-steps", "30,10",
-                "--learning-rate", "0.01,0.001", "--out", out, timeout=600)
+    proc = kwsd(
+        "train",
+        "--data-dir",
+        SPEECH,
+        *TINY,
+        "--how-many-training-steps",
+        "30,10",
+        "--learning-rate",
+        "0.01,0.001",
+        "--out",
+        out,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     return out, proc
 
@@ -67,8 +96,21 @@ def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
     out, _ = tiny_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
-    proc = kwsd("train", "--data-dir", SPEECH, *TINY, "--how-many-training-steps", "40,20",
-                "--learning-rate", "0.01,0.001", "--out", copy, "--resume", timeout=600, check=True)
+    proc = kwsd(
+        "train",
+        "--data-dir",
+        SPEECH,
+        *TINY,
+        "--how-many-training-steps",
+        "40,20",
+        "--learning-rate",
+        "0.01,0.001",
+        "--out",
+        copy,
+        "--resume",
+        timeout=600,
+        check=True,
+    )
     assert "resuming" in proc.stdout.decode() and "at step 40" in proc.stdout.decode()
     assert json.loads((copy / "report.json").read_text())["steps"] == 60
 
@@ -76,8 +118,20 @@ def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
 def test_the_same_seed_gives_the_same_model(tiny_run, tmp_path):
     out, _ = tiny_run
     again = tmp_path / "again"
-    kwsd("train", "--data-dir", SPEECH, *TINY, "--how-many-training-steps", "30,10",
-         "--learning-rate", "0.01,0.001", "--out", again, timeout=600, check=True)
+    kwsd(
+        "train",
+        "--data-dir",
+        SPEECH,
+        *TINY,
+        "--how-many-training-steps",
+        "30,10",
+        "--learning-rate",
+        "0.01,0.001",
+        "--out",
+        again,
+        timeout=600,
+        check=True,
+    )
     first = json.loads((out / "report.json").read_text())
     second = json.loads((again / "report.json").read_text())
     assert first["int8"]["testing"]["confusion"] == second["int8"]["testing"]["confusion"]
@@ -95,24 +149,44 @@ def test_splits_keep_each_speaker_in_one_set_and_are_stable():
     assert {next(iter(s)) for s in by_speaker.values()} == {"training", "validation", "testing"}
     # TensorFlow's own hash (no salt): this is its published scheme, so it must not change
     expected = hashlib.sha1(b"e1469561").hexdigest()
-    pct = (int(expected, 16) % (2 ** 27)) * (100.0 / (2 ** 27 - 1))
-    assert which_set(str(SPEECH / "yes" / "e1469561_nohash_3.wav"), 10, 10) == \
-        ("validation" if pct < 10 else "testing" if pct < 20 else "training")
+    pct = (int(expected, 16) % (2**27)) * (100.0 / (2**27 - 1))
+    assert which_set(str(SPEECH / "yes" / "e1469561_nohash_3.wav"), 10, 10) == (
+        "validation" if pct < 10 else "testing" if pct < 20 else "training"
+    )
 
 
 def test_bad_files_are_reported_by_name_and_skipped(tmp_path):
     data = tmp_path / "data"
     shutil.copytree(SPEECH, data)
-    bad = {"yes/zz000000_nohash_0.wav": "8-bit", "no/zz000001_nohash_0.wav": "Hz",
-           "stop/zz000002_nohash_0.wav": "truncated", "go/zz000003_nohash_0.wav": "empty"}
+    bad = {
+        "yes/zz000000_nohash_0.wav": "8-bit",
+        "no/zz000001_nohash_0.wav": "Hz",
+        "stop/zz000002_nohash_0.wav": "truncated",
+        "go/zz000003_nohash_0.wav": "empty",
+    }
     scipy.io.wavfile.write(data / "yes/zz000000_nohash_0.wav", 16000, np.full(16000, 128, np.uint8))
     scipy.io.wavfile.write(data / "no/zz000001_nohash_0.wav", 8000, np.zeros(8000, np.int16))
     good = (data / "stop").glob("*.wav").__next__().read_bytes()
     (data / "stop/zz000002_nohash_0.wav").write_bytes(good[:5000])
     scipy.io.wavfile.write(data / "go/zz000003_nohash_0.wav", 16000, np.zeros(0, np.int16))
     out = tmp_path / "run"
-    proc = kwsd("train", "--data-dir", data, *TINY, "--how-many-training-steps", "2", "--learning-rate", "0.01",
-                "--validation-percentage", "0", "--testing-percentage", "0", "--out", out, timeout=600)
+    proc = kwsd(
+        "train",
+        "--data-dir",
+        data,
+        *TINY,
+        "--how-many-training-steps",
+        "2",
+        "--learning-rate",
+        "0.01",
+        "--validation-percentage",
+        "0",
+        "--testing-percentage",
+        "0",
+        "--out",
+        out,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     report = json.loads((out / "report.json").read_text())
     reported = {Path(p).parent.name + "/" + Path(p).name: why for p, why in report["bad_files"]}
@@ -155,8 +229,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
 def served(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                             lambda *a: RangeHandler(*a, directory=str(root)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: RangeHandler(*a, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{server.server_address[1]}"
@@ -174,8 +247,20 @@ def test_data_url_downloads_resumes_verifies_and_extracts(served, tmp_path):
     part = cache / "kwsd" / "datasets" / "speech.tar.gz.part"
     part.write_bytes(archive.read_bytes()[:1000])  # an interrupted earlier download
     out = tmp_path / "run"
-    proc = kwsd("train", "--data-url", f"{base}/speech.tar.gz", *TINY, "--how-many-training-steps", "2",
-                "--learning-rate", "0.01", "--out", out, env={"XDG_CACHE_HOME": str(cache)}, timeout=600)
+    proc = kwsd(
+        "train",
+        "--data-url",
+        f"{base}/speech.tar.gz",
+        *TINY,
+        "--how-many-training-steps",
+        "2",
+        "--learning-rate",
+        "0.01",
+        "--out",
+        out,
+        env={"XDG_CACHE_HOME": str(cache)},
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     assert f"sha256 {digest}" in proc.stdout.decode()
@@ -210,8 +295,20 @@ def test_label_prints_the_top_three_per_file_as_json():
 def test_binary_one_keyword_mode_exports_a_sigmoid_model(tmp_path):
     out = tmp_path / "binary"
     args = [a if a != "yes,no,stop,go" else "stop" for a in TINY]
-    proc = kwsd("train", "--data-dir", SPEECH, *args, "--binary", "--how-many-training-steps", "20",
-                "--learning-rate", "0.01", "--out", out, timeout=600)
+    proc = kwsd(
+        "train",
+        "--data-dir",
+        SPEECH,
+        *args,
+        "--binary",
+        "--how-many-training-steps",
+        "20",
+        "--learning-rate",
+        "0.01",
+        "--out",
+        out,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     model = KeywordModel.load(out / "model.tflite")
     assert model.labels == ["stop"] and model.name == "binary_stop"
@@ -227,8 +324,14 @@ def test_extra_training_dirs_join_the_training_set_only(tmp_path):
     for i, f in enumerate(sorted((SPEECH / "go").glob("*.wav"))):
         shutil.copy(f, extra / f"synthetic{i}_nohash_0.wav")
     base = build_index(SPEECH, ["yes", "stop"], validation_percentage=20, testing_percentage=20, split_salt="a")
-    more = build_index(SPEECH, ["yes", "stop"], validation_percentage=20, testing_percentage=20, split_salt="a",
-                       extra_training_dirs=[tmp_path / "extra"])
+    more = build_index(
+        SPEECH,
+        ["yes", "stop"],
+        validation_percentage=20,
+        testing_percentage=20,
+        split_salt="a",
+        extra_training_dirs=[tmp_path / "extra"],
+    )
     added = [p for p, _ in more.sets["training"] if "synthetic" in str(p)]
     assert len(added) == 3 and all(lab == 3 for p, lab in more.sets["training"] if "synthetic" in str(p))
     assert more.sets["validation"] == base.sets["validation"] and more.sets["testing"] == base.sets["testing"]
@@ -237,25 +340,40 @@ def test_extra_training_dirs_join_the_training_set_only(tmp_path):
 def test_train_options_come_from_yaml_with_flags_winning(tmp_path):
     from kwsd.errors import ConfigError
     from kwsd.train.cli import build_parser, settings_from
+
     config = tmp_path / "train.yaml"
-    config.write_text("data-dir: /data\nwanted_words: yes,no\nhow-many-training-steps: 100,10\nbatch_size: 32\n"
-                      "out: runs/x\n")
+    config.write_text(
+        "data-dir: /data\nwanted_words: yes,no\nhow-many-training-steps: 100,10\nbatch_size: 32\nout: runs/x\n"
+    )
     s = settings_from(build_parser().parse_args(["--config", str(config), "--batch_size", "64"]))
     assert (s.data_dir, s.wanted_words, s.how_many_training_steps, s.batch_size) == ("/data", "yes,no", "100,10", 64)
     config.write_text("data-dir: /data\nout: runs/x\nlearning_rat: 0.1\n")
     with pytest.raises(ConfigError, match="learning_rat"):
         settings_from(build_parser().parse_args(["--config", str(config)]))
-    proc = kwsd("train", "--data-dir", SPEECH, "--out", tmp_path / "o", "--model-architecture", "resnet1000",
-                "--how-many-training-steps", "1", "--learning-rate", "0.1")
+    proc = kwsd(
+        "train",
+        "--data-dir",
+        SPEECH,
+        "--out",
+        tmp_path / "o",
+        "--model-architecture",
+        "resnet1000",
+        "--how-many-training-steps",
+        "1",
+        "--learning-rate",
+        "0.1",
+    )
     assert proc.returncode == 78 and "unknown architecture" in proc.stderr.decode().strip().splitlines()[-1]
 
 
 def _negatives(folder: Path) -> Path:
     """Long recordings of no keyword, as a user would have them: FLAC and OGG at other rates."""
     import soundfile
+
     folder.mkdir()
-    words = np.concatenate([np.pad(scipy.io.wavfile.read(p)[1], (4000, 4000)) for p in
-                            sorted((SPEECH / "_unknown_").glob("*.wav"))])
+    words = np.concatenate(
+        [np.pad(scipy.io.wavfile.read(p)[1], (4000, 4000)) for p in sorted((SPEECH / "_unknown_").glob("*.wav"))]
+    )
     soundfile.write(folder / "talk.flac", words, 16000)
     soundfile.write(folder / "talk_at_44k.ogg", np.repeat(words, 2)[::1].astype(np.int16), 32000)
     noise = scipy.io.wavfile.read(SPEECH / "_background_noise_" / "doing_the_dishes_2s.wav")[1]
@@ -265,6 +383,7 @@ def _negatives(folder: Path) -> Path:
 
 def test_negative_recordings_split_by_file_and_load_at_any_rate(tmp_path):
     from kwsd.train.negatives import audio_files, load_pool
+
     folder = _negatives(tmp_path / "neg")
     sets = {name: load_pool(str(folder), 16000, name, 34, 33)[0] for name in ("training", "validation", "testing")}
     names = [n for pool in sets.values() for n in pool.names]
@@ -280,17 +399,64 @@ def test_negative_recordings_split_by_file_and_load_at_any_rate(tmp_path):
 
 def test_tts_negatives_speak_other_words_split_by_word_and_load_as_negatives(tmp_path):
     from kwsd.train.negatives import load_pool
+
     words = tmp_path / "words"
-    words.write_text("\n".join(["yes", "know", "write", "Paris", "cat's", "stop", "apple", "garden", "river",
-                                "window", "table", "purple", "orange", "silver", "yellow", "button"]) + "\n")
+    words.write_text(
+        "\n".join(
+            [
+                "yes",
+                "know",
+                "write",
+                "Paris",
+                "cat's",
+                "stop",
+                "apple",
+                "garden",
+                "river",
+                "window",
+                "table",
+                "purple",
+                "orange",
+                "silver",
+                "yellow",
+                "button",
+            ]
+        )
+        + "\n"
+    )
     out = tmp_path / "tts"
-    proc = subprocess.run([sys.executable, "-m", "kwsd.train.tts", "--negatives", "--out", out, "--minutes",
-                           "0.3", "--dictionary", words], capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kwsd.train.tts",
+            "--negatives",
+            "--out",
+            out,
+            "--minutes",
+            "0.3",
+            "--dictionary",
+            words,
+        ],
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     from kwsd.train.tts import dictionary_words, split_words
+
     kept = dictionary_words(str(words), ["yes", "stop"])
-    assert kept == ["apple", "button", "garden", "orange", "purple", "river", "silver", "table", "window",
-                    "yellow"]  # no keyword, no soundalike ("know", "write"), no names or possessives
+    assert kept == [
+        "apple",
+        "button",
+        "garden",
+        "orange",
+        "purple",
+        "river",
+        "silver",
+        "table",
+        "window",
+        "yellow",
+    ]  # no keyword, no soundalike ("know", "write"), no names or possessives
     parts = split_words(kept)
     assert parts["heldout"] and parts["training"] and not set(parts["heldout"]) & set(parts["training"])
     pool, bad = load_pool(str(out / "training"), 16000, "all")
@@ -301,6 +467,7 @@ def test_tts_negatives_speak_other_words_split_by_word_and_load_as_negatives(tmp
 
 def test_partial_keywords_keep_only_a_part_of_the_word():
     from kwsd.train.augment import partial_keywords, simulated_rir
+
     clips = np.stack([scipy.io.wavfile.read(p)[1] / 32768.0 for p in sorted((SPEECH / "yes").glob("*.wav"))])
     cut = partial_keywords(clips.astype(np.float32), np.random.default_rng(1))
     for whole, part in zip(clips, cut):
@@ -308,7 +475,7 @@ def test_partial_keywords_keep_only_a_part_of_the_word():
         assert 0 < len(kept) < 0.6 * len(np.flatnonzero(np.abs(whole) > 1e-3))
         assert np.array_equal(part[kept], whole[kept].astype(np.float32))  # a piece of the word, unchanged
     rir = simulated_rir(np.random.default_rng(2), 16000)
-    assert rir[0] == 1.0 and np.abs(rir[len(rir) // 2:]).max() < np.abs(rir[1:len(rir) // 4]).max()
+    assert rir[0] == 1.0 and np.abs(rir[len(rir) // 2 :]).max() < np.abs(rir[1 : len(rir) // 4]).max()
 
 
 def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path):
@@ -321,12 +488,41 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     stream = tmp_path / "kw.wav"
     kwsd("stream", "make", "--data-dir", SPEECH, "--set", "all", "--duration-s", "20", "--out", stream, check=True)
     out = tmp_path / "run"
-    proc = kwsd("train", "--data-dir", SPEECH, *TINY, "--how-many-training-steps", "20,10",
-                "--learning-rate", "0.01,0.001", "--negative-dir", f"{neg}:1", "--negative-percentage", "25",
-                "--validation-percentage", "20", "--partial-percentage", "10", "--rir-dir", rirs,
-                "--reverb-percentage", "50", "--gain-db=-6,6", "--mine-hard-negatives",
-                "--hard-negative-threshold", "0.0", "--hard-negative-percentage", "10",
-                "--eval-stream", stream, "--eval-negative", neg / "phone.wav", "--out", out, timeout=600)
+    proc = kwsd(
+        "train",
+        "--data-dir",
+        SPEECH,
+        *TINY,
+        "--how-many-training-steps",
+        "20,10",
+        "--learning-rate",
+        "0.01,0.001",
+        "--negative-dir",
+        f"{neg}:1",
+        "--negative-percentage",
+        "25",
+        "--validation-percentage",
+        "20",
+        "--partial-percentage",
+        "10",
+        "--rir-dir",
+        rirs,
+        "--reverb-percentage",
+        "50",
+        "--gain-db=-6,6",
+        "--mine-hard-negatives",
+        "--hard-negative-threshold",
+        "0.0",
+        "--hard-negative-percentage",
+        "10",
+        "--eval-stream",
+        stream,
+        "--eval-negative",
+        neg / "phone.wav",
+        "--out",
+        out,
+        timeout=600,
+    )
     text = proc.stdout.decode() + proc.stderr.decode()
     assert proc.returncode == 0, text[-3000:]
     assert "negative audio: " in text and "room impulse responses: 1" in text
@@ -338,11 +534,14 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     assert report["settings"]["negative_dir"] == "neg:1"  # folders only, not the trainer's paths
 
 
-@pytest.mark.parametrize("flags,message", [
-    (["--negative-percentage", "30"], "--negative-percentage needs --negative-dir"),
-    (["--gain-db", "6"], "--gain-db 6: give two numbers"),
-    (["--negative-dir", "x", "--negative-percentage", "60", "--partial-percentage", "50"], "must leave room"),
-])
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--negative-percentage", "30"], "--negative-percentage needs --negative-dir"),
+        (["--gain-db", "6"], "--gain-db 6: give two numbers"),
+        (["--negative-dir", "x", "--negative-percentage", "60", "--partial-percentage", "50"], "must leave room"),
+    ],
+)
 def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):
     proc = kwsd("train", "--data-dir", SPEECH, *flags, "--out", tmp_path / "o")
     assert proc.returncode == 78 and message in proc.stderr.decode()

@@ -1,4 +1,5 @@
 """The simplest sinks: a log line per detection, and JSON lines on stdout for --json."""
+
 from __future__ import annotations
 
 import logging
@@ -10,8 +11,14 @@ log = logging.getLogger("kwsd.detection")
 
 
 def log_detection(d: Detection) -> None:
-    log.info("detected '%s' (score %.2f) at %.3f s [%s]", d.keyword, d.score, d.audio_ms / 1000, d.model,
-             extra={"KEYWORD": d.keyword, "SCORE": f"{d.score:.4f}", "AUDIO_MS": d.audio_ms, "MODEL": d.model})
+    log.info(
+        "detected '%s' (score %.2f) at %.3f s [%s]",
+        d.keyword,
+        d.score,
+        d.audio_ms / 1000,
+        d.model,
+        extra={"KEYWORD": d.keyword, "SCORE": f"{d.score:.4f}", "AUDIO_MS": d.audio_ms, "MODEL": d.model},
+    )
 
 
 class JsonLines:

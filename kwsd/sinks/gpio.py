@@ -1,6 +1,7 @@
 """GPIO hooks: pulse or toggle an output line per keyword, through the Linux GPIO character
 device with the libgpiod v2 bindings (``gpiod`` on PyPI).  Works on any board with a
 /dev/gpiochip*, Raspberry Pi 5 included (where the old sysfs and RPi.GPIO do not)."""
+
 from __future__ import annotations
 
 import logging
@@ -22,6 +23,7 @@ class GpioHooks:
                 raise KwsdError("GPIO hooks need the gpiod package: pip install gpiod") from None
         self.gpiod = gpiod_module
         from gpiod.line import Direction, Value  # noqa: F401 - fail early if the API is not v2
+
         self.hooks = hooks
         self._requests: dict = {}
         self._state: dict = {}
@@ -32,10 +34,12 @@ class GpioHooks:
             if key in self._requests:
                 continue
             try:
-                settings = gpiod_module.LineSettings(direction=Direction.OUTPUT, active_low=hook.active_low,
-                                                     output_value=Value.INACTIVE)
-                self._requests[key] = gpiod_module.request_lines(hook.chip, consumer="kwsd",
-                                                                 config={hook.line: settings})
+                settings = gpiod_module.LineSettings(
+                    direction=Direction.OUTPUT, active_low=hook.active_low, output_value=Value.INACTIVE
+                )
+                self._requests[key] = gpiod_module.request_lines(
+                    hook.chip, consumer="kwsd", config={hook.line: settings}
+                )
             except (OSError, ValueError) as e:
                 self.close()
                 raise KwsdError(f"GPIO {hook.chip} line {hook.line}: {e}") from None
@@ -43,6 +47,7 @@ class GpioHooks:
 
     def _set(self, key, active: bool) -> None:
         from gpiod.line import Value
+
         with self._lock:
             self._requests[key].set_value(key[1], Value.ACTIVE if active else Value.INACTIVE)
             self._state[key] = active

@@ -6,6 +6,7 @@ environment.  A hook that runs longer than ``timeout_s`` is killed with its proc
 group; at most ``max_concurrent`` hooks run at once and a run beyond that is skipped
 and logged: a light switched minutes late is worse than one request missed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,19 +37,31 @@ class CommandHooks:
             if hook.keyword in ("*", d.keyword):
                 if not self._slots.acquire(blocking=False):
                     self.skipped += 1
-                    log.warning("hook %s skipped: %d hooks already running", hook.argv[0],
-                                self.max_concurrent)
+                    log.warning("hook %s skipped: %d hooks already running", hook.argv[0], self.max_concurrent)
                     continue
                 t = threading.Thread(target=self._run, args=(hook, d), name="kwsd-hook", daemon=True)
                 self._threads = [x for x in self._threads if x.is_alive()] + [t]
                 t.start()
 
     def _run(self, hook: CommandHook, d: Detection) -> None:
-        env = {**os.environ, "KWSD_KEYWORD": d.keyword, "KWSD_SCORE": f"{d.score:.4f}", "KWSD_SITE": self.site,
-               "KWSD_TIMESTAMP": d.timestamp, "KWSD_MODEL": d.model, "KWSD_AUDIO_MS": str(d.audio_ms)}
+        env = {
+            **os.environ,
+            "KWSD_KEYWORD": d.keyword,
+            "KWSD_SCORE": f"{d.score:.4f}",
+            "KWSD_SITE": self.site,
+            "KWSD_TIMESTAMP": d.timestamp,
+            "KWSD_MODEL": d.model,
+            "KWSD_AUDIO_MS": str(d.audio_ms),
+        }
         try:
-            proc = subprocess.Popen(hook.argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.PIPE, start_new_session=True)
+            proc = subprocess.Popen(
+                hook.argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+            )
         except OSError as e:
             self.failed += 1
             log.error("hook %s could not start: %s", hook.argv[0], e.strerror or e)

@@ -7,6 +7,7 @@ While the broker is unreachable, detections wait in that queue (oldest dropped a
 counted when it is full) and paho reconnects with backoff.  A message handed to paho
 with QoS >= 1 is kept by paho until the broker acknowledges it, across reconnections.
 """
+
 from __future__ import annotations
 
 import logging
@@ -23,14 +24,17 @@ from .settings import MqttConfig
 
 log = logging.getLogger(__name__)
 
+
 def _guarded(callback):
     """A paho callback that logs its failures instead of raising them into paho's network
     thread: an exception there ends the thread, and with it muting and every later delivery."""
+
     def wrapper(*args):
         try:
             callback(*args)
         except Exception:
             log.exception("MQTT: error in %s (ignored)", callback.__name__)
+
     wrapper.__name__ = callback.__name__
     return wrapper
 
@@ -74,12 +78,14 @@ class MqttSink:
         if not self.config.password_file:
             return None
         from ..errors import ConfigError
+
         try:
             with open(self.config.password_file, encoding="utf-8") as f:
                 return f.read().strip()
         except OSError as e:
-            raise ConfigError(f"mqtt.password_file: cannot read {self.config.password_file} "
-                              f"({e.strerror or e})") from None
+            raise ConfigError(
+                f"mqtt.password_file: cannot read {self.config.password_file} ({e.strerror or e})"
+            ) from None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -109,12 +115,17 @@ class MqttSink:
             if topic != self.topics.status:
                 log.error("MQTT: undelivered at shutdown: %s %s", topic, payload)
         if left:
-            log.error("MQTT: %d message(s) could not be delivered to %s:%d before shutdown",
-                      len(left), self.config.host, self.config.port)
+            log.error(
+                "MQTT: %d message(s) could not be delivered to %s:%d before shutdown",
+                len(left),
+                self.config.host,
+                self.config.port,
+            )
         self.client.disconnect()
         self.client.loop_stop()
         lost = [m for m in left if m[0] == self.topics.detection]
         return len(lost) + self.dropped_detections
+
     # ------------------------------------------------------------------ detections
     def __call__(self, d: Detection) -> None:
         self._enqueue(self.topics.detection, messages.detection_payload(d, self.site), self.config.qos, False)
@@ -160,8 +171,7 @@ class MqttSink:
     # ------------------------------------------------------------------ paho callbacks (network thread)
     def _on_connect(self, client, userdata, flags, reason_code, properties):
         if reason_code.is_failure:
-            log.error("MQTT: broker %s:%d refused the connection: %s", self.config.host, self.config.port,
-                      reason_code)
+            log.error("MQTT: broker %s:%d refused the connection: %s", self.config.host, self.config.port, reason_code)
             return
         self._fail_logged = False
         log.info("MQTT: connected to %s:%d as site '%s'", self.config.host, self.config.port, self.site)
@@ -174,16 +184,21 @@ class MqttSink:
             self._queue.appendleft((self.topics.state, messages.state_payload(self.switch.enabled), 1, True))
             self._queue.appendleft((self.topics.status, "online", 1, True))
             if self.config.homeassistant.enabled:
-                topic, payload = messages.discovery(self.topics, self.site, self.keywords, self.model_names,
-                                                    self.config.homeassistant.discovery_prefix)
+                topic, payload = messages.discovery(
+                    self.topics, self.site, self.keywords, self.model_names, self.config.homeassistant.discovery_prefix
+                )
                 self._queue.appendleft((topic, payload, 1, True))
         self._drain()
 
     def _on_connect_fail(self, client, userdata):
         if not self._fail_logged:  # once per outage; paho keeps retrying with backoff
             self._fail_logged = True
-            log.warning("MQTT: cannot connect to %s:%d%s; retrying, detections are queued", self.config.host,
-                        self.config.port, " (TLS)" if self.config.tls is not None else "")
+            log.warning(
+                "MQTT: cannot connect to %s:%d%s; retrying, detections are queued",
+                self.config.host,
+                self.config.port,
+                " (TLS)" if self.config.tls is not None else "",
+            )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         with self._lock:
@@ -193,8 +208,12 @@ class MqttSink:
 
     def _on_message(self, client, userdata, message):
         if len(message.payload) > messages.MAX_CONTROL_PAYLOAD:
-            log.warning("MQTT: ignored a message of %d bytes on %s (at most %d)", len(message.payload),
-                        message.topic, messages.MAX_CONTROL_PAYLOAD)
+            log.warning(
+                "MQTT: ignored a message of %d bytes on %s (at most %d)",
+                len(message.payload),
+                message.topic,
+                messages.MAX_CONTROL_PAYLOAD,
+            )
             return
         try:
             enabled = messages.parse_control(message.topic, message.payload, self.topics, self.site)

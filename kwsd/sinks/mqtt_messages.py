@@ -1,6 +1,7 @@
 """What kwsd publishes and accepts over MQTT (docs/contracts.md), as plain functions:
 topic names, the detection and Rhasspy Hermes payloads, Home Assistant discovery, and the
 parsing of control messages. ``MqttSink`` (mqtt.py) only queues and moves these messages."""
+
 from __future__ import annotations
 
 import json
@@ -39,25 +40,42 @@ def state_payload(enabled: bool) -> str:
 
 def hermes_detected(d: Detection, site: str) -> tuple[str, str]:
     """Rhasspy Hermes ``hermes/hotword/<keyword>/detected``."""
-    payload = {"modelId": d.model, "modelVersion": "", "modelType": "personal",
-               "currentSensitivity": round(float(d.score), 4), "siteId": site, "sessionId": None,
-               "sendAudioCaptured": None, "lang": None, "customEntities": None}
+    payload = {
+        "modelId": d.model,
+        "modelVersion": "",
+        "modelType": "personal",
+        "currentSensitivity": round(float(d.score), 4),
+        "siteId": site,
+        "sessionId": None,
+        "sendAudioCaptured": None,
+        "lang": None,
+        "customEntities": None,
+    }
     return f"hermes/hotword/{d.keyword}/detected", json.dumps(payload)
 
 
-def discovery(topics: Topics, site: str, keywords: Sequence[str], model_names: Sequence[str],
-              discovery_prefix: str) -> tuple[str, str]:
+def discovery(
+    topics: Topics, site: str, keywords: Sequence[str], model_names: Sequence[str], discovery_prefix: str
+) -> tuple[str, str]:
     """Home Assistant MQTT discovery: one event entity per site, event types = keywords."""
     uid = f"kwsd_{site}".replace("-", "_").replace(".", "_")
     payload = {
-        "name": "Keyword", "unique_id": uid, "object_id": uid,
-        "state_topic": topics.detection, "event_types": list(keywords),
+        "name": "Keyword",
+        "unique_id": uid,
+        "object_id": uid,
+        "state_topic": topics.detection,
+        "event_types": list(keywords),
         "value_template": '{"event_type": "{{ value_json.keyword }}", "score": {{ value_json.score }}, '
-                          '"model": "{{ value_json.model }}"}',
-        "availability_topic": topics.status, "payload_available": "online",
+        '"model": "{{ value_json.model }}"}',
+        "availability_topic": topics.status,
+        "payload_available": "online",
         "payload_not_available": "offline",
-        "device": {"identifiers": [uid], "name": f"kwsd {site}", "manufacturer": "kwsd",
-                   "model": ", ".join(model_names) or "kwsd"},
+        "device": {
+            "identifiers": [uid],
+            "name": f"kwsd {site}",
+            "manufacturer": "kwsd",
+            "model": ", ".join(model_names) or "kwsd",
+        },
     }
     return f"{discovery_prefix}/event/{uid}/config", json.dumps(payload)
 

@@ -2,6 +2,7 @@
 and by the sinks themselves. They live apart from the sinks so that loading a config never
 imports paho, gpiod or subprocess handling (config depends on this module, not on the sinks).
 Field metadata (min, max, choices, check) is enforced by the config loader."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -7,6 +7,7 @@ Flatten is avoided (it adds SHAPE/STRIDED_SLICE/PACK ops in TFLite): a Reshape t
 a fixed size does the same job.  The last layer is softmax (or sigmoid in binary
 mode) so the exported model outputs probabilities.
 """
+
 from __future__ import annotations
 
 import math
@@ -81,13 +82,25 @@ def _tc_resnet8(x, normed, dropout):
 
 
 # name -> body: (features as an image, normalised features, dropout) -> a flat vector
-BUILDERS = {"tiny_conv": _tiny_conv, "conv": _conv, "low_latency_conv": _low_latency_conv,
-            "ds_cnn": _ds_cnn, "tc_resnet8": _tc_resnet8}
+BUILDERS = {
+    "tiny_conv": _tiny_conv,
+    "conv": _conv,
+    "low_latency_conv": _low_latency_conv,
+    "ds_cnn": _ds_cnn,
+    "tc_resnet8": _tc_resnet8,
+}
 assert tuple(BUILDERS) == ARCHITECTURES, "settings.ARCHITECTURES lists the builders for the CLI"
 
 
-def build_model(name: str, input_shape: tuple[int, int], label_count: int, binary: bool = False,
-                dropout: float = 0.2, mean=None, variance=None) -> keras.Model:
+def build_model(
+    name: str,
+    input_shape: tuple[int, int],
+    label_count: int,
+    binary: bool = False,
+    dropout: float = 0.2,
+    mean=None,
+    variance=None,
+) -> keras.Model:
     """``mean``/``variance`` per coefficient (from training features) normalise the input
     inside the model, so MFCCs of very different ranges (c0 is a log energy) train evenly."""
     if name not in BUILDERS:

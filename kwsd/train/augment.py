@@ -6,6 +6,7 @@ reverberation (measured room impulse responses and simulated rooms) and random g
 And for teaching the model what a keyword is *not*: partial keywords, clips cut so that
 only the start or the end of the word remains, labelled ``_unknown_``.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,15 +24,24 @@ def simulated_rir(rng: np.random.Generator, sample_rate: int) -> np.ndarray:
     tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
     predelay = int(rng.uniform(0.002, 0.02) * sample_rate)
     tail[:predelay] = 0
-    tail *= 10 ** (-rng.uniform(0, 12) / 20) / (np.sqrt(np.sum(tail ** 2)) + 1e-9)  # direct-to-reverb 0..12 dB
+    tail *= 10 ** (-rng.uniform(0, 12) / 20) / (np.sqrt(np.sum(tail**2)) + 1e-9)  # direct-to-reverb 0..12 dB
     tail[0] = 1.0
     return tail.astype(np.float32)
 
 
 class Augmenter:
-    def __init__(self, background: list[np.ndarray], background_frequency=0.8, background_volume=0.1,
-                 time_shift_samples=1600, silence_volume=1.0, rirs=(), reverb_frequency=0.0,
-                 gain_db=(0.0, 0.0), sample_rate=16000):
+    def __init__(
+        self,
+        background: list[np.ndarray],
+        background_frequency=0.8,
+        background_volume=0.1,
+        time_shift_samples=1600,
+        silence_volume=1.0,
+        rirs=(),
+        reverb_frequency=0.0,
+        gain_db=(0.0, 0.0),
+        sample_rate=16000,
+    ):
         self.background = [b for b in background if len(b) > 0]
         self.background_frequency = background_frequency
         self.background_volume = background_volume
@@ -50,7 +60,7 @@ class Augmenter:
         if len(clip) <= n:
             return np.resize(clip, n).astype(np.float32)
         start = rng.integers(len(clip) - n)
-        return clip[start:start + n]
+        return clip[start : start + n]
 
     def reverberate(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """``x`` in a room: a measured response half of the time (if any), else a simulated one.
@@ -62,7 +72,7 @@ class Augmenter:
         else:
             rir = simulated_rir(rng, self.sample_rate)
         y = fftconvolve(x, rir)[: len(x)]
-        rms_in, rms_out = np.sqrt(np.mean(x ** 2)), np.sqrt(np.mean(y ** 2))
+        rms_in, rms_out = np.sqrt(np.mean(x**2)), np.sqrt(np.mean(y**2))
         return (y * (rms_in / rms_out if rms_out > 1e-9 else 0.0)).astype(np.float32)
 
     def __call__(self, clips: np.ndarray, is_silence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -74,7 +84,7 @@ class Augmenter:
             if self.time_shift > 0 and not is_silence[i]:
                 shift = int(rng.integers(-self.time_shift, self.time_shift + 1))
                 if shift > 0:
-                    out[i, shift:] = x[:n - shift]
+                    out[i, shift:] = x[: n - shift]
                 elif shift < 0:
                     out[i, :shift] = x[-shift:]
                 else:
@@ -105,19 +115,20 @@ def partial_keywords(clips: np.ndarray, rng: np.random.Generator, sample_rate: i
     hop = sample_rate // 100
     for i, x in enumerate(clips):
         frames = x[: len(x) // hop * hop].reshape(-1, hop)
-        energy = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-10)
+        energy = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-10)
         voiced = np.flatnonzero(energy > energy.max() - 30)
         a, b = voiced[0] * hop, (voiced[-1] + 1) * hop
         keep = int((b - a) * rng.uniform(0.25, 0.55))
         if rng.random() < 0.5:
-            out[i, a:a + keep] = x[a:a + keep]
+            out[i, a : a + keep] = x[a : a + keep]
         else:
-            out[i, b - keep:b] = x[b - keep:b]
+            out[i, b - keep : b] = x[b - keep : b]
     return out
 
 
-def spec_augment(features: np.ndarray, rng: np.random.Generator, time_masks=2, time_mask_max=5,
-                 freq_masks=2, freq_mask_max=2) -> np.ndarray:
+def spec_augment(
+    features: np.ndarray, rng: np.random.Generator, time_masks=2, time_mask_max=5, freq_masks=2, freq_mask_max=2
+) -> np.ndarray:
     """Zero random time and coefficient stripes (SpecAugment, Park et al. 2019), in place.
 
     Masks are set to each example's mean so the int8 input range is unaffected."""
@@ -127,9 +138,9 @@ def spec_augment(features: np.ndarray, rng: np.random.Generator, time_masks=2, t
         for _ in range(time_masks):
             w = int(rng.integers(0, time_mask_max + 1))
             t = int(rng.integers(0, max(1, frames - w)))
-            features[i, t:t + w, :] = fill
+            features[i, t : t + w, :] = fill
         for _ in range(freq_masks):
             w = int(rng.integers(0, freq_mask_max + 1))
             f = int(rng.integers(1, max(2, coeffs - w)))  # keep c0, the frame energy
-            features[i, :, f:f + w] = fill
+            features[i, :, f : f + w] = fill
     return features

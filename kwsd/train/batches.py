@@ -1,6 +1,7 @@
 """Training batches: keyword clips augmented and turned into features in a background
 thread, with the negatives that teach the model what to ignore (windows of long negative
 recordings, partial keywords, mined hard negatives) mixed into every batch."""
+
 from __future__ import annotations
 
 import queue
@@ -17,8 +18,20 @@ class BatchMaker:
     """Augmented feature batches, made in a background thread so that numpy's FFTs
     (which release the GIL) overlap with TensorFlow's training step."""
 
-    def __init__(self, clips, labels, silence, frontend, augmenter, batch_size, seed, spec_augment,
-                 start_step=0, depth=4, mix=None):
+    def __init__(
+        self,
+        clips,
+        labels,
+        silence,
+        frontend,
+        augmenter,
+        batch_size,
+        seed,
+        spec_augment,
+        start_step=0,
+        depth=4,
+        mix=None,
+    ):
         self.clips, self.labels, self.silence = clips, labels, silence
         self.mix = mix
         self.frontend, self.augmenter, self.batch_size = frontend, augmenter, batch_size
@@ -33,6 +46,7 @@ class BatchMaker:
 
     def make(self, step: int):
         from .augment import spec_augment
+
         t0 = time.perf_counter()
         rng = np.random.default_rng([self.seed, step])  # depends on the step only: resumable, deterministic
         extra_audio, extra_labels = self.mix.draw(rng, self.batch_size) if self.mix else (None, None)
@@ -93,6 +107,7 @@ class NegativeMix:
 
     def draw(self, rng: np.random.Generator, batch: int):
         from .augment import partial_keywords
+
         neg, part, hard = self.counts(batch)
         samples = self.keyword_clips.shape[1]
         parts = [self.pool.sample(rng, neg, samples)] if neg else []
@@ -112,12 +127,13 @@ def load_rirs(folder: str, sample_rate: int) -> list[np.ndarray]:
     if not folder:
         return []
     from .negatives import audio_files, read_audio
+
     rirs = []
     for path in audio_files(folder):
         rir, _ = read_audio(path, sample_rate)
         peak = np.abs(rir).max()
         if peak > 0:
-            rirs.append(rir[int(np.argmax(np.abs(rir))):] / peak)  # from the direct path on
+            rirs.append(rir[int(np.argmax(np.abs(rir))) :] / peak)  # from the direct path on
     if not rirs:
         raise FileNotFoundError(f"--rir-dir {folder}: no audio files")
     print(f"room impulse responses: {len(rirs)} from {folder}", flush=True)
@@ -127,20 +143,27 @@ def load_rirs(folder: str, sample_rate: int) -> list[np.ndarray]:
 def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
     """The negative recordings of the training split, and the keyword clips for partial words."""
     from .dataset import SILENCE, UNKNOWN
+
     if not (s.negative_dir or s.partial_percentage):
         return None
     pool = None
     if s.negative_dir:
         from .negatives import load_pool
+
         t0 = time.time()
-        pool, bad = load_pool(s.negative_dir, s.sample_rate, "training", s.validation_percentage,
-                              s.testing_percentage, s.split_salt)
+        pool, bad = load_pool(
+            s.negative_dir, s.sample_rate, "training", s.validation_percentage, s.testing_percentage, s.split_salt
+        )
         limited = sum(len(r) for r, b in zip(pool.recordings, pool.band_limited) if b) / s.sample_rate
-        print(f"negative audio: {len(pool.recordings)} training recordings, {pool.seconds / 3600:.2f} h "
-              f"({limited / 3600:.2f} h band-limited), {len(bad)} unreadable; {time.time() - t0:.0f} s", flush=True)
+        print(
+            f"negative audio: {len(pool.recordings)} training recordings, {pool.seconds / 3600:.2f} h "
+            f"({limited / 3600:.2f} h band-limited), {len(bad)} unreadable; {time.time() - t0:.0f} s",
+            flush=True,
+        )
     clips, labels, _ = training
-    keyword_mask = np.array([index.labels[y] not in (SILENCE, UNKNOWN) for y in labels]) if not s.binary \
-        else labels == 1
+    keyword_mask = (
+        np.array([index.labels[y] not in (SILENCE, UNKNOWN) for y in labels]) if not s.binary else labels == 1
+    )
     unknown = 0 if s.binary else index.labels.index(UNKNOWN)
     return NegativeMix(s, pool, clips[keyword_mask], unknown)
 
@@ -148,16 +171,20 @@ def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
 def mine(model, pool, frontend, labels, threshold):
     """Hard negatives for the next phase: see negatives.mine_hard_negatives."""
     from .negatives import mine_hard_negatives
+
     t0 = time.time()
 
     binary = len(labels) == 1  # binary mode: one sigmoid output for the keyword
 
     def predict(x):
-        p = np.concatenate([model(x[i:i + 2048], training=False).numpy() for i in range(0, len(x), 2048)])
+        p = np.concatenate([model(x[i : i + 2048], training=False).numpy() for i in range(0, len(x), 2048)])
         return np.concatenate([1 - p, p], axis=1) if binary else p
 
     names = ["_unknown_"] + labels if binary else labels
     mined, scored = mine_hard_negatives(predict, pool, frontend, names, threshold)
-    print(f"hard negatives: {len(mined.recordings)} of {scored} negative windows score above {threshold} "
-          f"({time.time() - t0:.0f} s)", flush=True)
+    print(
+        f"hard negatives: {len(mined.recordings)} of {scored} negative windows score above {threshold} "
+        f"({time.time() - t0:.0f} s)",
+        flush=True,
+    )
     return mined

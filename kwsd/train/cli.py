@@ -1,5 +1,6 @@
 """``kwsd train``: options named as in TensorFlow's speech_commands train.py
 (``--data-dir`` or ``--data_dir``), or the same keys in a YAML file (``--config``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ HELP = {
     "data_url": "a .tar.gz to download (into ~/.cache/kwsd) and extract, resumable",
     "background_dir": "folder of background noise WAVs (default: DATA_DIR/_background_noise_)",
     "extra_training_dir": "comma-separated folders (same layout) added to the training set only, e.g. "
-                          "synthetic speech from 'python -m kwsd.train.tts'",
+    "synthetic speech from 'python -m kwsd.train.tts'",
     "wanted_words": "comma-separated keywords; other words become _unknown_",
     "split_salt": "salt for the speaker hash; needed to split a canonical test set on its own",
     "spec_augment": "add SpecAugment time/frequency masks",
@@ -32,19 +33,19 @@ HELP = {
     "float_model": "also keep model_float.tflite",
     "name": "model name reported in detections (default: the architecture)",
     "negative_dir": "folders of long recordings of anything but the keywords (WAV, FLAC, OGG; any rate), "
-                    "comma-separated, each with an optional :WEIGHT; their training split (a hash of the file "
-                    "name, like speakers) is cut into random clips for _unknown_",
+    "comma-separated, each with an optional :WEIGHT; their training split (a hash of the file "
+    "name, like speakers) is cut into random clips for _unknown_",
     "negative_percentage": "share of each batch cut from --negative-dir recordings (e.g. 30)",
     "partial_percentage": "share of each batch made of keywords cut to their start or end, as _unknown_",
     "rir_dir": "folder of measured room impulse responses for --reverb-percentage",
     "reverb_percentage": "share of clips put in a room: a measured response (--rir-dir) or a simulated one",
     "gain_db": "random gain range in dB applied to every spoken clip, e.g. -12,6",
     "mine_hard_negatives": "before each learning-rate phase after the first, run the model over the negative "
-                           "recordings and train on the windows it takes for a keyword",
+    "recordings and train on the windows it takes for a keyword",
     "hard_negative_threshold": "a negative window scoring above this for any keyword is mined (default 0.3)",
     "hard_negative_percentage": "share of each batch drawn from the mined windows (default 10)",
     "eval_stream": "WAV streams made by 'kwsd stream make' (truth in FILE.txt beside), comma-separated: "
-                   "false-reject rate reported at the end",
+    "false-reject rate reported at the end",
     "eval_negative": "WAV recordings with no keyword, comma-separated: false accepts per hour reported at the end",
 }
 
@@ -58,8 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(*names, dest=f.name, action="store_true", default=None, help=HELP.get(f.name))
         else:
             kind = {"int": int, "float": float}.get(str(f.type), str)
-            p.add_argument(*names, dest=f.name, type=kind, default=None, help=HELP.get(f.name),
-                           metavar=f.name.upper())
+            p.add_argument(*names, dest=f.name, type=kind, default=None, help=HELP.get(f.name), metavar=f.name.upper())
     return p
 
 
@@ -88,8 +88,10 @@ def settings_from(args) -> TrainSettings:
     if not settings.data_dir and not settings.data_url:
         raise ConfigError("kwsd train needs --data-dir or --data-url")
     if settings.model_architecture not in ARCHITECTURES:
-        raise ConfigError(f"--model-architecture {settings.model_architecture}: unknown architecture; "
-                          f"choose one of {', '.join(ARCHITECTURES)}")
+        raise ConfigError(
+            f"--model-architecture {settings.model_architecture}: unknown architecture; "
+            f"choose one of {', '.join(ARCHITECTURES)}"
+        )
     try:
         settings.schedule()
         settings.gain_range()
@@ -103,6 +105,7 @@ def settings_from(args) -> TrainSettings:
 def quiet_tensorflow() -> None:
     """TensorFlow's C++ start-up and converter chatter, hidden (``kwsd --debug train`` shows it)."""
     import os
+
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GLOG_minloglevel", "3")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
@@ -115,15 +118,18 @@ def main(argv=None, debug: bool = False) -> int:
     settings = settings_from(args)
     if settings.data_url:
         from .download import fetch_dataset
+
         try:
             settings.data_dir = fetch_dataset(settings.data_url, settings.data_dir or None)
         except (OSError, ValueError) as e:
             raise KwsdError(f"--data-url {settings.data_url}: {e}") from None
     from .loop import run_training
+
     try:
         report = run_training(settings)
     except (ValueError, FileNotFoundError) as e:
         raise KwsdError(str(e)) from None
-    print(f"wrote {settings.out}/model.tflite ({report['int8']['bytes']} bytes), report.json and plots",
-          file=sys.stderr)
+    print(
+        f"wrote {settings.out}/model.tflite ({report['int8']['bytes']} bytes), report.json and plots", file=sys.stderr
+    )
     return 0

@@ -6,6 +6,7 @@ never moves old ones.  The speaker is the part of the file name before
 ``_nohash_``; in a folder named ``_unknown_`` (``<word>_<speaker>_nohash_<n>.wav``)
 it is the part after the word.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 SILENCE = "_silence_"
 UNKNOWN = "_unknown_"
 BACKGROUND_DIR = "_background_noise_"
-MAX_NUM_WAVS_PER_CLASS = 2 ** 27 - 1  # as in TensorFlow, so splits match its scheme
+MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # as in TensorFlow, so splits match its scheme
 
 
 def speaker_of(path: str) -> str:
@@ -95,9 +96,20 @@ def wav_files(folder: Path) -> list[str]:
     return sorted(str(p) for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(".wav"))
 
 
-def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percentage=10.0,
-                validation_percentage=10.0, testing_percentage=10.0, sample_rate=16000, seed=59185,
-                binary=False, split_salt="", background_dir=None, extra_training_dirs=()) -> DataIndex:
+def build_index(
+    data_dir,
+    wanted_words,
+    silence_percentage=10.0,
+    unknown_percentage=10.0,
+    validation_percentage=10.0,
+    testing_percentage=10.0,
+    sample_rate=16000,
+    seed=59185,
+    binary=False,
+    split_salt="",
+    background_dir=None,
+    extra_training_dirs=(),
+) -> DataIndex:
     """Scan ``data_dir`` (one folder, or several separated by commas) and give every clip a set and a
     label, as TensorFlow's AudioProcessor does.
 
@@ -128,8 +140,10 @@ def build_index(data_dir, wanted_words, silence_percentage=10.0, unknown_percent
             else:
                 unknown[s].append((path, negative if binary else labels.index(UNKNOWN)))
     if not sets["training"] and (sets["validation"] or sets["testing"]):
-        raise ValueError("no clip hashed into the training set (is this Speech Commands' canonical "
-                         "test or validation set alone? give --split-salt to split it differently)")
+        raise ValueError(
+            "no clip hashed into the training set (is this Speech Commands' canonical "
+            "test or validation set alone? give --split-salt to split it differently)"
+        )
     missing = [w for w in wanted if w not in found]
     if missing:
         raise FileNotFoundError(f"no clips found for wanted word(s) {', '.join(missing)} in {data_dir}")

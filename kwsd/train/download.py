@@ -1,4 +1,5 @@
 """``--data-url``: download a dataset tarball into a cache, resumably, and extract it safely."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,8 +34,10 @@ def download(url: str, cache: Path) -> Path:
             have = 0
         total = response.headers.get("Content-Length")
         total = int(total) + have if total else None
-        with open(part, "ab" if have else "wb") as out, \
-                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=name) as bar:
+        with (
+            open(part, "ab" if have else "wb") as out,
+            tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=name) as bar,
+        ):
             while chunk := response.read(1 << 16):
                 out.write(chunk)
                 bar.update(len(chunk))

@@ -1,4 +1,5 @@
 """Export: int8 (and float) TFLite files with kwsd metadata, evaluated by the runtime itself."""
+
 from __future__ import annotations
 
 import statistics
@@ -23,6 +24,7 @@ def to_tflite(model, input_shape, representative: np.ndarray | None = None) -> b
     import logging
 
     from ..model import quiet_native_stderr
+
     if logging.getLogger("kwsd").isEnabledFor(logging.DEBUG):
         return _convert(model, representative)
     with quiet_native_stderr(), contextlib.redirect_stdout(io.StringIO()):
@@ -32,9 +34,11 @@ def to_tflite(model, input_shape, representative: np.ndarray | None = None) -> b
 def _convert(model, representative: np.ndarray | None) -> bytes:
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if representative is not None:
+
         def samples():
             for x in representative:
                 yield [x[None].astype(np.float32)]
+
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = samples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -44,9 +48,16 @@ def _convert(model, representative: np.ndarray | None) -> bytes:
 
 
 def metadata(name: str, labels: list[str], params: FrontendParams, architecture: str, extra: dict) -> dict:
-    return {"name": name, "labels": list(labels), "sample_rate": params.sample_rate,
-            "clip_duration_ms": params.clip_duration_ms, "frontend": params.to_dict(),
-            "architecture": architecture, "kwsd_version": __version__, **extra}
+    return {
+        "name": name,
+        "labels": list(labels),
+        "sample_rate": params.sample_rate,
+        "clip_duration_ms": params.clip_duration_ms,
+        "frontend": params.to_dict(),
+        "architecture": architecture,
+        "kwsd_version": __version__,
+        **extra,
+    }
 
 
 def write_model(path: Path, tflite: bytes, meta: dict) -> Path:

@@ -3,6 +3,7 @@
 resume, then the export and a report measured through the daemon's own runtime.
 
 ``run_training`` reads top to bottom: prepare, build (or resume) the model, fit, export."""
+
 from __future__ import annotations
 
 import json
@@ -71,20 +72,42 @@ def prepare(s: TrainSettings) -> Prepared:
     words = [w.strip() for w in s.wanted_words.split(",") if w.strip()]
     if s.binary and len(words) != 1:
         raise ValueError("--binary needs exactly one word in --wanted-words")
-    index = build_index(s.data_dir, words, s.silence_percentage, s.unknown_percentage, s.validation_percentage,
-                        s.testing_percentage, s.sample_rate, s.seed, s.binary, s.split_salt,
-                        s.background_dir or None, [d for d in s.extra_training_dir.split(",") if d])
-    data = {name: load_set(index, name, s.sample_rate, params.clip_samples)
-            for name in ("training", "validation", "testing")}
+    index = build_index(
+        s.data_dir,
+        words,
+        s.silence_percentage,
+        s.unknown_percentage,
+        s.validation_percentage,
+        s.testing_percentage,
+        s.sample_rate,
+        s.seed,
+        s.binary,
+        s.split_salt,
+        s.background_dir or None,
+        [d for d in s.extra_training_dir.split(",") if d],
+    )
+    data = {
+        name: load_set(index, name, s.sample_rate, params.clip_samples)
+        for name in ("training", "validation", "testing")
+    }
     counts = {k: len(v[0]) for k, v in data.items()}
-    print(f"clips: {counts}; speakers: {index.speakers}; labels: {index.labels}; "
-          f"bad files skipped: {len(index.bad_files)}", flush=True)
+    print(
+        f"clips: {counts}; speakers: {index.speakers}; labels: {index.labels}; "
+        f"bad files skipped: {len(index.bad_files)}",
+        flush=True,
+    )
     if counts["training"] == 0:
         raise ValueError("no usable training clips")
-    augmenter = Augmenter(index.background, s.background_frequency, s.background_volume,
-                          int(s.time_shift_ms * s.sample_rate / 1000), rirs=load_rirs(s.rir_dir, s.sample_rate),
-                          reverb_frequency=s.reverb_percentage / 100, gain_db=s.gain_range(),
-                          sample_rate=s.sample_rate)
+    augmenter = Augmenter(
+        index.background,
+        s.background_frequency,
+        s.background_volume,
+        int(s.time_shift_ms * s.sample_rate / 1000),
+        rirs=load_rirs(s.rir_dir, s.sample_rate),
+        reverb_frequency=s.reverb_percentage / 100,
+        gain_db=s.gain_range(),
+        sample_rate=s.sample_rate,
+    )
     mix = make_negative_mix(s, index, data["training"])
     eval_features = {k: evaluation_features(s, data[k], augmenter, frontend, k) for k in ("validation", "testing")}
     return Prepared(params, frontend, words, index, data, augmenter, mix, eval_features)
@@ -120,11 +143,20 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
     (Path(s.out) / "best.keras").unlink(missing_ok=True)  # from an earlier run in the same folder
     clean = prep.frontend.batch_features(prep.data["training"][0][: min(1000, prep.counts["training"])])
     norm = clean.reshape(-1, prep.params.feature_bin_count)
-    model = build_model(s.model_architecture, prep.params.input_shape, len(prep.index.labels), s.binary, s.dropout,
-                        norm.mean(axis=0), norm.var(axis=0))
-    model.compile(optimizer=keras.optimizers.Adam(s.schedule()[0][1]),
-                  loss="binary_crossentropy" if s.binary else "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model = build_model(
+        s.model_architecture,
+        prep.params.input_shape,
+        len(prep.index.labels),
+        s.binary,
+        s.dropout,
+        norm.mean(axis=0),
+        norm.var(axis=0),
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(s.schedule()[0][1]),
+        loss="binary_crossentropy" if s.binary else "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model, TrainState()
 
 
@@ -165,8 +197,16 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
     def start_batches(step: int) -> BatchMaker:
         if s.mine_hard_negatives and prep.mix is not None and any(step >= b for b in boundaries):
             prep.mix.hard = mine(model, prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold)
-        return BatchMaker(*prep.data["training"], prep.frontend, prep.augmenter, s.batch_size, s.seed,
-                          s.spec_augment, start_step=step, mix=prep.mix)
+        return BatchMaker(
+            *prep.data["training"],
+            prep.frontend,
+            prep.augmenter,
+            s.batch_size,
+            s.seed,
+            s.spec_augment,
+            start_step=step,
+            mix=prep.mix,
+        )
 
     batches = start_batches(state.step)
     t0 = time.time()
@@ -182,11 +222,14 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
             bar.update(1)
             if step % s.eval_step_interval == 0 or step == total_steps:
                 val_acc, confusion = validate(model, prep, s.binary)
-                state.history.append({"step": step, "train_accuracy": float(acc), "loss": float(loss),
-                                      "val_accuracy": val_acc})
+                state.history.append(
+                    {"step": step, "train_accuracy": float(acc), "loss": float(loss), "val_accuracy": val_acc}
+                )
                 if val_acc is not None:
-                    bar.write(f"step {step}: validation accuracy {val_acc:.1%} "
-                              f"(N={len(prep.data['validation'][1])})\n" + confusion_text(confusion, display))
+                    bar.write(
+                        f"step {step}: validation accuracy {val_acc:.1%} "
+                        f"(N={len(prep.data['validation'][1])})\n" + confusion_text(confusion, display)
+                    )
                 if val_acc is not None and val_acc > state.best_val:
                     state.best_val = val_acc
                     model.save(out / "best.keras")
@@ -221,8 +264,9 @@ def stream_figures(model_path, s: TrainSettings) -> dict:
     return summary
 
 
-def export_and_report(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path,
-                      train_seconds: float, batches: BatchMaker) -> dict:
+def export_and_report(
+    s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path, train_seconds: float, batches: BatchMaker
+) -> dict:
     """Write model.tflite (int8; the float model too, to report its accuracy beside), then
     measure both files through the daemon's own runtime and write report.json and the plots."""
     from ..model import KeywordModel
@@ -235,33 +279,55 @@ def export_and_report(s: TrainSettings, prep: Prepared, model, state: TrainState
     tr = prep.data["training"]
     calib = prep.frontend.batch_features(prep.augmenter(tr[0][calib_idx], tr[2][calib_idx], rng))
     name = s.name or ("binary_" + prep.words[0] if s.binary else s.model_architecture)
-    extra = {"training": {k: v for k, v in portable_settings(s).items()
-                          if k not in ("out", "resume", "start_checkpoint")}}
+    extra = {
+        "training": {k: v for k, v in portable_settings(s).items() if k not in ("out", "resume", "start_checkpoint")}
+    }
     meta = export.metadata(name, prep.index.labels, prep.params, s.model_architecture, extra)
     shape = prep.params.input_shape
-    files = {"int8": export.write_model(out / "model.tflite", export.to_tflite(model, shape, calib), meta),
-             "float": export.write_model(out / "model_float.tflite", export.to_tflite(model, shape), meta)}
-    report = {"name": name, "architecture": s.model_architecture, "labels": prep.index.labels,
-              "clips": counts, "speakers": prep.index.speakers,
-              "bad_files": [(os.path.join(*Path(p).parts[-2:]), why) for p, why in prep.index.bad_files],
-              "train_seconds": round(train_seconds, 1), "steps": state.step,
-              "feature_seconds": round(batches.make_seconds, 1),
-              "feature_wait_seconds": round(batches.wait_seconds, 1),
-              "params": int(model.count_params()), "macs": count_macs(model), "history": state.history,
-              "settings": portable_settings(s)}
+    files = {
+        "int8": export.write_model(out / "model.tflite", export.to_tflite(model, shape, calib), meta),
+        "float": export.write_model(out / "model_float.tflite", export.to_tflite(model, shape), meta),
+    }
+    report = {
+        "name": name,
+        "architecture": s.model_architecture,
+        "labels": prep.index.labels,
+        "clips": counts,
+        "speakers": prep.index.speakers,
+        "bad_files": [(os.path.join(*Path(p).parts[-2:]), why) for p, why in prep.index.bad_files],
+        "train_seconds": round(train_seconds, 1),
+        "steps": state.step,
+        "feature_seconds": round(batches.make_seconds, 1),
+        "feature_wait_seconds": round(batches.wait_seconds, 1),
+        "params": int(model.count_params()),
+        "macs": count_macs(model),
+        "history": state.history,
+        "settings": portable_settings(s),
+    }
     for kind, path in files.items():
         km = KeywordModel.load(path)
-        report[kind] = {"bytes": path.stat().st_size, "backend": km.backend,
-                        "median_invoke_us": round(export.median_invoke_us(km, calib[0]), 1)}
+        report[kind] = {
+            "bytes": path.stat().st_size,
+            "backend": km.backend,
+            "median_invoke_us": round(export.median_invoke_us(km, calib[0]), 1),
+        }
         for set_name in ("validation", "testing"):
             labels = prep.data[set_name][1]
             acc, confusion = export.evaluate(km, prep.eval_features[set_name], labels, s.binary)
-            report[kind][set_name] = {"accuracy": acc if len(labels) else None, "n": int(len(labels)),
-                                      "confusion": confusion.tolist()}
-        accs = {k: "n/a" if report[kind][k]["accuracy"] is None else f"{report[kind][k]['accuracy']:.1%}"
-                for k in ("validation", "testing")}
-        print(f"{kind}: {path.stat().st_size} bytes; validation {accs['validation']}, test {accs['testing']}; "
-              f"invoke {report[kind]['median_invoke_us']} µs", flush=True)
+            report[kind][set_name] = {
+                "accuracy": acc if len(labels) else None,
+                "n": int(len(labels)),
+                "confusion": confusion.tolist(),
+            }
+        accs = {
+            k: "n/a" if report[kind][k]["accuracy"] is None else f"{report[kind][k]['accuracy']:.1%}"
+            for k in ("validation", "testing")
+        }
+        print(
+            f"{kind}: {path.stat().st_size} bytes; validation {accs['validation']}, test {accs['testing']}; "
+            f"invoke {report[kind]['median_invoke_us']} µs",
+            flush=True,
+        )
     display = prep.display_labels(s.binary)
     test_confusion = np.array(report["int8"]["testing"]["confusion"])
     print("test confusion (int8):\n" + confusion_text(test_confusion, display))
@@ -269,6 +335,7 @@ def export_and_report(s: TrainSettings, prep: Prepared, model, state: TrainState
         report["stream"] = stream_figures(files["int8"], s)
     (out / "report.json").write_text(json.dumps(report, indent=1))
     from .plots import plot_confusion, plot_history
+
     plot_history(state.history, out / "learning_curves.png")
     plot_confusion(test_confusion, display, out / "confusion_matrix.png")
     if not s.float_model:
@@ -278,6 +345,7 @@ def export_and_report(s: TrainSettings, prep: Prepared, model, state: TrainState
 
 def run_training(s: TrainSettings) -> dict:
     from ..model import quiet_native_stderr
+
     with quiet_native_stderr():  # oneDNN's notice ignores TF_CPP_MIN_LOG_LEVEL: it is printed on import
         import keras
         import tensorflow as tf

@@ -14,6 +14,7 @@ Files are split into training / validation / testing by a hash of their name, li
 Speech Commands' speakers (``which_set``), so that ``kwsd stream make`` can build an
 evaluation stream from recordings that training never used.
 """
+
 from __future__ import annotations
 
 import logging
@@ -100,10 +101,10 @@ class NegativePool:
             rec = self.recordings[r]
             if len(rec) <= samples:
                 offset = int(rng.integers(0, samples - len(rec) + 1))
-                out[i, offset:offset + len(rec)] = rec / 32768.0
+                out[i, offset : offset + len(rec)] = rec / 32768.0
             else:
                 start = int(rng.integers(0, len(rec) - samples + 1))
-                out[i] = rec[start:start + samples] / 32768.0
+                out[i] = rec[start : start + samples] / 32768.0
         return out
 
 
@@ -124,8 +125,14 @@ def parse_dirs(spec: str) -> list[tuple[str, float]]:
     return out
 
 
-def load_pool(spec: str, sample_rate: int, wanted_set: str = "training", validation_percentage: float = 10.0,
-              testing_percentage: float = 10.0, salt: str = "") -> tuple[NegativePool, list[tuple[str, str]]]:
+def load_pool(
+    spec: str,
+    sample_rate: int,
+    wanted_set: str = "training",
+    validation_percentage: float = 10.0,
+    testing_percentage: float = 10.0,
+    salt: str = "",
+) -> tuple[NegativePool, list[tuple[str, str]]]:
     """Read every recording of ``wanted_set`` under the folders of ``spec``; also (file, why) of bad ones."""
     pool, bad = NegativePool(sample_rate=sample_rate), []
     for folder, weight in parse_dirs(spec):
@@ -144,8 +151,9 @@ def load_pool(spec: str, sample_rate: int, wanted_set: str = "training", validat
     return pool, bad
 
 
-def mine_hard_negatives(predict, pool: NegativePool, frontend, labels: list[str], threshold: float,
-                        hop_frames: int = 10, limit: int = 20000) -> tuple[NegativePool, int]:
+def mine_hard_negatives(
+    predict, pool: NegativePool, frontend, labels: list[str], threshold: float, hop_frames: int = 10, limit: int = 20000
+) -> tuple[NegativePool, int]:
     """Windows of the negative recordings that the current model takes for a keyword.
 
     Every window (``hop_frames`` apart, 200 ms by default) of every recording is scored
@@ -175,7 +183,7 @@ def mine_hard_negatives(predict, pool: NegativePool, frontend, labels: list[str]
     mined = NegativePool(sample_rate=pool.sample_rate)
     for _, r, start in found[:limit]:
         a = start * p.stride_samples
-        clip = pool.recordings[r][a:a + p.clip_samples]
+        clip = pool.recordings[r][a : a + p.clip_samples]
         mined.recordings.append(clip)
         mined.names.append(pool.names[r])
         mined.weights.append(1.0)

@@ -1,4 +1,5 @@
 """PNG plots of a training run (matplotlib, Agg: no display needed)."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -13,8 +14,11 @@ def plot_history(history: list[dict], path) -> None:
     if history:
         steps = [h["step"] for h in history]
         ax.plot(steps, [h["train_accuracy"] for h in history], label="training batch accuracy")
-        ax.plot(steps, [np.nan if h["val_accuracy"] is None else h["val_accuracy"] for h in history],
-                label="validation accuracy")
+        ax.plot(
+            steps,
+            [np.nan if h["val_accuracy"] is None else h["val_accuracy"] for h in history],
+            label="validation accuracy",
+        )
         ax.plot(steps, [h["loss"] for h in history], label="training loss", alpha=0.6)
     ax.set_xlabel("step")
     ax.set_ylim(0, max(1.05, max((h["loss"] for h in history), default=1)))

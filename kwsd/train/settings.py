@@ -1,5 +1,6 @@
 """The options of ``kwsd train`` as one dataclass, importable without TensorFlow (the CLI
 checks them before the slow import)."""
+
 from __future__ import annotations
 
 import itertools
@@ -65,10 +66,15 @@ class TrainSettings:
     float_model: bool = False
 
     def frontend(self) -> FrontendParams:
-        return FrontendParams(sample_rate=self.sample_rate, clip_duration_ms=self.clip_duration_ms,
-                              window_size_ms=self.window_size_ms, window_stride_ms=self.window_stride_ms,
-                              feature_bin_count=self.feature_bin_count, high_freq=self.sample_rate / 2,
-                              window=self.window)
+        return FrontendParams(
+            sample_rate=self.sample_rate,
+            clip_duration_ms=self.clip_duration_ms,
+            window_size_ms=self.window_size_ms,
+            window_stride_ms=self.window_stride_ms,
+            feature_bin_count=self.feature_bin_count,
+            high_freq=self.sample_rate / 2,
+            window=self.window,
+        )
 
     def gain_range(self) -> tuple[float, float]:
         try:
@@ -83,11 +89,16 @@ class TrainSettings:
         for name in ("negative_percentage", "partial_percentage", "hard_negative_percentage", "reverb_percentage"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0..100")
-        extra = self.negative_percentage + self.partial_percentage + \
-            (self.hard_negative_percentage if self.mine_hard_negatives else 0)
+        extra = (
+            self.negative_percentage
+            + self.partial_percentage
+            + (self.hard_negative_percentage if self.mine_hard_negatives else 0)
+        )
         if extra >= 100:
-            raise ValueError("--negative-percentage, --partial-percentage and --hard-negative-percentage "
-                             "together must leave room for the keyword clips (< 100)")
+            raise ValueError(
+                "--negative-percentage, --partial-percentage and --hard-negative-percentage "
+                "together must leave room for the keyword clips (< 100)"
+            )
         if self.negative_percentage and not self.negative_dir:
             raise ValueError("--negative-percentage needs --negative-dir")
         if self.mine_hard_negatives and not self.negative_dir:
@@ -114,8 +125,17 @@ class TrainSettings:
         return ends[:-1]
 
 
-PATH_SETTINGS = ("data_dir", "background_dir", "extra_training_dir", "out", "start_checkpoint", "negative_dir",
-                 "rir_dir", "eval_stream", "eval_negative")
+PATH_SETTINGS = (
+    "data_dir",
+    "background_dir",
+    "extra_training_dir",
+    "out",
+    "start_checkpoint",
+    "negative_dir",
+    "rir_dir",
+    "eval_stream",
+    "eval_negative",
+)
 
 
 def portable_settings(s: TrainSettings) -> dict:

@@ -17,6 +17,7 @@ homophones are never spoken.  Words are split by a hash: ``<out>/training`` spea
 training words, ``<out>/heldout`` only the others, so a tuning stream made from ``heldout``
 holds words that training never heard.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,16 +36,89 @@ from ..audio import resample
 from ..wavfile import write_wav
 from .dataset import which_set
 
-ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029",
-           "en-us-nyc"]
-VARIANTS = ["", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "klatt", "klatt2",
-            "klatt3", "croak", "whisper", "Alex", "Andy", "Annie", "Denis", "Gene", "Jacky", "Lee", "Michael",
-            "Mike", "adam", "anika", "aunty", "belinda", "benjamin", "boris", "caleb", "david", "ed", "edward",
-            "emma", "iven", "john", "kaukovalta", "linda", "max", "michel", "norbert", "pablo", "paul", "rob",
-            "robert", "steph", "travis", "victor", "zac"]
-UNKNOWN_WORDS = ["backward", "bed", "bird", "cat", "dog", "eight", "five", "follow", "forward", "four", "happy",
-                 "house", "learn", "marvin", "nine", "one", "seven", "sheila", "six", "three", "tree", "two",
-                 "visual", "wow", "zero"]
+ACCENTS = ["en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd", "en-029", "en-us-nyc"]
+VARIANTS = [
+    "",
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m6",
+    "m7",
+    "f1",
+    "f2",
+    "f3",
+    "f4",
+    "f5",
+    "klatt",
+    "klatt2",
+    "klatt3",
+    "croak",
+    "whisper",
+    "Alex",
+    "Andy",
+    "Annie",
+    "Denis",
+    "Gene",
+    "Jacky",
+    "Lee",
+    "Michael",
+    "Mike",
+    "adam",
+    "anika",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "ed",
+    "edward",
+    "emma",
+    "iven",
+    "john",
+    "kaukovalta",
+    "linda",
+    "max",
+    "michel",
+    "norbert",
+    "pablo",
+    "paul",
+    "rob",
+    "robert",
+    "steph",
+    "travis",
+    "victor",
+    "zac",
+]
+UNKNOWN_WORDS = [
+    "backward",
+    "bed",
+    "bird",
+    "cat",
+    "dog",
+    "eight",
+    "five",
+    "follow",
+    "forward",
+    "four",
+    "happy",
+    "house",
+    "learn",
+    "marvin",
+    "nine",
+    "one",
+    "seven",
+    "sheila",
+    "six",
+    "three",
+    "tree",
+    "two",
+    "visual",
+    "wow",
+    "zero",
+]
 
 
 # Spoken like a keyword: never used as a negative word.
@@ -61,8 +135,12 @@ def _read_wav_bytes(data: bytes, rate: int) -> np.ndarray:
 
 def espeak(text: str, voice: str, pitch: int, speed: int, rate: int = 16000, timeout: float = 30) -> np.ndarray:
     """``text`` spoken by espeak-ng at ``rate``."""
-    out = subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text],
-                         capture_output=True, check=True, timeout=timeout).stdout
+    out = subprocess.run(
+        ["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text],
+        capture_output=True,
+        check=True,
+        timeout=timeout,
+    ).stdout
     return _read_wav_bytes(out, rate)
 
 
@@ -77,7 +155,7 @@ def speak(word: str, voice: str, pitch: int, speed: int, rate: int = 16000) -> n
     """One utterance from espeak-ng, trimmed of leading/trailing silence, at ``rate``."""
     audio = espeak(word, voice, pitch, speed, rate)
     loud = np.flatnonzero(np.abs(audio) > 0.02 * max(1e-6, np.abs(audio).max()))
-    return audio[loud[0]:loud[-1] + 1] if len(loud) else audio
+    return audio[loud[0] : loud[-1] + 1] if len(loud) else audio
 
 
 def make_dataset(out: Path, words: list[str], per_word: int, seed: int = 1, rate: int = 16000) -> int:
@@ -93,9 +171,12 @@ def make_dataset(out: Path, words: list[str], per_word: int, seed: int = 1, rate
             audio = speak(word, voice, pitch, speed, rate)[:rate]
             clip = np.zeros(rate, np.float32)
             start = int(rng.integers(0, rate - len(audio) + 1))
-            clip[start:start + len(audio)] = audio / max(1e-6, np.abs(audio).max()) * rng.uniform(0.2, 0.9)
-            name = f"tts{i:04d}{word}_nohash_0.wav" if folder.name != "_unknown_" else \
-                f"{word}_tts{i:04d}{word}_nohash_0.wav"
+            clip[start : start + len(audio)] = audio / max(1e-6, np.abs(audio).max()) * rng.uniform(0.2, 0.9)
+            name = (
+                f"tts{i:04d}{word}_nohash_0.wav"
+                if folder.name != "_unknown_"
+                else f"{word}_tts{i:04d}{word}_nohash_0.wav"
+            )
             write_wav(str(folder / name), clip, rate)
             written += 1
     return written
@@ -123,15 +204,17 @@ def synthesize(text: str, rng: np.random.Generator, rate: int) -> tuple[np.ndarr
     if shutil.which("flite") and rng.random() < 0.25:
         voice = FLITE_VOICES[rng.integers(len(FLITE_VOICES))]
         with tempfile.NamedTemporaryFile(suffix=".wav") as tmp:
-            subprocess.run(["flite", "-voice", voice, "-t", text, "-o", tmp.name], check=True, timeout=120,
-                           capture_output=True)
+            subprocess.run(
+                ["flite", "-voice", voice, "-t", text, "-o", tmp.name], check=True, timeout=120, capture_output=True
+            )
             return _read_wav_bytes(Path(tmp.name).read_bytes(), rate), f"flite-{voice}"
     voice, pitch, speed = random_espeak_voice(rng)
     return espeak(text, voice, pitch, speed, rate, timeout=120), f"espeak-{voice.replace('+', '-')}-p{pitch}-s{speed}"
 
 
-def make_negative_recordings(out: Path, words: list[str], minutes: float, seed: int = 1,
-                             rate: int = 16000, phrases_per_file: int = 60) -> int:
+def make_negative_recordings(
+    out: Path, words: list[str], minutes: float, seed: int = 1, rate: int = 16000, phrases_per_file: int = 60
+) -> int:
     """Recordings of ``words`` in short phrases, one random voice each, until ``minutes`` are written."""
     if shutil.which("espeak-ng") is None:
         raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng)")
@@ -157,8 +240,11 @@ def main(argv=None) -> int:
     ap.add_argument("--per-word", type=int, default=150)
     ap.add_argument("--unknown-per-word", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--negatives", action="store_true",
-                    help="write recordings of other words (training/ and heldout/) instead of keyword clips")
+    ap.add_argument(
+        "--negatives",
+        action="store_true",
+        help="write recordings of other words (training/ and heldout/) instead of keyword clips",
+    )
     ap.add_argument("--minutes", type=float, default=120.0, help="--negatives: minutes of training speech")
     ap.add_argument("--dictionary", default="/usr/share/dict/words", help="--negatives: word list to draw from")
     args = ap.parse_args(argv)
@@ -167,8 +253,10 @@ def main(argv=None) -> int:
         parts = split_words(dictionary_words(args.dictionary, args.words.split(",")))
         n = make_negative_recordings(out / "training", parts["training"], args.minutes, args.seed)
         m = make_negative_recordings(out / "heldout", parts["heldout"], args.minutes / 4, args.seed + 1)
-        print(f"wrote {n} training and {m} held-out recordings to {out} "
-              f"({len(parts['training'])} and {len(parts['heldout'])} words)")
+        print(
+            f"wrote {n} training and {m} held-out recordings to {out} "
+            f"({len(parts['training'])} and {len(parts['heldout'])} words)"
+        )
         return 0
     n = make_dataset(out, [w for w in args.words.split(",") if w], args.per_word, args.seed)
     n += make_dataset(out, UNKNOWN_WORDS, args.unknown_per_word, args.seed + 1)

@@ -11,6 +11,7 @@ and, when a model is given, only clips that it labels correctly: the fixtures te
 pipeline, not the model, whose accuracy is measured on the whole held-out split.
 All audio: Speech Commands v0.02 (Warden 2018), CC BY 4.0.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -39,8 +40,9 @@ def test_clips(words_dir: Path, word: str, model=None):
         # labelled right, and confidently enough for the model's own recommended threshold
         settings = SmootherSettings.for_model(model.metadata)
         need = settings.thresholds.get(word, settings.detection_threshold) if word != "_unknown_" else 0.0
-        files = [f for f in files for top in [label_clip(model, *read_wav(str(f)))[0]]
-                 if top[0] == word and top[1] >= need]
+        files = [
+            f for f in files for top in [label_clip(model, *read_wav(str(f)))[0]] if top[0] == word and top[1] >= need
+        ]
     rms = [float(np.sqrt(np.mean(read_wav(str(f))[0] ** 2))) for f in files]
     return [f for _, f in sorted(zip(rms, files), key=lambda p: -p[0])]
 
@@ -68,19 +70,21 @@ def main(shared: Path, model=None) -> None:
         chosen[word] = picks
     (out / "_background_noise_").mkdir()
     noise, rate = read_wav(str(noise_dir / "doing_the_dishes.wav"))
-    write_wav(str(out / "_background_noise_" / "doing_the_dishes_2s.wav"), noise[16000 * 10:16000 * 12], rate)
+    write_wav(str(out / "_background_noise_" / "doing_the_dishes_2s.wav"), noise[16000 * 10 : 16000 * 12], rate)
 
     # the demo: yes, stop, stop again 3 s later, go; over quiet kitchen noise
-    sample = noise[16000 * 20:16000 * 30] * 0.3
+    sample = noise[16000 * 20 : 16000 * 30] * 0.3
     for word, at, i in (("yes", 0.5, 0), ("stop", 3.0, 0), ("stop", 6.0, 1), ("go", 8.5, 0)):
         clip, _ = read_wav(str(chosen[word][i]))
         start = int(at * 16000)
-        sample[start:start + len(clip)] += clip
+        sample[start : start + len(clip)] += clip
     write_wav(str(ROOT / "models" / "sample.wav"), sample, 16000)
     for word, picks in chosen.items():
         print(word, [p.name for p in picks])
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared" / "data"),
-         KeywordModel.load(sys.argv[2]) if len(sys.argv) > 2 else None)
+    main(
+        Path(sys.argv[1] if len(sys.argv) > 1 else ROOT.parent / "shared" / "data"),
+        KeywordModel.load(sys.argv[2]) if len(sys.argv) > 2 else None,
+    )
