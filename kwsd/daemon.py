@@ -146,51 +146,16 @@ class Daemon:
     # ------------------------------------------------------------------ main loop
     def run(self) -> int:
         engine = self.engine
-        overrides = self.config.recognize.overrides()
-        for m in self.models:
-            log.info(
-                "model '%s': %s (%s); %s",
-                m.name,
-                ", ".join(m.keywords),
-                m.backend,
-                SmootherSettings.for_model(m.metadata, overrides).describe(),
-            )
+        self._log_models()
         log.info("listening to %s", engine.source.description)
         handlers = {signal.SIGINT: self._on_stop, signal.SIGTERM: self._on_stop, signal.SIGHUP: self._on_hup}
         previous = {s: signal.signal(s, h) for s, h in handlers.items()}
-        last_status, recovery = 0.0, DeviceRecovery(engine)
-        flowing, strides_before = False, 0  # said once audio arrives, and again after each recovery
+        recovery = DeviceRecovery(engine)
+        self._last_status, self._flowing, self._strides_before = 0.0, False, 0
         try:
             engine.start()
             while not engine.join(0.2):
-                if self._reload.is_set():
-                    self._reload.clear()
-                    self.reload()
-                if not flowing and engine.stats.strides > strides_before:
-                    flowing = True
-                    log.info("audio is flowing")
-                if engine.stats.strides and not self.notifier.ready_sent:
-                    self.notifier.ready("listening")
-                was_recovering = recovery.recovering
-                recovery.check()
-                if recovery.recovering and flowing:
-                    flowing, strides_before = False, engine.stats.strides
-                # the watchdog is petted only while strides are being processed, or while a lost
-                # microphone is being reopened: a stuck worker gets the service restarted
-                if self.notifier.watchdog_due() and (
-                    recovery.recovering or not engine.stalled(self.notifier.watchdog_s / 2)
-                ):
-                    self.notifier.watchdog()
-                if self.notifier.enabled and (
-                    time.monotonic() - last_status > 5 or recovery.recovering != was_recovering
-                ):
-                    last_status = time.monotonic()
-                    s = engine.stats
-                    self.notifier.status(
-                        recovery.status
-                        or f"{'listening' if engine.enabled else 'muted'}; "
-                        f"{s.detections} detection(s), {s.overflows} overflow(s)"
-                    )
+                self._supervise(recovery)
         finally:
             if self._stop.is_set():
                 self.notifier.stopping()
@@ -201,7 +166,50 @@ class Daemon:
                 signal.signal(s, handler)
         if engine.error is not None:
             raise engine.error
-        s = engine.stats
+        self._log_done()
+        if lost:
+            log.error("%d detection(s) were not delivered (see above)", lost)
+            return EXIT_UNDELIVERED
+        return 0
+
+    def _supervise(self, recovery: DeviceRecovery) -> None:
+        """One turn of the main thread (every 0.2 s): reload, READY, device recovery, watchdog, STATUS."""
+        engine = self.engine
+        if self._reload.is_set():
+            self._reload.clear()
+            self.reload()
+        if not self._flowing and engine.stats.strides > self._strides_before:
+            self._flowing = True  # said once audio arrives, and again after each recovery
+            log.info("audio is flowing")
+        if engine.stats.strides and not self.notifier.ready_sent:
+            self.notifier.ready("listening")
+        was_recovering = recovery.recovering
+        recovery.check()
+        if recovery.recovering and self._flowing:
+            self._flowing, self._strides_before = False, engine.stats.strides
+        # the watchdog is petted only while strides are being processed, or while a lost
+        # microphone is being reopened: a stuck worker gets the service restarted
+        if self.notifier.watchdog_due() and (recovery.recovering or not engine.stalled(self.notifier.watchdog_s / 2)):
+            self.notifier.watchdog()
+        if self.notifier.enabled and (
+            time.monotonic() - self._last_status > 5 or recovery.recovering != was_recovering
+        ):
+            self._last_status = time.monotonic()
+            s = engine.stats
+            self.notifier.status(
+                recovery.status
+                or f"{'listening' if engine.enabled else 'muted'}; "
+                f"{s.detections} detection(s), {s.overflows} overflow(s)"
+            )
+
+    def _log_models(self) -> None:
+        overrides = self.config.recognize.overrides()
+        for m in self.models:
+            settings = SmootherSettings.for_model(m.metadata, overrides).describe()
+            log.info("model '%s': %s (%s); %s", m.name, ", ".join(m.keywords), m.backend, settings)
+
+    def _log_done(self) -> None:
+        s = self.engine.stats
         log.info(
             "done: %d detection(s); %d stride(s); %d overflow(s); mean CPU per stride: features %.0f µs, "
             "inference %.0f µs",
@@ -211,10 +219,6 @@ class Daemon:
             s.feature_ns / max(1, s.strides) / 1000,
             s.invoke_ns / max(1, s.strides) / 1000,
         )
-        if lost:
-            log.error("%d detection(s) were not delivered (see above)", lost)
-            return EXIT_UNDELIVERED
-        return 0
 
     def _on_stop(self, signum, _frame):
         if not self._stop.is_set():

@@ -150,6 +150,48 @@ def available_backends() -> list[str]:
     return found
 
 
+def check_metadata(meta: dict, source: str) -> tuple[list[str], FrontendParams]:
+    """The labels and frontend parameters of a model's metadata record, every field checked
+    (docs/contracts.md); ModelError naming ``source`` and the field otherwise."""
+    labels = meta.get("labels")
+    if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
+        raise ModelError(f"{source}: field 'labels' is missing or not a list of names")
+    if len(labels) > MAX_LABELS:
+        raise ModelError(f"{source}: field 'labels' has {len(labels)} names (at most {MAX_LABELS})")
+    for i, label in enumerate(labels):
+        problem = label_problem(label)
+        if problem:  # a label becomes a log word, a JSON value and an MQTT topic level
+            raise ModelError(f"{source}: label {i} {problem}")
+    if len(set(labels)) != len(labels):
+        raise ModelError(f"{source}: field 'labels' has duplicates")
+    name = meta.get("name")
+    if name is not None and (not isinstance(name, str) or label_problem(name)):
+        raise ModelError(f"{source}: field 'name' must be a short name (letters, digits, '-', '_')")
+    if "recognize" in meta:
+        from .config import recognize_from_dict
+
+        try:
+            recognize_from_dict(meta["recognize"], source)
+        except ConfigError as e:
+            raise ModelError(str(e)) from None
+    front = meta.get("frontend")
+    if not isinstance(front, dict):
+        raise ModelError(f"{source}: field 'frontend' is missing")
+    for key in ("sample_rate", "clip_duration_ms"):
+        if key not in meta:
+            raise ModelError(f"{source}: field '{key}' is missing")
+        if meta[key] != front.get(key):
+            raise ModelError(
+                f"{source}: field '{key}' ({shorten(meta[key])}) disagrees with "
+                f"frontend.{key} ({shorten(front.get(key))})"
+            )
+    try:
+        params = FrontendParams.from_dict(front)
+    except ValueError as e:
+        raise ModelError(f"{source}: field {e}") from None
+    return labels, params
+
+
 @dataclass
 class KeywordModel:
     """A loaded model: metadata, frontend parameters and a ready interpreter."""
@@ -172,42 +214,7 @@ class KeywordModel:
         except ValueError as e:
             raise ModelError(f"model {path}: cannot read ({e})") from None
         flatbuffer, meta = unpack_model(data, f"model {path}")
-        labels = meta.get("labels")
-        if not isinstance(labels, list) or not labels or not all(isinstance(x, str) and x for x in labels):
-            raise ModelError(f"model {path}: field 'labels' is missing or not a list of names")
-        if len(labels) > MAX_LABELS:
-            raise ModelError(f"model {path}: field 'labels' has {len(labels)} names (at most {MAX_LABELS})")
-        for i, label in enumerate(labels):
-            problem = label_problem(label)
-            if problem:  # a label becomes a log word, a JSON value and an MQTT topic level
-                raise ModelError(f"model {path}: label {i} {problem}")
-        if len(set(labels)) != len(labels):
-            raise ModelError(f"model {path}: field 'labels' has duplicates")
-        name = meta.get("name")
-        if name is not None and (not isinstance(name, str) or label_problem(name)):
-            raise ModelError(f"model {path}: field 'name' must be a short name (letters, digits, '-', '_')")
-        if "recognize" in meta:
-            from .config import recognize_from_dict
-
-            try:
-                recognize_from_dict(meta["recognize"], f"model {path}")
-            except ConfigError as e:
-                raise ModelError(str(e)) from None
-        front = meta.get("frontend")
-        if not isinstance(front, dict):
-            raise ModelError(f"model {path}: field 'frontend' is missing")
-        for key in ("sample_rate", "clip_duration_ms"):
-            if key not in meta:
-                raise ModelError(f"model {path}: field '{key}' is missing")
-            if meta[key] != front.get(key):
-                raise ModelError(
-                    f"model {path}: field '{key}' ({shorten(meta[key])}) disagrees with "
-                    f"frontend.{key} ({shorten(front.get(key))})"
-                )
-        try:
-            params = FrontendParams.from_dict(front)
-        except ValueError as e:
-            raise ModelError(f"model {path}: field {e}") from None
+        labels, params = check_metadata(meta, f"model {path}")
         try:
             interpreter, used = make_interpreter(flatbuffer, backend, threads)
         except ModelError as e:

@@ -1,15 +1,11 @@
-"""Evaluation on streams: ``kwsd stream make`` and ``kwsd stream eval``.
+"""Evaluation on streams: ``kwsd stream eval`` (the streams come from stream_make.py).
 
 Clip accuracy says little about a wake-word daemon; what a user meets is a stream.
-As TensorFlow's generate_streaming_test_wav / test_streaming_accuracy, but:
+As TensorFlow's test_streaming_accuracy, but:
 
-- ``make`` draws keyword clips only from one speaker partition (the same hash as
-  training, so evaluation speakers are never training speakers), places them over a
-  noise recording with random gaps, and writes ``STREAM.wav`` and ``STREAM.txt``
-  (one ``label,ms`` line per clip, ``ms`` = where the clip starts). Non-keyword words
-  (``--unknown-percentage``) are written with their own word as label and are *not* to be
-  detected.  With ``--negative-dir`` it instead concatenates long recordings of one
-  split (a hash of the file name) into a stream with no keyword at all.
+- the truth file beside ``STREAM.wav`` is ``STREAM.txt``, one ``label,ms`` line per clip
+  (``ms`` = where the clip starts); words that are not keywords carry their own word as
+  label and are *not* to be detected.
 - ``eval`` runs exactly the ``kwsd run`` pipeline in-process and matches each
   detection to the truth (see :func:`match`); with no truth file the audio is taken
   to contain no keyword, so every detection is a false accept.
@@ -17,11 +13,8 @@ As TensorFlow's generate_streaming_test_wav / test_streaming_accuracy, but:
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from .detection import Detection
 from .recognize import NOT_REPORTED
@@ -211,130 +204,3 @@ def format_summary(summary: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- make
-
-
-@dataclass
-class StreamSpec:
-    out: str
-    data_dir: str = ""
-    negative_dir: str = ""
-    wanted_words: str = "yes,no,up,down,left,right,on,off,stop,go"
-    set: str = "testing"  # training, validation, testing or all
-    split_salt: str = ""
-    validation_percentage: float = 10.0
-    testing_percentage: float = 10.0
-    background: str = ""  # a noise recording (any format) under the whole stream
-    background_volume: float = 0.1
-    duration_s: float = 600.0  # 0 with --negative-dir: every recording of the split
-    word_gap_ms: int = 2000  # mean pause between clips (uniform in half to one and a half of it)
-    unknown_percentage: float = 20.0
-    seed: int = 1
-    sample_rate: int = 16000
-
-
-def make_stream(spec: StreamSpec) -> tuple[np.ndarray, list[tuple[str, int]]]:
-    """Build the audio and its truth; see the module docstring."""
-    from .wavfile import write_wav
-
-    rng = np.random.default_rng(spec.seed)
-    if spec.negative_dir:
-        audio, truth = _negative_stream(spec)
-    else:
-        audio, truth = _keyword_stream(spec, rng)
-    if spec.background:
-        from .train.negatives import read_audio
-
-        noise, _ = read_audio(spec.background, spec.sample_rate)
-        start = int(rng.integers(0, max(1, len(noise) - len(audio))))
-        audio = audio + np.resize(np.roll(noise, -start), len(audio)) * spec.background_volume
-    np.clip(audio, -1, 1, out=audio)
-    write_wav(spec.out, audio.astype(np.float32), spec.sample_rate)
-    write_truth(truth_path(spec.out), truth)
-    return audio, truth
-
-
-def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):
-    from .train.dataset import SILENCE, UNKNOWN, BadClip, read_clip, speaker_of, wav_files, which_set
-
-    wanted = [w.strip() for w in spec.wanted_words.split(",") if w.strip()]
-    keyword_clips, other_clips = [], []
-    for root in (Path(d) for d in spec.data_dir.split(",") if d):
-        if not root.is_dir():
-            raise FileNotFoundError(f"data directory {root} does not exist")
-        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("_background")):
-            for path in wav_files(folder):
-                if (
-                    spec.set != "all"
-                    and which_set(path, spec.validation_percentage, spec.testing_percentage, spec.split_salt)
-                    != spec.set
-                ):
-                    continue
-                if folder.name in wanted:
-                    keyword_clips.append((folder.name, path))
-                elif folder.name != SILENCE:
-                    word = folder.name if folder.name != UNKNOWN else Path(path).name.split("_")[0]
-                    other_clips.append((word, path))
-    if not keyword_clips:
-        raise ValueError(f"no keyword clips of the '{spec.set}' split in {spec.data_dir}")
-    speakers = {speaker_of(p) for _, p in keyword_clips}
-    total = int(spec.duration_s * spec.sample_rate)
-    audio = np.zeros(total, np.float32)
-    truth = []
-    clip_len = spec.sample_rate  # Speech Commands clips are 1 s
-    pos = int(rng.uniform(0.5, 1.5) * spec.word_gap_ms * spec.sample_rate / 1000)
-    order_k = rng.permutation(len(keyword_clips))
-    order_o = rng.permutation(len(other_clips)) if other_clips else np.zeros(0, int)
-    ik = io = bad = 0
-    while pos + clip_len <= total:
-        use_other = len(other_clips) and rng.random() < spec.unknown_percentage / 100
-        if use_other:
-            label, path = other_clips[order_o[io % len(order_o)]]
-            io += 1
-        else:
-            label, path = keyword_clips[order_k[ik % len(order_k)]]
-            ik += 1
-        try:
-            clip = read_clip(path, spec.sample_rate)[:clip_len]
-        except BadClip as e:  # skipped; but a folder of nothing but bad files must not loop forever
-            bad += 1
-            if bad > len(keyword_clips) + len(other_clips):
-                raise ValueError(f"too many unreadable clips in {spec.data_dir} (last: {path}: {e})") from None
-            continue
-        audio[pos : pos + len(clip)] += clip
-        truth.append((label, int(pos * 1000 // spec.sample_rate)))
-        pos += clip_len + int(rng.uniform(0.5, 1.5) * spec.word_gap_ms * spec.sample_rate / 1000)
-    print(
-        f"{spec.out}: {len(truth)} clips ({ik} keywords of {len(speakers)} speakers, {io} other words), "
-        f"{total / spec.sample_rate / 60:.1f} min",
-        flush=True,
-    )
-    return audio, truth
-
-
-def _negative_stream(spec: StreamSpec):
-    from .train.negatives import audio_files, file_set, parse_dirs, read_audio
-
-    parts, seconds = [], 0.0
-    limit = spec.duration_s if spec.duration_s > 0 else math.inf
-    gap = np.zeros(spec.sample_rate // 2, np.float32)
-    files = 0
-    for folder, _ in parse_dirs(spec.negative_dir):
-        for path in audio_files(folder):
-            if (
-                spec.set != "all"
-                and file_set(path, spec.validation_percentage, spec.testing_percentage, spec.split_salt) != spec.set
-            ):
-                continue
-            if seconds >= limit:
-                break
-            audio, _ = read_audio(path, spec.sample_rate)
-            parts += [audio, gap]
-            seconds += (len(audio) + len(gap)) / spec.sample_rate
-            files += 1
-    if not parts:
-        raise ValueError(f"no recordings of the '{spec.set}' split under {spec.negative_dir}")
-    audio = np.concatenate(parts)
-    if limit < math.inf:
-        audio = audio[: int(limit * spec.sample_rate)]
-    print(f"{spec.out}: {files} recordings, {len(audio) / spec.sample_rate / 60:.1f} min, no keyword", flush=True)
-    return audio, []

@@ -148,30 +148,32 @@ def build_index(
     if missing:
         raise FileNotFoundError(f"no clips found for wanted word(s) {', '.join(missing)} in {data_dir}")
     rng = random.Random(seed)
+    silence_label = negative if binary else labels.index(SILENCE)
     for s in sets:
         size = len(sets[s])
-        silence_label = negative if binary else labels.index(SILENCE)
         sets[s].extend([(None, silence_label)] * int(math.ceil(size * silence_percentage / 100)))
         rng.shuffle(unknown[s])
         sets[s].extend(unknown[s][: int(math.ceil(size * unknown_percentage / 100))])
         rng.shuffle(sets[s])
+    other = negative if binary else labels.index(UNKNOWN)
     for extra in extra_training_dirs:
         for folder in sorted(p for p in Path(extra).iterdir() if p.is_dir() and p.name != BACKGROUND_DIR):
-            if folder.name in wanted:
-                label = labels.index(folder.name)
-            else:
-                label = negative if binary else labels.index(UNKNOWN)
+            label = labels.index(folder.name) if folder.name in wanted else other
             sets["training"].extend((path, label) for path in wav_files(folder))
         rng.shuffle(sets["training"])
-    background = []
-    bg_dir = Path(background_dir) if background_dir else roots[0] / BACKGROUND_DIR
-    if bg_dir.is_dir():
-        for path in wav_files(bg_dir):
-            try:
-                background.append(read_clip(path, sample_rate))
-            except BadClip as e:
-                log.warning("skipping background file %s: %s", path, e)
+    background = load_background(Path(background_dir) if background_dir else roots[0] / BACKGROUND_DIR, sample_rate)
     return DataIndex(labels, sets, background, speakers={k: len(v) for k, v in speakers.items()})
+
+
+def load_background(folder: Path, sample_rate: int) -> list[np.ndarray]:
+    """The noise recordings mixed into clips and cut for ``_silence_`` (none if the folder is missing)."""
+    background = []
+    for path in wav_files(folder) if folder.is_dir() else []:
+        try:
+            background.append(read_clip(path, sample_rate))
+        except BadClip as e:
+            log.warning("skipping background file %s: %s", path, e)
+    return background
 
 
 def load_set(index: DataIndex, name: str, sample_rate: int, clip_samples: int):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ import numpy as np
 
 from ..features import FrontendParams, MfccFrontend
 from .batches import BatchMaker, NegativeMix, load_rirs, make_negative_mix, mine
-from .settings import TrainSettings, portable_settings
+from .settings import TrainSettings
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +172,21 @@ def validate(model, prep: Prepared, binary: bool) -> tuple[float | None, np.ndar
     return float(np.trace(confusion) / len(y)), confusion
 
 
+def record_validation(model, prep: Prepared, state: TrainState, acc: float, loss: float, best: Path, binary: bool):
+    """Validate, add the figures to the history, keep the best model; returns what to print."""
+    val_acc, confusion = validate(model, prep, binary)
+    state.history.append({"step": state.step, "train_accuracy": acc, "loss": loss, "val_accuracy": val_acc})
+    if val_acc is None:
+        return None
+    if val_acc > state.best_val:
+        state.best_val = val_acc
+        model.save(best)
+    n = len(prep.data["validation"][1])
+    return f"step {state.step}: validation accuracy {val_acc:.1%} (N={n})\n" + confusion_text(
+        confusion, prep.display_labels(binary)
+    )
+
+
 def save_checkpoint(model, state: TrainState, ckpt_dir: Path) -> None:
     """Written beside, then renamed: a crash mid-save leaves the previous checkpoint whole."""
     tmp = ckpt_dir.with_name(ckpt_dir.name + ".tmp")
@@ -192,7 +206,6 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
     ckpt_dir = out / "checkpoints"
     total_steps = sum(n for n, _ in s.schedule())
     boundaries = s.phase_boundaries()
-    display = prep.display_labels(s.binary)
 
     def start_batches(step: int) -> BatchMaker:
         if s.mine_hard_negatives and prep.mix is not None and any(step >= b for b in boundaries):
@@ -221,18 +234,9 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
             bar.set_postfix(lr=f"{lr:g}", acc=f"{float(acc):.3f}", loss=f"{float(loss):.3f}")
             bar.update(1)
             if step % s.eval_step_interval == 0 or step == total_steps:
-                val_acc, confusion = validate(model, prep, s.binary)
-                state.history.append(
-                    {"step": step, "train_accuracy": float(acc), "loss": float(loss), "val_accuracy": val_acc}
-                )
-                if val_acc is not None:
-                    bar.write(
-                        f"step {step}: validation accuracy {val_acc:.1%} "
-                        f"(N={len(prep.data['validation'][1])})\n" + confusion_text(confusion, display)
-                    )
-                if val_acc is not None and val_acc > state.best_val:
-                    state.best_val = val_acc
-                    model.save(out / "best.keras")
+                report = record_validation(model, prep, state, float(acc), float(loss), out / "best.keras", s.binary)
+                if report:
+                    bar.write(report)
             if step % s.save_step_interval == 0:
                 save_checkpoint(model, state, ckpt_dir)
             if s.mine_hard_negatives and step in boundaries:
@@ -251,98 +255,6 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
     return time.time() - t0, batches
 
 
-def stream_figures(model_path, s: TrainSettings) -> dict:
-    """The exported model on whole streams, through the daemon's pipeline at its default settings."""
-    from ..model import KeywordModel
-    from ..streams import combine, evaluate_file, format_summary
-
-    model = KeywordModel.load(model_path)
-    figures = [evaluate_file([model], w) for w in s.eval_stream.split(",") if w]
-    figures += [evaluate_file([model], w, truth_file="") for w in s.eval_negative.split(",") if w]
-    summary = combine(figures).summary()
-    print("streams (int8, default settings):\n" + format_summary(summary), flush=True)
-    return summary
-
-
-def export_and_report(
-    s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path, train_seconds: float, batches: BatchMaker
-) -> dict:
-    """Write model.tflite (int8; the float model too, to report its accuracy beside), then
-    measure both files through the daemon's own runtime and write report.json and the plots."""
-    from ..model import KeywordModel
-    from . import export
-    from .architectures import count_macs
-
-    rng = np.random.default_rng(s.seed)
-    counts = prep.counts
-    calib_idx = rng.choice(counts["training"], min(400, counts["training"]), replace=False)
-    tr = prep.data["training"]
-    calib = prep.frontend.batch_features(prep.augmenter(tr[0][calib_idx], tr[2][calib_idx], rng))
-    name = s.name or ("binary_" + prep.words[0] if s.binary else s.model_architecture)
-    extra = {
-        "training": {k: v for k, v in portable_settings(s).items() if k not in ("out", "resume", "start_checkpoint")}
-    }
-    meta = export.metadata(name, prep.index.labels, prep.params, s.model_architecture, extra)
-    shape = prep.params.input_shape
-    files = {
-        "int8": export.write_model(out / "model.tflite", export.to_tflite(model, shape, calib), meta),
-        "float": export.write_model(out / "model_float.tflite", export.to_tflite(model, shape), meta),
-    }
-    report = {
-        "name": name,
-        "architecture": s.model_architecture,
-        "labels": prep.index.labels,
-        "clips": counts,
-        "speakers": prep.index.speakers,
-        "bad_files": [(os.path.join(*Path(p).parts[-2:]), why) for p, why in prep.index.bad_files],
-        "train_seconds": round(train_seconds, 1),
-        "steps": state.step,
-        "feature_seconds": round(batches.make_seconds, 1),
-        "feature_wait_seconds": round(batches.wait_seconds, 1),
-        "params": int(model.count_params()),
-        "macs": count_macs(model),
-        "history": state.history,
-        "settings": portable_settings(s),
-    }
-    for kind, path in files.items():
-        km = KeywordModel.load(path)
-        report[kind] = {
-            "bytes": path.stat().st_size,
-            "backend": km.backend,
-            "median_invoke_us": round(export.median_invoke_us(km, calib[0]), 1),
-        }
-        for set_name in ("validation", "testing"):
-            labels = prep.data[set_name][1]
-            acc, confusion = export.evaluate(km, prep.eval_features[set_name], labels, s.binary)
-            report[kind][set_name] = {
-                "accuracy": acc if len(labels) else None,
-                "n": int(len(labels)),
-                "confusion": confusion.tolist(),
-            }
-        accs = {
-            k: "n/a" if report[kind][k]["accuracy"] is None else f"{report[kind][k]['accuracy']:.1%}"
-            for k in ("validation", "testing")
-        }
-        print(
-            f"{kind}: {path.stat().st_size} bytes; validation {accs['validation']}, test {accs['testing']}; "
-            f"invoke {report[kind]['median_invoke_us']} µs",
-            flush=True,
-        )
-    display = prep.display_labels(s.binary)
-    test_confusion = np.array(report["int8"]["testing"]["confusion"])
-    print("test confusion (int8):\n" + confusion_text(test_confusion, display))
-    if s.eval_stream or s.eval_negative:
-        report["stream"] = stream_figures(files["int8"], s)
-    (out / "report.json").write_text(json.dumps(report, indent=1))
-    from .plots import plot_confusion, plot_history
-
-    plot_history(state.history, out / "learning_curves.png")
-    plot_confusion(test_confusion, display, out / "confusion_matrix.png")
-    if not s.float_model:
-        os.unlink(files["float"])
-    return report
-
-
 def run_training(s: TrainSettings) -> dict:
     from ..model import quiet_native_stderr
 
@@ -359,4 +271,6 @@ def run_training(s: TrainSettings) -> dict:
     train_seconds, batches = fit(s, prep, model, state, out)
     if (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
         model = keras.models.load_model(out / "best.keras")
+    from .report import export_and_report
+
     return export_and_report(s, prep, model, state, out, train_seconds, batches)
