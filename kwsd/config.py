@@ -16,11 +16,12 @@ import yaml
 
 from .errors import ConfigError
 from .limits import CONFIG_MAX_BYTES, read_bounded
+from .model import BACKENDS
 from .sinks.settings import CommandHook, GpioHook, MqttConfig
 from .strict_yaml import build_dataclass, compose_and_construct, key_lines
 
 SYSTEM_CONFIG = "/etc/kwsd/kwsd.yaml"
-BACKEND_CHOICES = ("auto", "ai_edge_litert", "tflite_runtime", "tensorflow")
+BACKEND_CHOICES = ("auto", *BACKENDS)
 LEVELS = ("debug", "info", "warning", "error")
 
 

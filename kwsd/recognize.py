@@ -20,7 +20,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 
-NOT_REPORTED = ("_silence_", "_unknown_")
+SILENCE = "_silence_"  # the label of no speech
+UNKNOWN = "_unknown_"  # the label of speech that is no keyword
+NOT_REPORTED = (SILENCE, UNKNOWN)
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class RecognizeCommands:
 
         count = self._tail - self._head
         if count < self.minimum_count or time_ms - self._times[self._head] < self.average_window_ms / 4:
-            return Recognition("_silence_", 0.0, False)
+            return Recognition(SILENCE, 0.0, False)
 
         # recomputed each time (a few dozen rows): a running sum would drift over days
         average = np.add.reduce(self._rows[self._head : self._tail], axis=0) / count  # = .mean(), bit for bit

@@ -60,7 +60,8 @@ def make_stream(spec: StreamSpec) -> tuple[np.ndarray, list[tuple[str, int]]]:
 
 
 def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):
-    from .train.dataset import SILENCE, UNKNOWN, BadClip, read_clip, speaker_of, wav_files, which_set
+    from .recognize import SILENCE, UNKNOWN
+    from .train.dataset import BadClip, read_clip, speaker_of, wav_files, which_set
 
     wanted = [w.strip() for w in spec.wanted_words.split(",") if w.strip()]
     keyword_clips, other_clips = [], []

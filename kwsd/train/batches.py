@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..recognize import SILENCE, UNKNOWN
 from .settings import TrainSettings
 
 
@@ -142,7 +143,6 @@ def load_rirs(folder: str, sample_rate: int) -> list[np.ndarray]:
 
 def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
     """The negative recordings of the training split, and the keyword clips for partial words."""
-    from .dataset import SILENCE, UNKNOWN
 
     if not (s.negative_dir or s.partial_percentage):
         return None
@@ -180,7 +180,7 @@ def mine(model, pool, frontend, labels, threshold):
         p = np.concatenate([model(x[i : i + 2048], training=False).numpy() for i in range(0, len(x), 2048)])
         return np.concatenate([1 - p, p], axis=1) if binary else p
 
-    names = ["_unknown_"] + labels if binary else labels
+    names = [UNKNOWN] + labels if binary else labels
     mined, scored = mine_hard_negatives(predict, pool, frontend, names, threshold)
     print(
         f"hard negatives: {len(mined.recordings)} of {scored} negative windows score above {threshold} "

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..recognize import SILENCE, UNKNOWN
+
 log = logging.getLogger(__name__)
 
-SILENCE = "_silence_"
-UNKNOWN = "_unknown_"
 BACKGROUND_DIR = "_background_noise_"
 MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # as in TensorFlow, so splits match its scheme
 

@@ -33,6 +33,7 @@ import numpy as np
 import scipy.io.wavfile
 
 from ..audio import resample
+from ..recognize import UNKNOWN
 from ..wavfile import write_wav
 from .dataset import which_set
 
@@ -164,7 +165,7 @@ def make_dataset(out: Path, words: list[str], per_word: int, seed: int = 1, rate
     rng = np.random.default_rng(seed)
     written = 0
     for word in words:
-        folder = out / ("_unknown_" if word in UNKNOWN_WORDS else word)
+        folder = out / (UNKNOWN if word in UNKNOWN_WORDS else word)
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_word):
             voice, pitch, speed = random_espeak_voice(rng)
@@ -173,9 +174,7 @@ def make_dataset(out: Path, words: list[str], per_word: int, seed: int = 1, rate
             start = int(rng.integers(0, rate - len(audio) + 1))
             clip[start : start + len(audio)] = audio / max(1e-6, np.abs(audio).max()) * rng.uniform(0.2, 0.9)
             name = (
-                f"tts{i:04d}{word}_nohash_0.wav"
-                if folder.name != "_unknown_"
-                else f"{word}_tts{i:04d}{word}_nohash_0.wav"
+                f"tts{i:04d}{word}_nohash_0.wav" if folder.name != UNKNOWN else f"{word}_tts{i:04d}{word}_nohash_0.wav"
             )
             write_wav(str(folder / name), clip, rate)
             written += 1
