@@ -250,37 +250,36 @@ class Subscriber:
         import paho.mqtt.client as mqtt
 
         self.messages = []
-        self.lock = threading.Lock()
-        self.ready = threading.Event()
+        self.lock = threading.Condition()
+        self.ready = threading.Event()  # set when the broker has acknowledged the subscription
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-sub-{port}")
 
         def on_connect(client, userdata, flags, rc, props):
-            for t in topics:
-                client.subscribe(t, qos=1)
+            client.subscribe([(t, 1) for t in topics])
+
+        def on_subscribe(client, userdata, mid, reason_codes, props):
             self.ready.set()
 
         def on_message(client, userdata, msg):
             with self.lock:
                 self.messages.append((msg.topic, msg.payload.decode(), msg.retain))
+                self.lock.notify_all()
 
         self.client.on_connect, self.client.on_message = on_connect, on_message
+        self.client.on_subscribe = on_subscribe
         self.client.reconnect_delay_set(1, 1)
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
         assert self.ready.wait(10)
-        time.sleep(0.2)
 
     def on(self, topic):
         with self.lock:
             return [(p, r) for t, p, r in self.messages if t == topic]
 
     def wait_for(self, predicate, timeout=20):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return False
+        """Until ``predicate()`` holds, re-checked as each message arrives."""
+        with self.lock:
+            return self.lock.wait_for(predicate, timeout)
 
     def close(self):
         self.client.loop_stop()

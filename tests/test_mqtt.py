@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -198,17 +199,18 @@ def test_password_comes_from_a_file_and_is_never_shown(broker, tmp_path):
     sub_config = tmp_path / "sub.yaml"
     import paho.mqtt.client as mqtt
 
-    got = []
+    got, subscribed, detected = [], threading.Event(), threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     client.username_pw_set("kwsd", secret)
-    client.on_message = lambda c, u, m: got.append(m.topic)
+    client.on_message = lambda c, u, m: (got.append(m.topic), m.topic.endswith("/detection") and detected.set())
     client.on_connect = lambda c, u, f, rc, p: c.subscribe("kwsd/#", qos=1)
+    client.on_subscribe = lambda c, u, mid, codes, p: subscribed.set()
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
-    time.sleep(0.5)
+    assert subscribed.wait(10)  # the password was accepted and the subscription is in place
     proc = kwsd("run", "--config", config, "--input", SAMPLE, "--json", "--debug", check=True)
     checked = kwsd("check-config", "--config", config, check=True)
-    time.sleep(0.5)
+    assert detected.wait(10)
     client.loop_stop()
     assert f"kwsd/{SITE}/detection" in got
     for text in (proc.stdout, proc.stderr, checked.stdout, checked.stderr):
