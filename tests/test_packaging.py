@@ -81,12 +81,13 @@ def test_installed_wheel_runs_on_its_bundled_sample(dist, tmp_path):
     r = run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     assert r.returncode == 0, r.stderr
     python = venv / "bin" / "python"
-    # the dependencies come from the test environment (no network); kwsd itself only from the wheel
-    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
-    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     wheel = next(dist.glob("*.whl"))
     r = run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--no-index", str(wheel)])
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    # the dependencies come from the test environment (no network); kwsd itself only from the wheel.
+    # Added after the install: pip would otherwise find the test environment's kwsd and skip the wheel.
+    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip())
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KWSD_", "PYTHON"))}
     where = run(
         [str(python), "-c", "import kwsd, kwsd.resources as r; print(kwsd.__file__); print(r.default_model())"],
