@@ -161,6 +161,7 @@ class NotifySocket:
             self.address = str(path)
         self.sock.settimeout(0.1)
         self.messages = []
+        self.arrived = threading.Condition()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -171,8 +172,15 @@ class NotifySocket:
                 data = self.sock.recv(4096).decode()
             except socket.timeout:
                 continue
-            for line in data.splitlines():
-                self.messages.append((time.monotonic(), line))
+            with self.arrived:
+                for line in data.splitlines():
+                    self.messages.append((time.monotonic(), line))
+                self.arrived.notify_all()
+
+    def wait_for(self, prefix, timeout=30) -> bool:
+        """Until a message starting with ``prefix`` has arrived."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: bool(self.lines(prefix)), timeout)
 
     def lines(self, prefix):
         return [(t, m) for t, m in self.messages if m.startswith(prefix)]

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -250,18 +251,33 @@ def test_the_units_system_call_filter_applied_for_real_lets_kwsd_run(pulse, tmp_
     raw = tmp_path / "speech.raw"
     raw.write_bytes(np.round(compose([("stop", 1, 1.0)], 3.0, noise_volume=0.1) * 32767).astype("<i2").tobytes())
     env = {**os.environ, **pulse}
-    proc = confined("run", "--config", str(config), "--json", env=env)
+    notify = NotifySocket(tmp_path / "notify")
+    proc = confined("run", "--config", str(config), "--json", env={**env, "NOTIFY_SOCKET": notify.address})
+    heard = threading.Event()
+    stdout = []
+
+    def read_stdout():
+        for line in proc.stdout:
+            stdout.append(line)
+            if b'"keyword"' in line:
+                heard.set()
+
+    reader = threading.Thread(target=read_stdout, daemon=True)
+    reader.start()
     try:
-        time.sleep(6.0)  # start-up and the first capture callback
+        assert notify.wait_for("READY=1", 30)  # audio flows from the microphone
         subprocess.run(
             ["paplay", "--raw", "--rate=16000", "--channels=1", "--format=s16le", str(raw)],
             env=env,
             check=True,
             timeout=30,
         )
-        time.sleep(2.0)
+        heard.wait(10)
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        err = proc.stderr.read()
+        proc.wait(30)
+        reader.join(5)
+        notify.close()
     assert proc.returncode == 0, f"exit {proc.returncode} (-31 = killed by SIGSYS): {err.decode()[-2000:]}"
-    assert '"stop"' in out.decode(), err.decode()
+    assert b'"stop"' in b"".join(stdout), err.decode()
