@@ -71,6 +71,13 @@ def add_tune_parser(sub, common) -> None:
     tune.add_argument("--target-fa", type=float, default=0.5, help="false accepts per hour allowed (default 0.5)")
     tune.add_argument("--out", required=True, help="folder for recognize.yaml, det.png, tune.json")
     tune.add_argument("--write-model", metavar="OUT.tflite", help="also write the model with these settings inside")
+    tune.add_argument(
+        "--clip-stride-ms",
+        type=int,
+        default=40,
+        help="how often the model runs, as inference.clip_stride_ms in kwsd run (default 40); "
+        "settings tuned at one stride are meant for that stride",
+    )
     grid = Grid()  # the defaults live with the search itself
     tune.add_argument(
         "--windows",

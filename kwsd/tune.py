@@ -218,7 +218,7 @@ def main(args) -> int:
             raise ValueError(f"--negative {w} has keyword truth beside it ({truth_path(w)}); give it as --stream")
     traces = []
     for w in tqdm(wavs, desc="scoring", unit="file"):
-        trace = record_scores(model, w)
+        trace = record_scores(model, w, args.clip_stride_ms)
         if w in (args.negative or []):
             trace.truth = []
         traces.append(trace)

@@ -3,6 +3,7 @@ replay that `kwsd tune` relies on, and tune's output as a user meets it."""
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 from conftest import DEFAULT_MODEL, SAMPLE, SPEECH, compose, detections, kwsd
@@ -137,6 +138,23 @@ def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, setting
     replayed = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in replay(trace, model, settings)]
     audio, rate = read_wav(str(path))  # what record_scores heard: the 16-bit file
     direct = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in run_array([model], audio, rate, settings)]
+    assert replayed == direct and len(direct) >= 2
+
+
+def test_scores_recorded_at_another_stride_replay_as_the_pipeline_runs_at_that_stride(tmp_path):
+    """kwsd tune --clip-stride-ms 80 tunes for kwsd run with inference.clip_stride_ms 80."""
+    model = KeywordModel.load(DEFAULT_MODEL)
+    audio = compose([("yes", 0, 1.0), ("stop", 1, 3.5), ("go", 0, 6.0)], 8.0)
+    path = tmp_path / "r.wav"
+    from kwsd.wavfile import write_wav
+
+    write_wav(str(path), audio, 16000)
+    at40, at80 = record_scores(model, str(path), 40), record_scores(model, str(path), 80)
+    assert abs(len(at80.times_ms) * 2 - len(at40.times_ms)) <= 2 and set(np.diff(at80.times_ms)) == {80}
+    settings = SmootherSettings(800, 0.6, 1500, 2)
+    replayed = [(x.keyword, x.audio_ms) for x in replay(at80, model, settings)]
+    audio, rate = read_wav(str(path))
+    direct = [(x.keyword, x.audio_ms) for x in run_array([model], audio, rate, settings, clip_stride_ms=80)]
     assert replayed == direct and len(direct) >= 2
 
 
