@@ -10,6 +10,8 @@ TARGET=${4:-0.5}
 KWSD=${KWSD:-.venv/bin/kwsd}
 # TUNE_NEGATIVES: the validation negatives (the shipped default: real speech only; add
 # "--negative $EVAL/neg_val_tts.wav" for the synthetic held-out words, see models/README.md)
+# STRIDE: the clip stride to tune for (stored in the model; the shipped default: 80 ms)
 $KWSD tune --model "$MODEL" --stream "$EVAL/kw_val.wav" --negative "$EVAL/neg_val.wav" ${TUNE_NEGATIVES:-} --target-fa "$TARGET" \
+  --clip-stride-ms "${STRIDE:-80}" \
   --out "$(dirname "$OUT")/tune" --write-model "$OUT"
 sh bench/eval_model.sh "$OUT" "$EVAL"

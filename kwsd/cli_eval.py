@@ -74,9 +74,9 @@ def add_tune_parser(sub, common) -> None:
     tune.add_argument(
         "--clip-stride-ms",
         type=int,
-        default=40,
-        help="how often the model runs, as inference.clip_stride_ms in kwsd run (default 40); "
-        "settings tuned at one stride are meant for that stride",
+        default=None,
+        help="how often the model runs, as inference.clip_stride_ms in kwsd run (default: the model's "
+        "recommended stride, else 40); the settings are tuned for this stride and --write-model stores it",
     )
     grid = Grid()  # the defaults live with the search itself
     tune.add_argument(

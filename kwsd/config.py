@@ -59,7 +59,7 @@ class RecognizeConfig:
 
 @dataclass
 class InferenceConfig:
-    clip_stride_ms: int = _opt(40, min=10, max=1000)
+    clip_stride_ms: typing.Optional[int] = _opt(None, min=10, max=1000)  # null = the model's, else 40
     backend: str = _opt("auto", choices=BACKEND_CHOICES)
     threads: int = _opt(1, min=1, max=16)
 

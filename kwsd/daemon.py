@@ -21,6 +21,7 @@ from .errors import EXIT_UNDELIVERED, ConfigError, KwsdError, ModelError, NoMicr
 from .microphone import MicrophoneSource
 from .model import KeywordModel
 from .mute import MuteSwitch
+from .pipeline import choose_clip_stride
 from .recognize import SmootherSettings
 from .recovery import DeviceRecovery
 from .resources import SAMPLE_RECORDING, bundled, default_model
@@ -41,9 +42,10 @@ def load_models(paths, config: Config) -> list[KeywordModel]:
         if names.count(m.name) > 1:
             raise ModelError(f"two models are named '{m.name}'; detections could not be told apart")
         stride = m.frontend.window_stride_ms
-        if config.inference.clip_stride_ms % stride:
+        clip_stride = choose_clip_stride(models, config.inference.clip_stride_ms)
+        if clip_stride % stride:
             raise ConfigError(
-                f"inference.clip_stride_ms: {config.inference.clip_stride_ms} is not a multiple "
+                f"inference.clip_stride_ms: {clip_stride} is not a multiple "
                 f"of model {m.path}'s window stride ({stride:g} ms)"
             )
     return models

@@ -33,7 +33,7 @@ class Engine:
         source: Source,
         sinks,
         smoother: Optional[SmootherSettings] = None,
-        clip_stride_ms: int = 40,
+        clip_stride_ms: Optional[int] = None,
         ring_seconds: float = 2.0,
         recognize: Optional[dict] = None,
         switch: Optional[MuteSwitch] = None,
@@ -43,9 +43,9 @@ class Engine:
         state shared with the sinks that change it (MQTT)."""
         self.source = source
         self.sinks = list(sinks)
-        self.clip_stride_ms = clip_stride_ms
         self.ring = RingBuffer(int(source.rate * ring_seconds))
         self.pipeline = Pipeline(models, source.rate, smoother, clip_stride_ms, recognize=recognize)
+        self.clip_stride_ms = self.pipeline.clip_stride_ms
         self.switch = switch if switch is not None else MuteSwitch()
         self.heartbeat = time.monotonic()
         self.error: BaseException | None = None

@@ -189,7 +189,27 @@ def check_metadata(meta: dict, source: str) -> tuple[list[str], FrontendParams]:
         params = FrontendParams.from_dict(front)
     except ValueError as e:
         raise ModelError(f"{source}: field {e}") from None
+    if not isinstance(meta.get("inference", {}), dict):
+        raise ModelError(f"{source}: field 'inference' must be a mapping")
+    stride = recommended_stride_ms(meta)
+    if stride is not None and (
+        isinstance(stride, bool)
+        or not isinstance(stride, int)
+        or not 10 <= stride <= 1000
+        or stride % params.window_stride_ms
+    ):
+        raise ModelError(
+            f"{source}: field 'inference.clip_stride_ms' must be 10..1000 ms and a multiple of the "
+            f"{params.window_stride_ms:g} ms frame stride, not {shorten(stride)}"
+        )
     return labels, params
+
+
+def recommended_stride_ms(meta: dict):
+    """The clip stride (how often the model runs) that the model's recommended smoother settings
+    were tuned for, from ``inference.clip_stride_ms`` in its metadata; None if it recommends none."""
+    inference = meta.get("inference")
+    return inference.get("clip_stride_ms") if isinstance(inference, dict) else None
 
 
 @dataclass

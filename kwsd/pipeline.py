@@ -22,7 +22,7 @@ import numpy as np
 from .audio import StreamResampler
 from .detection import Detection
 from .features import FrontendParams, MfccFrontend, StreamingMfcc
-from .model import KeywordModel
+from .model import KeywordModel, recommended_stride_ms
 from .recognize import RecognizeCommands, SmootherSettings
 
 
@@ -52,6 +52,18 @@ class FrontendGroup:
 
 ScoreCallback = Callable[[KeywordModel, int, np.ndarray], None]
 
+DEFAULT_CLIP_STRIDE_MS = 40
+
+
+def choose_clip_stride(models: list[KeywordModel], configured: Optional[int] = None) -> int:
+    """How often the models run: the config's ``inference.clip_stride_ms`` when set; else the
+    stride each model's recommended smoother settings were tuned for (40 ms for a model that
+    recommends none), the shortest if they differ."""
+    if configured is not None:
+        return configured
+    wanted = [recommended_stride_ms(m.metadata) or DEFAULT_CLIP_STRIDE_MS for m in models]
+    return min(wanted, default=DEFAULT_CLIP_STRIDE_MS)
+
 
 class Pipeline:
     def __init__(
@@ -59,14 +71,14 @@ class Pipeline:
         models: list[KeywordModel],
         input_rate: int,
         smoother: Optional[SmootherSettings] = None,
-        clip_stride_ms: int = 40,
+        clip_stride_ms: Optional[int] = None,
         on_scores: Optional[ScoreCallback] = None,
         recognize: Optional[dict] = None,
     ):
         """``smoother`` fixes the settings of every model; without it each model uses its
         recommended settings with ``recognize`` (the config's explicit values) on top."""
         self.input_rate = input_rate
-        self.clip_stride_ms = clip_stride_ms
+        self.clip_stride_ms = clip_stride_ms = choose_clip_stride(models, clip_stride_ms)
         self.on_scores = on_scores
         self.stats = Stats()
         self.groups: list[FrontendGroup] = []
@@ -148,7 +160,7 @@ def run_array(
     audio: np.ndarray,
     rate: int,
     smoother: Optional[SmootherSettings] = None,
-    clip_stride_ms: int = 40,
+    clip_stride_ms: Optional[int] = None,
     on_scores: Optional[ScoreCallback] = None,
     recognize: Optional[dict] = None,
     block_samples: int = 16000,

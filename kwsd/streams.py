@@ -155,7 +155,7 @@ def evaluate_file(
     wav: str,
     truth_file: str | None = None,
     recognize: dict | None = None,
-    clip_stride_ms: int = 40,
+    clip_stride_ms: int | None = None,
     tolerance_ms: int = TOLERANCE_MS,
     on_scores=None,
 ) -> StreamFigures:

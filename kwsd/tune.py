@@ -28,6 +28,7 @@ import numpy as np
 
 from .detection import Detection
 from .model import KeywordModel, pack_model, unpack_model
+from .pipeline import choose_clip_stride
 from .recognize import RecognizeCommands, SmootherSettings
 from .streams import TOLERANCE_MS, combine, format_summary, match, read_truth, truth_path
 
@@ -45,7 +46,7 @@ class ScoreTrace:
     hours: float
 
 
-def record_scores(model: KeywordModel, wav: str, clip_stride_ms: int = 40) -> ScoreTrace:
+def record_scores(model: KeywordModel, wav: str, clip_stride_ms: int | None = None) -> ScoreTrace:
     """Run the pipeline over ``wav`` once, keeping every score vector."""
     from .pipeline import run_array
     from .wavfile import read_wav
@@ -157,11 +158,12 @@ def tune(
     }
 
 
-def recognize_yaml(settings: dict) -> str:
+def recognize_yaml(settings: dict, clip_stride_ms: int) -> str:
+    """The config sections that reproduce the tuning: the smoother, and the stride it was tuned at."""
     import yaml
 
     rounded = {**settings, "thresholds": {k: round(float(v), 4) for k, v in settings["thresholds"].items()}}
-    return yaml.safe_dump({"recognize": rounded}, sort_keys=False)
+    return yaml.safe_dump({"recognize": rounded, "inference": {"clip_stride_ms": clip_stride_ms}}, sort_keys=False)
 
 
 def plot_det(result: dict, path: Path) -> None:
@@ -196,10 +198,13 @@ def plot_det(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def write_model_with_settings(model: KeywordModel, settings: dict, out: str) -> None:
-    """A copy of the model file whose metadata recommends ``settings``."""
+def write_model_with_settings(model: KeywordModel, settings: dict, out: str, clip_stride_ms: int | None = None) -> None:
+    """A copy of the model file whose metadata recommends ``settings`` (and the stride they were
+    tuned at: ``kwsd run`` uses it unless the config sets ``inference.clip_stride_ms``)."""
     flatbuffer, meta = unpack_model(Path(model.path).read_bytes(), model.path)
     meta["recognize"] = {**settings, "thresholds": {k: round(float(v), 4) for k, v in settings["thresholds"].items()}}
+    if clip_stride_ms is not None:
+        meta["inference"] = {**meta.get("inference", {}), "clip_stride_ms": clip_stride_ms}
     meta.pop("format_version", None)
     Path(out).write_bytes(pack_model(flatbuffer, meta))
 
@@ -216,9 +221,10 @@ def main(args) -> int:
     for w in args.negative or []:
         if truth_path(w).exists() and read_truth(truth_path(w)):
             raise ValueError(f"--negative {w} has keyword truth beside it ({truth_path(w)}); give it as --stream")
+    stride = choose_clip_stride([model], args.clip_stride_ms)
     traces = []
     for w in tqdm(wavs, desc="scoring", unit="file"):
-        trace = record_scores(model, w, args.clip_stride_ms)
+        trace = record_scores(model, w, stride)
         if w in (args.negative or []):
             trace.truth = []
         traces.append(trace)
@@ -229,14 +235,14 @@ def main(args) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     best = result["best"]
-    (out / "recognize.yaml").write_text(recognize_yaml(best["settings"]))
+    (out / "recognize.yaml").write_text(recognize_yaml(best["settings"], stride))
     (out / "tune.json").write_text(json.dumps(result, indent=1))
     plot_det(result, out / "det.png")
     if args.write_model:
-        write_model_with_settings(model, best["settings"], args.write_model)
+        write_model_with_settings(model, best["settings"], args.write_model, stride)
     verdict = "meets" if result["met"] else "does NOT meet"
     print(f"chosen ({verdict} the target of {args.target_fa} false accepts per hour):")
     print(format_summary(best["figures"]))
-    print(recognize_yaml(best["settings"]), end="")
+    print(recognize_yaml(best["settings"], stride), end="")
     print(f"wrote {out}/recognize.yaml, det.png, tune.json" + (f" and {args.write_model}" if args.write_model else ""))
     return 0

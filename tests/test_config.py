@@ -188,7 +188,8 @@ def test_check_config_prints_the_effective_configuration(tmp_path):
     proc = kwsd("check-config", "--config", path, check=True)
     effective = yaml.safe_load(proc.stdout)
     assert effective["recognize"]["detection_threshold"] == 0.85
-    assert effective["inference"]["clip_stride_ms"] == 40  # defaults filled in
+    assert effective["inference"]["threads"] == 1  # defaults filled in
+    assert effective["inference"]["clip_stride_ms"] is None  # null: the model's recommended stride
     assert str(path) in proc.stdout.decode().splitlines()[0]
 
 

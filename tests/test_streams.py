@@ -124,20 +124,25 @@ def test_stream_make_refuses_both_or_neither_source():
 
 
 @pytest.mark.parametrize(
-    "settings",
-    [SmootherSettings(), SmootherSettings(300, 0.5, 1000, 3, {"stop": 0.95}), SmootherSettings(800, 0.9, 2000, 8)],
+    "settings,stride",  # stride None: the model's own (80 ms); 8 results in 800 ms need the 40 ms stride
+    [
+        (SmootherSettings(), None),
+        (SmootherSettings(300, 0.5, 1000, 3, {"stop": 0.95}), None),
+        (SmootherSettings(800, 0.9, 2000, 8), 40),
+    ],
 )
-def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, settings):
+def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, settings, stride):
     model = KeywordModel.load(DEFAULT_MODEL)
     audio = compose([("yes", 0, 1.0), ("stop", 1, 3.5), ("go", 0, 6.0), ("no", 0, 8.0), ("stop", 2, 10.5)], 13.0)
     path = tmp_path / "r.wav"
     from kwsd.wavfile import write_wav
 
     write_wav(str(path), audio, 16000)
-    trace = record_scores(model, str(path))
+    trace = record_scores(model, str(path), stride)
     replayed = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in replay(trace, model, settings)]
     audio, rate = read_wav(str(path))  # what record_scores heard: the 16-bit file
-    direct = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in run_array([model], audio, rate, settings)]
+    found = run_array([model], audio, rate, settings, clip_stride_ms=stride)
+    direct = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in found]
     assert replayed == direct and len(direct) >= 2
 
 
@@ -156,6 +161,30 @@ def test_scores_recorded_at_another_stride_replay_as_the_pipeline_runs_at_that_s
     audio, rate = read_wav(str(path))
     direct = [(x.keyword, x.audio_ms) for x in run_array([model], audio, rate, settings, clip_stride_ms=80)]
     assert replayed == direct and len(direct) >= 2
+
+
+def test_the_stride_a_model_was_tuned_at_travels_in_it_and_the_config_overrides_it(tmp_path):
+    from kwsd.errors import ModelError
+    from kwsd.model import pack_model, unpack_model
+    from kwsd.pipeline import Pipeline
+    from kwsd.tune import write_model_with_settings
+
+    flatbuffer, meta = unpack_model(DEFAULT_MODEL.read_bytes(), "default")
+    meta.pop("inference", None)
+    meta.pop("format_version", None)
+    (tmp_path / "plain.tflite").write_bytes(pack_model(flatbuffer, meta))
+    plain = KeywordModel.load(tmp_path / "plain.tflite")  # a model that recommends no stride
+    settings = {**SmootherSettings().to_dict(), "thresholds": {}}
+    write_model_with_settings(plain, settings, str(tmp_path / "s80.tflite"), clip_stride_ms=80)
+    tuned = KeywordModel.load(tmp_path / "s80.tflite")
+    assert Pipeline([tuned], 16000).clip_stride_ms == 80
+    assert Pipeline([tuned], 16000, clip_stride_ms=40).clip_stride_ms == 40  # inference.clip_stride_ms set
+    assert Pipeline([plain], 16000).clip_stride_ms == 40
+    assert Pipeline([tuned, plain], 16000).clip_stride_ms == 40  # the shortest any model wants
+    for bad in (30, 0, "80", True):  # 30 is no multiple of the 20 ms frames
+        write_model_with_settings(plain, settings, str(tmp_path / "bad.tflite"), clip_stride_ms=bad)
+        with pytest.raises(ModelError, match="inference.clip_stride_ms"):
+            KeywordModel.load(tmp_path / "bad.tflite")
 
 
 def test_tune_writes_settings_that_kwsd_run_accepts_and_that_travel_in_the_model(tmp_path):
