@@ -38,11 +38,11 @@ def load_models(paths, config: Config) -> list[KeywordModel]:
         paths = [default_model()]
     models = [KeywordModel.load(p, config.inference.backend, config.inference.threads) for p in paths]
     names = [m.name for m in models]
+    clip_stride = choose_clip_stride(models, config.inference.clip_stride_ms)
     for m in models:
         if names.count(m.name) > 1:
             raise ModelError(f"two models are named '{m.name}'; detections could not be told apart")
         stride = m.frontend.window_stride_ms
-        clip_stride = choose_clip_stride(models, config.inference.clip_stride_ms)
         if clip_stride % stride:
             raise ConfigError(
                 f"inference.clip_stride_ms: {clip_stride} is not a multiple "

@@ -28,6 +28,12 @@ def mqtt_config(tmp_path, port, extra=""):
     return path
 
 
+def run_realtime(config, wav) -> subprocess.Popen:
+    """`kwsd run --json` on ``wav`` paced at real time, in the background, output piped."""
+    argv = [sys.executable, "-m", "kwsd", "run", "--config", str(config), "--input", str(wav), "--realtime", "--json"]
+    return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def test_every_detection_arrives_with_its_payload_and_status_is_retained(broker, tmp_path):
     sub = Subscriber(broker.port)
     proc = kwsd("run", "--config", mqtt_config(tmp_path, broker.port), "--input", SAMPLE, "--json", check=True)
@@ -49,23 +55,7 @@ def test_detections_made_while_the_broker_is_down_arrive_after_it_returns(broker
     long = tmp_path / "long.wav"
     write_wav(str(long), np.concatenate([audio, audio]), 16000)  # 20 s: 8 keywords, paced at real time
     sub = Subscriber(broker.port)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kwsd",
-            "run",
-            "--config",
-            str(mqtt_config(tmp_path, broker.port)),
-            "--input",
-            str(long),
-            "--realtime",
-            "--json",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = run_realtime(mqtt_config(tmp_path, broker.port), long)
     time.sleep(3.0)
     for down_s, up_s in ((3.0, 1.0), (3.0, 1.0), (4.0, 0.0)):  # outages at about 3-6, 7-10 and 11-15 s
         broker.stop(kill=True)
@@ -127,23 +117,7 @@ def test_set_mutes_and_resumes_and_malformed_payloads_are_ignored(broker, tmp_pa
     long = tmp_path / "long.wav"
     write_wav(str(long), np.concatenate([audio, audio]), 16000)  # keywords at 0.5, 3, 6, 8.5, 10.5, 13, 16, 18.5 s
     sub = Subscriber(broker.port)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "kwsd",
-            "run",
-            "--config",
-            str(mqtt_config(tmp_path, broker.port)),
-            "--input",
-            str(long),
-            "--realtime",
-            "--json",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = run_realtime(mqtt_config(tmp_path, broker.port), long)
     topic = f"kwsd/{SITE}/set"
     opts = {"hostname": "127.0.0.1", "port": broker.port, "qos": 1}
     first = proc.stdout.readline()  # the first "yes" (about 1.8 s into the audio): not muted yet
@@ -259,12 +233,7 @@ def test_sighup_moves_mqtt_to_a_new_site_without_stopping_detection(broker, tmp_
     sub = Subscriber(broker.port)
     config = tmp_path / "kwsd.yaml"
     config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: before\n")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kwsd", "run", "--config", str(config), "--input", str(SAMPLE), "--realtime", "--json"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = run_realtime(config, SAMPLE)
     time.sleep(4.5)  # after "yes" (0.5 s) and the first "stop" (3 s)
     config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {broker.port}\n  site: after\n")
     proc.send_signal(sig.SIGHUP)

@@ -48,31 +48,26 @@ def test_counting_on_hand_made_detections():
     assert match([d("yes", 900)], [("yes", 1000)], KEYWORDS, 1.0).summary()["false_accepts"] == 1
 
 
+def make_keyword_stream(out, seconds: int, seed: int, *options) -> None:
+    """`kwsd stream make` of the committed clips over quiet kitchen noise."""
+    words = ",".join(KEYWORDS)
+    common = ["--data-dir", SPEECH, "--set", "all", "--wanted-words", words, "--background", NOISE]
+    volume = ["--background-volume", "0.05", "--duration-s", str(seconds), "--seed", str(seed)]
+    kwsd("stream", "make", *common, *volume, *options, "--out", out, check=True)
+
+
+def write_composed(tmp_path, events, seconds: float) -> str:
+    """A WAV of committed clips at the given times (conftest.compose), as record_scores reads it."""
+    from kwsd.wavfile import write_wav
+
+    path = tmp_path / "r.wav"
+    write_wav(str(path), compose(events, seconds), 16000)
+    return str(path)
+
+
 def test_a_made_stream_has_its_truth_and_eval_finds_the_words(tmp_path):
     out = tmp_path / "s.wav"
-    kwsd(
-        "stream",
-        "make",
-        "--data-dir",
-        SPEECH,
-        "--set",
-        "all",
-        "--wanted-words",
-        ",".join(KEYWORDS),
-        "--background",
-        NOISE,
-        "--background-volume",
-        "0.05",
-        "--duration-s",
-        "40",
-        "--unknown-percentage",
-        "20",
-        "--seed",
-        "3",
-        "--out",
-        out,
-        check=True,
-    )
+    make_keyword_stream(out, 40, 3, "--unknown-percentage", "20")
     truth = read_truth(tmp_path / "s.txt")
     audio, rate = read_wav(str(out))
     assert rate == 16000 and len(audio) == 40 * 16000
@@ -133,14 +128,11 @@ def test_stream_make_refuses_both_or_neither_source():
 )
 def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, settings, stride):
     model = KeywordModel.load(DEFAULT_MODEL)
-    audio = compose([("yes", 0, 1.0), ("stop", 1, 3.5), ("go", 0, 6.0), ("no", 0, 8.0), ("stop", 2, 10.5)], 13.0)
-    path = tmp_path / "r.wav"
-    from kwsd.wavfile import write_wav
-
-    write_wav(str(path), audio, 16000)
-    trace = record_scores(model, str(path), stride)
+    events = [("yes", 0, 1.0), ("stop", 1, 3.5), ("go", 0, 6.0), ("no", 0, 8.0), ("stop", 2, 10.5)]
+    path = write_composed(tmp_path, events, 13.0)
+    trace = record_scores(model, path, stride)
     replayed = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in replay(trace, model, settings)]
-    audio, rate = read_wav(str(path))  # what record_scores heard: the 16-bit file
+    audio, rate = read_wav(path)  # what record_scores heard: the 16-bit file
     found = run_array([model], audio, rate, settings, clip_stride_ms=stride)
     direct = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in found]
     assert replayed == direct and len(direct) >= 2
@@ -149,16 +141,12 @@ def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, setting
 def test_scores_recorded_at_another_stride_replay_as_the_pipeline_runs_at_that_stride(tmp_path):
     """kwsd tune --clip-stride-ms 80 tunes for kwsd run with inference.clip_stride_ms 80."""
     model = KeywordModel.load(DEFAULT_MODEL)
-    audio = compose([("yes", 0, 1.0), ("stop", 1, 3.5), ("go", 0, 6.0)], 8.0)
-    path = tmp_path / "r.wav"
-    from kwsd.wavfile import write_wav
-
-    write_wav(str(path), audio, 16000)
-    at40, at80 = record_scores(model, str(path), 40), record_scores(model, str(path), 80)
+    path = write_composed(tmp_path, [("yes", 0, 1.0), ("stop", 1, 3.5), ("go", 0, 6.0)], 8.0)
+    at40, at80 = record_scores(model, path, 40), record_scores(model, path, 80)
     assert abs(len(at80.times_ms) * 2 - len(at40.times_ms)) <= 2 and set(np.diff(at80.times_ms)) == {80}
     settings = SmootherSettings(800, 0.6, 1500, 2)
     replayed = [(x.keyword, x.audio_ms) for x in replay(at80, model, settings)]
-    audio, rate = read_wav(str(path))
+    audio, rate = read_wav(path)
     direct = [(x.keyword, x.audio_ms) for x in run_array([model], audio, rate, settings, clip_stride_ms=80)]
     assert replayed == direct and len(direct) >= 2
 
@@ -189,27 +177,7 @@ def test_the_stride_a_model_was_tuned_at_travels_in_it_and_the_config_overrides_
 
 def test_tune_writes_settings_that_kwsd_run_accepts_and_that_travel_in_the_model(tmp_path):
     stream = tmp_path / "kw.wav"
-    kwsd(
-        "stream",
-        "make",
-        "--data-dir",
-        SPEECH,
-        "--set",
-        "all",
-        "--wanted-words",
-        ",".join(KEYWORDS),
-        "--background",
-        NOISE,
-        "--background-volume",
-        "0.05",
-        "--duration-s",
-        "30",
-        "--seed",
-        "5",
-        "--out",
-        stream,
-        check=True,
-    )
+    make_keyword_stream(stream, 30, 5)
     neg = tmp_path / "neg.wav"
     kwsd(
         "stream",

@@ -45,22 +45,16 @@ TINY = [
 ]
 
 
+def train_tiny(out, check=False):
+    """The tiny run: TINY for 30 + 10 steps into ``out``."""
+    schedule = ["--how-many-training-steps", "30,10", "--learning-rate", "0.01,0.001"]
+    return kwsd("train", "--data-dir", SPEECH, *TINY, *schedule, "--out", out, timeout=600, check=check)
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("train") / "run"
-    proc = kwsd(
-        "train",
-        "--data-dir",
-        SPEECH,
-        *TINY,
-        "--how-many-training-steps",
-        "30,10",
-        "--learning-rate",
-        "0.01,0.001",
-        "--out",
-        out,
-        timeout=600,
-    )
+    proc = train_tiny(out)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     return out, proc
 
@@ -118,20 +112,7 @@ def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
 def test_the_same_seed_gives_the_same_model(tiny_run, tmp_path):
     out, _ = tiny_run
     again = tmp_path / "again"
-    kwsd(
-        "train",
-        "--data-dir",
-        SPEECH,
-        *TINY,
-        "--how-many-training-steps",
-        "30,10",
-        "--learning-rate",
-        "0.01,0.001",
-        "--out",
-        again,
-        timeout=600,
-        check=True,
-    )
+    train_tiny(again, check=True)
     first = json.loads((out / "report.json").read_text())
     second = json.loads((again / "report.json").read_text())
     assert first["int8"]["testing"]["confusion"] == second["int8"]["testing"]["confusion"]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..features import FrontendParams, MfccFrontend
 from .batches import BatchMaker, NegativeMix, load_rirs, make_negative_mix, mine
+from .report import confusion_text, export_and_report
 from .settings import TrainSettings
 
 log = logging.getLogger(__name__)
@@ -51,13 +52,6 @@ class TrainState:
     step: int = 0
     best_val: float = -1.0
     history: list[dict] = field(default_factory=list)
-
-
-def confusion_text(confusion: np.ndarray, labels: list[str]) -> str:
-    width = max(6, max(len(x) for x in labels) + 1)
-    head = " " * width + "".join(f"{x[:6]:>7}" for x in labels)
-    rows = [f"{lab:<{width}}" + "".join(f"{v:>7}" for v in row) for lab, row in zip(labels, confusion)]
-    return "\n".join([head, *rows])
 
 
 def prepare(s: TrainSettings) -> Prepared:
@@ -271,6 +265,4 @@ def run_training(s: TrainSettings) -> dict:
     train_seconds, batches = fit(s, prep, model, state, out)
     if (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
         model = keras.models.load_model(out / "best.keras")
-    from .report import export_and_report
-
     return export_and_report(s, prep, model, state, out, train_seconds, batches)

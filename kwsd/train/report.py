@@ -7,12 +7,22 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .batches import BatchMaker
-from .loop import Prepared, TrainState, confusion_text
 from .settings import TrainSettings, portable_settings
+
+if TYPE_CHECKING:  # loop.py imports this module; the types only annotate
+    from .loop import Prepared, TrainState
+
+
+def confusion_text(confusion: np.ndarray, labels: list[str]) -> str:
+    width = max(6, max(len(x) for x in labels) + 1)
+    head = " " * width + "".join(f"{x[:6]:>7}" for x in labels)
+    rows = [f"{lab:<{width}}" + "".join(f"{v:>7}" for v in row) for lab, row in zip(labels, confusion)]
+    return "\n".join([head, *rows])
 
 
 def stream_figures(model_path, s: TrainSettings) -> dict:
