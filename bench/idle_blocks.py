@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/idle_blocks.py [--repeats 3] [--seconds 20]
 
-On a private PulseAudio server with a silent null sink (as bench/live.py), measures the CPU
+On a private PulseAudio server with a silent null source (as bench/live.py), measures the CPU
 share of one core (utime+stime from /proc) of (a) a bare sounddevice InputStream on device
 'pulse' at 16 kHz whose callback only copies the block, and (b) ``kwsd run`` with
 ``audio.block_ms`` 20, 40 and 80; each after 6 s of warm-up, median of the repeats.

@@ -4,10 +4,12 @@
 
 Needs pulseaudio, pactl and mosquitto (scripts/test.sh installs them); everything runs on
 loopback in private instances that this script starts and stops.
-- READY: a private PulseAudio server with a silent null sink; ``kwsd run`` on its monitor
-  with $NOTIFY_SOCKET pointing at a socket of ours: seconds from spawn to ``READY=1``
-  (median of 5 starts).  Then idle: CPU share of one core (utime+stime from /proc over 30 s
-  of silence) and RSS.
+- READY: a private PulseAudio server with a silent null *source* (a source with its own
+  clock, as a microphone has); ``kwsd run`` on it with $NOTIFY_SOCKET pointing at a socket
+  of ours: seconds from spawn to ``READY=1`` (median of 5 starts).  Then idle: CPU share of
+  one core (utime+stime from /proc over 30 s of silence) and RSS.  (A null sink's monitor,
+  which the tests use to play audio into kwsd, is no stand-in here: it delivers its first
+  block 0.6-1.9 s after a stream opens, where the null source takes ~50 ms; parec sees the same.)
 - Latency: a keyword stream (``kwsd stream make``, with its ``label,ms`` truth) paced at real
   time (``--realtime``) with MQTT to a private mosquitto; for each correct detection, the
   time from the end of the spoken word (the last 10 ms frame within 1 s of the clip start
@@ -57,6 +59,8 @@ def start_pulse(run_dir: Path) -> tuple[subprocess.Popen, dict]:
             f"module-native-protocol-unix socket={run_dir}/native auth-anonymous=1",
             "-L",
             "module-null-sink sink_name=kwsnull rate=48000 channels=1 format=s16le",
+            "-L",
+            "module-null-source source_name=kwsmic rate=16000 channels=1",
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -66,7 +70,7 @@ def start_pulse(run_dir: Path) -> tuple[subprocess.Popen, dict]:
         if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
             break
         time.sleep(0.1)
-    subprocess.run(["pactl", "set-default-source", "kwsnull.monitor"], env=env, check=True)
+    subprocess.run(["pactl", "set-default-source", "kwsmic"], env=env, check=True)
     return proc, env
 
 
@@ -214,7 +218,7 @@ def main(argv=None) -> int:
         f"(of {', '.join(f'{s:.2f}' for s in live['ready_s'])})"
     )
     print(
-        f"idle on a silent PulseAudio microphone: {live['idle_core_percent']:.2f}% of one core, "
+        f"idle on a silent PulseAudio source: {live['idle_core_percent']:.2f}% of one core, "
         f"RSS {live['idle_rss_mb']:.0f} MB"
     )
     if lat["median_ms"] is not None:

@@ -318,6 +318,24 @@ def test_extra_training_dirs_join_the_training_set_only(tmp_path):
     assert more.sets["validation"] == base.sets["validation"] and more.sets["testing"] == base.sets["testing"]
 
 
+def test_other_words_can_be_classes_of_their_own_folded_into_unknown():
+    kw = dict(validation_percentage=20, testing_percentage=20, split_salt="a", unknown_percentage=100)
+    base = build_index(SPEECH, ["yes", "stop"], **kw)
+    words = build_index(SPEECH, ["yes", "stop"], word_classes=True, **kw)
+    assert words.labels == base.labels == ["_silence_", "_unknown_", "yes", "stop"]
+    assert words.word_classes == ["go", "left", "no"]  # folders; the mixed _unknown_ folder stays _unknown_
+    for split in ("training", "validation", "testing"):
+        assert [p for p, _ in words.sets[split]] == [p for p, _ in base.sets[split]]  # same clips, same split
+        for (path, fine), (_, coarse) in zip(words.sets[split], base.sets[split]):
+            folder = Path(path).parent.name if path else "_silence_"
+            assert fine == (
+                ["_silence_", "_unknown_", "yes", "stop", "go", "left", "no"].index(folder)
+                if folder != "_unknown_"
+                else 1
+            )
+            assert words.coarse(np.array([fine]))[0] == coarse
+
+
 def test_train_options_come_from_yaml_with_flags_winning(tmp_path):
     from kwsd.errors import ConfigError
     from kwsd.train.cli import build_parser, settings_from
@@ -459,6 +477,22 @@ def test_partial_keywords_keep_only_a_part_of_the_word():
     assert rir[0] == 1.0 and np.abs(rir[len(rir) // 2 :]).max() < np.abs(rir[1 : len(rir) // 4]).max()
 
 
+def test_speed_perturbation_changes_pitch_and_tempo_but_not_length_or_silence():
+    from kwsd.train.augment import Augmenter, change_speeds
+
+    t = np.arange(16000) / 16000
+    tone = (np.sin(2 * np.pi * 1000 * t) * np.hanning(16000)).astype(np.float32)
+    sped = change_speeds(np.stack([tone, tone, tone]), np.array([0.9, 1.0, 1.1]))
+    assert sped.shape == (3, 16000)
+    assert [int(np.argmax(np.abs(np.fft.rfft(x)))) for x in sped] == [900, 1000, 1100]  # 1 Hz bins
+    loud = [int(np.sum(np.abs(x) > 0.5)) for x in sped]
+    assert loud[0] > loud[1] > loud[2]  # slower is longer
+    augment = Augmenter([], time_shift_samples=0, speed_range=(0.8, 0.801))
+    out = augment(np.stack([tone, tone]), np.array([False, True]), np.random.default_rng(0))
+    assert int(np.argmax(np.abs(np.fft.rfft(out[0])))) == 800
+    assert np.array_equal(out[1], tone)  # _silence_ clips are left alone
+
+
 def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path):
     neg = _negatives(tmp_path / "neg")
     rirs = tmp_path / "rir"
@@ -491,6 +525,9 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
         "--reverb-percentage",
         "50",
         "--gain-db=-6,6",
+        "--speed-range",
+        "0.9,1.1",
+        "--unknown-word-classes",
         "--mine-hard-negatives",
         "--hard-negative-threshold",
         "0.0",
@@ -513,6 +550,12 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     report = json.loads((out / "report.json").read_text())
     assert report["stream"]["keyword_truths"] > 0 and report["stream"]["false_accepts_per_hour"] is not None
     assert report["settings"]["negative_dir"] == "neg:1"  # folders only, not the trainer's paths
+    assert report["settings"]["speed_range"] == "0.9,1.1"
+    assert "word classes (exported as _unknown_): left" in text  # the only other word folder of SPEECH
+    exported = KeywordModel.load(out / "model.tflite")
+    assert exported.labels == report["labels"] == ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
+    scores = exported.scores(np.zeros(exported.frontend.input_shape, np.float32))
+    assert len(scores) == 6 and abs(float(np.sum(scores)) - 1.0) < 0.05  # folded, still probabilities
 
 
 @pytest.mark.parametrize(
@@ -520,6 +563,7 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     [
         (["--negative-percentage", "30"], "--negative-percentage needs --negative-dir"),
         (["--gain-db", "6"], "--gain-db 6: give two numbers"),
+        (["--speed-range", "1.1,0.9"], "--speed-range 1.1,0.9: give two factors, smaller first"),
         (["--negative-dir", "x", "--negative-percentage", "60", "--partial-percentage", "50"], "must leave room"),
     ],
 )

@@ -116,6 +116,22 @@ def build_model(
     return keras.Model(inputs, outputs, name=name)
 
 
+def fold_word_classes(model: keras.Model, outputs: int, unknown: int) -> keras.Model:
+    """``model`` with its scores past the first ``outputs`` added into ``unknown``: a fixed 0/1
+    matrix after the softmax, so the exported file has the usual classes and their
+    probabilities still sum to one.  The layers are shared: it follows ``model``'s training."""
+    import numpy as np
+
+    n = model.output_shape[-1]
+    fold = np.zeros((n, outputs), np.float32)
+    fold[np.arange(outputs), np.arange(outputs)] = 1.0
+    fold[outputs:, unknown] = 1.0
+    dense = layers.Dense(outputs, use_bias=False, trainable=False, name="fold_word_classes")
+    scores = dense(model.output)
+    dense.set_weights([fold])
+    return keras.Model(model.inputs, scores, name=model.name)
+
+
 def count_macs(model: keras.Model) -> int:
     """Multiply-accumulates of one inference (conv, depthwise and dense layers)."""
     total = 0

@@ -3,6 +3,9 @@
 As in TensorFlow's input_data: background noise mixed in at a random volume, a random
 time shift, and optional SpecAugment-style masks.  For a far-field microphone also:
 reverberation (measured room impulse responses and simulated rooms) and random gain.
+For speakers the few hundred recorded ones do not cover: speed perturbation, which makes
+each spoken clip faster or slower (tempo and pitch together, as a shorter or longer vocal
+tract would; Ko et al. 2015).
 And for teaching the model what a keyword is *not*: partial keywords, clips cut so that
 only the start or the end of the word remains, labelled ``_unknown_``.
 """
@@ -41,6 +44,7 @@ class Augmenter:
         reverb_frequency=0.0,
         gain_db=(0.0, 0.0),
         sample_rate=16000,
+        speed_range=(1.0, 1.0),
     ):
         self.background = [b for b in background if len(b) > 0]
         self.background_frequency = background_frequency
@@ -51,6 +55,7 @@ class Augmenter:
         self.reverb_frequency = reverb_frequency
         self.gain_db = gain_db
         self.sample_rate = sample_rate
+        self.speed_range = speed_range
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """A random stretch of a random background file (zeros if there are none)."""
@@ -79,6 +84,10 @@ class Augmenter:
         out = np.zeros_like(clips)
         b, n = clips.shape
         lo, hi = self.gain_db
+        slow, fast = self.speed_range
+        if fast > slow:
+            factors = np.where(is_silence, 1.0, rng.uniform(slow, fast, b))
+            clips = change_speeds(clips, factors)
         for i in range(b):
             x = clips[i]
             if self.time_shift > 0 and not is_silence[i]:
@@ -102,6 +111,37 @@ class Augmenter:
                 out[i] += self.noise(rng, n) * rng.uniform(0, self.background_volume)
         np.clip(out, -1.0, 1.0, out=out)
         return out
+
+
+def change_speed(clips: np.ndarray, factor: float) -> np.ndarray:
+    """Each clip (rows of ``clips``) played ``factor`` times as fast (tempo and pitch), cut or
+    padded back to its length around its middle.  Resampled by the rational factor
+    ``50/round(50 * factor)`` so that a whole group of clips shares one short polyphase filter."""
+    from scipy.signal import resample_poly
+
+    down = int(round(50 * factor))
+    if down == 50:
+        return clips
+    y = resample_poly(clips, 50, down, axis=-1).astype(np.float32)
+    n = clips.shape[-1]
+    if y.shape[-1] >= n:
+        start = (y.shape[-1] - n) // 2
+        return y[..., start : start + n]
+    out = np.zeros_like(clips)
+    start = (n - y.shape[-1]) // 2
+    out[..., start : start + y.shape[-1]] = y
+    return out
+
+
+def change_speeds(clips: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """``change_speed`` with one factor per clip, grouped by the rounded factor (one
+    resampling call per group rather than per clip)."""
+    out = clips.copy()
+    downs = np.round(50 * factors).astype(int)
+    for down in np.unique(downs):
+        rows = np.flatnonzero(downs == down)
+        out[rows] = change_speed(clips[rows], down / 50)
+    return out
 
 
 def partial_keywords(clips: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:

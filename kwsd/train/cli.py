@@ -40,6 +40,10 @@ HELP = {
     "rir_dir": "folder of measured room impulse responses for --reverb-percentage",
     "reverb_percentage": "share of clips put in a room: a measured response (--rir-dir) or a simulated one",
     "gain_db": "random gain range in dB applied to every spoken clip, e.g. -12,6",
+    "unknown_word_classes": "train each other word of --data-dir as a class of its own (folded into _unknown_ "
+    "in the exported model), so the model learns what each non-keyword sounds like",
+    "speed_range": "random speed factor range (tempo and pitch together) applied to every spoken clip, "
+    "e.g. 0.9,1.1: voices the recorded speakers do not cover",
     "mine_hard_negatives": "before each learning-rate phase after the first, run the model over the negative "
     "recordings and train on the windows it takes for a keyword",
     "hard_negative_threshold": "a negative window scoring above this for any keyword is mined (default 0.3)",
@@ -95,6 +99,7 @@ def settings_from(args) -> TrainSettings:
     try:
         settings.schedule()
         settings.gain_range()
+        settings.speed_factors()
         settings.check_shares()
         settings.frontend().validate()
     except ValueError as e:

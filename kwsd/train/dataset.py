@@ -85,11 +85,18 @@ def read_clip(path: str, sample_rate: int) -> np.ndarray:
 
 @dataclass
 class DataIndex:
-    labels: list[str]
-    sets: dict[str, list[tuple[str | None, int]]]  # path (None = silence), label index
+    labels: list[str]  # the exported classes
+    sets: dict[str, list[tuple[str | None, int]]]  # path (None = silence), index into labels + word_classes
     background: list[np.ndarray]
     bad_files: list[tuple[str, str]] = field(default_factory=list)
     speakers: dict[str, int] = field(default_factory=dict)
+    word_classes: list[str] = field(default_factory=list)  # other words trained as classes, exported as _unknown_
+
+    def coarse(self, labels: np.ndarray) -> np.ndarray:
+        """Label indices with every word class folded into ``_unknown_`` (the exported classes)."""
+        if not self.word_classes:
+            return labels
+        return np.where(labels >= len(self.labels), self.labels.index(UNKNOWN), labels)
 
 
 def wav_files(folder: Path) -> list[str]:
@@ -109,6 +116,7 @@ def build_index(
     split_salt="",
     background_dir=None,
     extra_training_dirs=(),
+    word_classes=False,
 ) -> DataIndex:
     """Scan ``data_dir`` (one folder, or several separated by commas) and give every clip a set and a
     label, as TensorFlow's AudioProcessor does.
@@ -116,7 +124,9 @@ def build_index(
     Labels are ``_silence_, _unknown_, <wanted words>``; in binary mode (one keyword,
     sigmoid output) the only label is the keyword and every other clip is a negative
     (label index -1).  Clips under ``extra_training_dirs`` (e.g. synthetic speech) join
-    the training set only, every one of them, labelled by their folder.
+    the training set only, every one of them, labelled by their folder.  With
+    ``word_classes`` every other word of ``data_dir`` is a class of its own after those
+    (``DataIndex.word_classes``), folded into ``_unknown_`` when the model is exported.
     """
     roots = [Path(d) for d in str(data_dir).split(",") if d]
     for root in roots:
@@ -130,6 +140,8 @@ def build_index(
     speakers: dict[str, set[str]] = {"training": set(), "validation": set(), "testing": set()}
     found = set()
     folders = [p for root in roots for p in sorted(root.iterdir()) if p.is_dir() and p.name != BACKGROUND_DIR]
+    others = sorted({f.name for f in folders} - set(wanted) - {SILENCE, UNKNOWN}) if word_classes and not binary else []
+    fine = labels + others
     for folder in folders:
         for path in wav_files(folder):
             s = which_set(path, validation_percentage, testing_percentage, split_salt)
@@ -138,7 +150,8 @@ def build_index(
                 sets[s].append((path, labels.index(folder.name)))
                 found.add(folder.name)
             else:
-                unknown[s].append((path, negative if binary else labels.index(UNKNOWN)))
+                label = fine.index(folder.name) if folder.name in others else labels.index(UNKNOWN)
+                unknown[s].append((path, negative if binary else label))
     if not sets["training"] and (sets["validation"] or sets["testing"]):
         raise ValueError(
             "no clip hashed into the training set (is this Speech Commands' canonical "
@@ -158,11 +171,11 @@ def build_index(
     other = negative if binary else labels.index(UNKNOWN)
     for extra in extra_training_dirs:
         for folder in sorted(p for p in Path(extra).iterdir() if p.is_dir() and p.name != BACKGROUND_DIR):
-            label = labels.index(folder.name) if folder.name in wanted else other
+            label = fine.index(folder.name) if folder.name in wanted + others else other
             sets["training"].extend((path, label) for path in wav_files(folder))
         rng.shuffle(sets["training"])
     background = load_background(Path(background_dir) if background_dir else roots[0] / BACKGROUND_DIR, sample_rate)
-    return DataIndex(labels, sets, background, speakers={k: len(v) for k, v in speakers.items()})
+    return DataIndex(labels, sets, background, speakers={k: len(v) for k, v in speakers.items()}, word_classes=others)
 
 
 def load_background(folder: Path, sample_rate: int) -> list[np.ndarray]:

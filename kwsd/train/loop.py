@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..features import FrontendParams, MfccFrontend
+from ..recognize import UNKNOWN
 from .batches import BatchMaker, NegativeMix, load_rirs, make_negative_mix, mine
 from .report import confusion_text, export_and_report
 from .settings import TrainSettings
@@ -36,6 +37,7 @@ class Prepared:
     augmenter: Any  # augment.Augmenter
     mix: NegativeMix | None
     eval_features: dict[str, np.ndarray]
+    train_labels: np.ndarray  # training labels as trained: word classes (if any) not yet folded into _unknown_
 
     @property
     def counts(self) -> dict[str, int]:
@@ -78,11 +80,16 @@ def prepare(s: TrainSettings) -> Prepared:
         s.split_salt,
         s.background_dir or None,
         [d for d in s.extra_training_dir.split(",") if d],
+        s.unknown_word_classes,
     )
     data = {
         name: load_set(index, name, s.sample_rate, params.clip_samples)
         for name in ("training", "validation", "testing")
     }
+    train_labels = data["training"][1]
+    data = {k: (clips, index.coarse(labels), silence) for k, (clips, labels, silence) in data.items()}
+    if index.word_classes:
+        print(f"word classes (exported as {UNKNOWN}): {', '.join(index.word_classes)}", flush=True)
     counts = {k: len(v[0]) for k, v in data.items()}
     print(
         f"clips: {counts}; speakers: {index.speakers}; labels: {index.labels}; "
@@ -100,10 +107,11 @@ def prepare(s: TrainSettings) -> Prepared:
         reverb_frequency=s.reverb_percentage / 100,
         gain_db=s.gain_range(),
         sample_rate=s.sample_rate,
+        speed_range=s.speed_factors(),
     )
     mix = make_negative_mix(s, index, data["training"])
     eval_features = {k: evaluation_features(s, data[k], augmenter, frontend, k) for k in ("validation", "testing")}
-    return Prepared(params, frontend, words, index, data, augmenter, mix, eval_features)
+    return Prepared(params, frontend, words, index, data, augmenter, mix, eval_features, train_labels)
 
 
 def evaluation_features(s: TrainSettings, split, augmenter, frontend: MfccFrontend, name: str) -> np.ndarray:
@@ -139,7 +147,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
     model = build_model(
         s.model_architecture,
         prep.params.input_shape,
-        len(prep.index.labels),
+        len(prep.index.labels) + len(prep.index.word_classes),
         s.binary,
         s.dropout,
         norm.mean(axis=0),
@@ -153,14 +161,24 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
     return model, TrainState()
 
 
+def exported(model, prep: Prepared):
+    """The model as it is exported: word classes (if trained) folded into ``_unknown_``."""
+    from .architectures import fold_word_classes
+
+    if not prep.index.word_classes:
+        return model
+    return fold_word_classes(model, len(prep.index.labels), prep.index.labels.index(UNKNOWN))
+
+
 def validate(model, prep: Prepared, binary: bool) -> tuple[float | None, np.ndarray]:
-    """Accuracy and confusion matrix on the validation clips (None with no validation set)."""
+    """Accuracy and confusion matrix of the exported classes on the validation clips (None with
+    no validation set)."""
     y = prep.data["validation"][1]
     n = 2 if binary else len(prep.index.labels)
     confusion = np.zeros((n, n), np.int64)
     if len(y) == 0:  # --validation-percentage 0: keep the last weights
         return None, confusion
-    probs = model.predict(prep.eval_features["validation"], batch_size=256, verbose=0)
+    probs = exported(model, prep).predict(prep.eval_features["validation"], batch_size=256, verbose=0)
     pred = (probs[:, 0] > 0.5).astype(int) if binary else probs.argmax(axis=1)
     np.add.at(confusion, (y, pred), 1)
     return float(np.trace(confusion) / len(y)), confusion
@@ -203,9 +221,14 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
 
     def start_batches(step: int) -> BatchMaker:
         if s.mine_hard_negatives and prep.mix is not None and any(step >= b for b in boundaries):
-            prep.mix.hard = mine(model, prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold)
+            prep.mix.hard = mine(
+                exported(model, prep), prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold
+            )
+        clips, _, silence = prep.data["training"]
         return BatchMaker(
-            *prep.data["training"],
+            clips,
+            prep.train_labels,
+            silence,
             prep.frontend,
             prep.augmenter,
             s.batch_size,
@@ -265,4 +288,4 @@ def run_training(s: TrainSettings) -> dict:
     train_seconds, batches = fit(s, prep, model, state, out)
     if (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
         model = keras.models.load_model(out / "best.keras")
-    return export_and_report(s, prep, model, state, out, train_seconds, batches)
+    return export_and_report(s, prep, exported(model, prep), state, out, train_seconds, batches)

@@ -24,6 +24,7 @@ class TrainSettings:
     extra_training_dir: str = ""  # comma-separated folders added to the training set only
     wanted_words: str = "yes,no,up,down,left,right,on,off,stop,go"
     silence_percentage: float = 10.0
+    unknown_word_classes: bool = False  # the other words as classes of their own, folded into _unknown_ on export
     unknown_percentage: float = 10.0
     validation_percentage: float = 10.0
     testing_percentage: float = 10.0
@@ -38,6 +39,7 @@ class TrainSettings:
     rir_dir: str = ""  # measured room impulse responses
     reverb_percentage: float = 0.0  # share of clips put in a room (measured or simulated)
     gain_db: str = "0,0"  # random gain range in dB, e.g. -12,6
+    speed_range: str = "1,1"  # random speed factor range of spoken clips, e.g. 0.9,1.1
     mine_hard_negatives: bool = False  # at each learning-rate phase after the first
     hard_negative_threshold: float = 0.3
     hard_negative_percentage: float = 10.0  # share of each batch drawn from mined windows
@@ -85,6 +87,15 @@ class TrainSettings:
             raise ValueError(f"--gain-db {self.gain_db}: the first number must not exceed the second")
         return lo, hi
 
+    def speed_factors(self) -> tuple[float, float]:
+        try:
+            slow, fast = (float(v) for v in str(self.speed_range).split(","))
+        except ValueError:
+            raise ValueError(f"--speed-range {self.speed_range}: give two numbers, e.g. 0.9,1.1") from None
+        if not 0.5 <= slow <= fast <= 2.0:
+            raise ValueError(f"--speed-range {self.speed_range}: give two factors, smaller first, within 0.5..2")
+        return slow, fast
+
     def check_shares(self) -> None:
         for name in ("negative_percentage", "partial_percentage", "hard_negative_percentage", "reverb_percentage"):
             if not 0 <= getattr(self, name) <= 100:
@@ -101,6 +112,8 @@ class TrainSettings:
             )
         if self.negative_percentage and not self.negative_dir:
             raise ValueError("--negative-percentage needs --negative-dir")
+        if self.unknown_word_classes and self.binary:
+            raise ValueError("--unknown-word-classes needs a multi-class model (not --binary)")
         if self.mine_hard_negatives and not self.negative_dir:
             raise ValueError("--mine-hard-negatives needs --negative-dir")
 
