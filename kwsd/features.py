@@ -242,6 +242,7 @@ class StreamingMfcc:
         self._step = p.stride_samples
         self._pending = np.zeros(0)  # pre-emphasised samples not yet consumed by a frame start
         self._last_sample = None
+        self._offsets = np.zeros((0, self._win), np.intp)  # sample index of every frame's samples, grown on demand
         self.window = np.zeros(p.input_shape, np.float32)
         self.frames_seen = 0
 
@@ -260,8 +261,10 @@ class StreamingMfcc:
             self._pending = buf
             return 0
         count = 1 + (len(buf) - self._win) // self._step
-        frames = np.lib.stride_tricks.sliding_window_view(buf, self._win)[:: self._step][:count]
-        new = self.frontend.frames_to_mfcc(frames)
+        if count > len(self._offsets):
+            self._offsets = np.arange(count)[:, None] * self._step + np.arange(self._win)
+        # one gather: sliding_window_view's checks cost more than the copy on every stride
+        new = self.frontend.frames_to_mfcc(buf[self._offsets[:count]])
         self._pending = buf[count * self._step :].copy()
         n = min(count, len(self.window))
         self.window[:-n] = self.window[n:]
