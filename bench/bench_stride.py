@@ -3,7 +3,8 @@
     python bench/bench_stride.py [--model models/default.tflite] [--backend auto]
 
 Measures, on one core with the real code paths:
-- features: StreamingMfcc.push of one 40 ms stride (2 new frames) -- median of 2,000
+- features: StreamingMfcc.push of one clip stride (the model's recommended stride, else 40 ms;
+  ``--stride-ms`` to choose) -- median of 2,000
 - inference: KeywordModel.scores on the feature window (quantise, invoke, dequantise) -- median of 2,000
 - smoother: RecognizeCommands.process -- median of 2,000
 - the whole worker: `kwsd run --input` on 60 s of audio, CPU seconds per audio second and peak RSS
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kwsd.features import MfccFrontend, StreamingMfcc  # noqa: E402
-from kwsd.model import KeywordModel  # noqa: E402
+from kwsd.model import KeywordModel, recommended_stride_ms  # noqa: E402
 from kwsd.recognize import RecognizeCommands  # noqa: E402
 from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 
@@ -48,10 +49,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=str(ROOT / "models" / "default.tflite"))
     ap.add_argument("--backend", default="auto")
+    ap.add_argument("--stride-ms", type=int, help="clip stride (default: the model's recommended one, else 40)")
     args = ap.parse_args()
 
     model = KeywordModel.load(args.model, backend=args.backend)
-    stride = model.frontend.sample_rate * 40 // 1000
+    stride_ms = args.stride_ms or recommended_stride_ms(model.metadata) or 40
+    stride = model.frontend.sample_rate * stride_ms // 1000
+    frames = stride_ms // int(model.frontend.window_stride_ms)
     audio, _ = read_wav(str(ROOT / "models" / "sample.wav"))
     stream = StreamingMfcc(MfccFrontend(model.frontend))
     stream.push(audio[:16000])
@@ -69,7 +73,7 @@ def main():
     t = [0]
 
     def smooth():
-        t[0] += 40
+        t[0] += stride_ms
         rc.process(scores, t[0])
 
     smooth_us = median_us(smooth)
@@ -94,12 +98,12 @@ def main():
         f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
         f"backend {model.backend}, model {Path(args.model).name} ({Path(args.model).stat().st_size} bytes)\n"
     )
-    print("| per 40 ms stride | median µs |\n|---|---|")
-    print(f"| features (2 new MFCC frames) | {feat_us:.1f} |")
+    print(f"| per {stride_ms} ms stride | median µs |\n|---|---|")
+    print(f"| features ({frames} new MFCC frames) | {feat_us:.1f} |")
     print(f"| inference (quantise + invoke + dequantise) | {infer_us:.1f} |")
     print(f"| smoother (RecognizeCommands) | {smooth_us:.1f} |")
     total = feat_us + infer_us + smooth_us
-    print(f"| total | {total:.1f} ({total / 40000:.2%} of one core in real time) |\n")
+    print(f"| total | {total:.1f} ({total / (stride_ms * 1000):.2%} of one core in real time) |\n")
     print(
         f"`kwsd run --input` on 60 s of audio: {wall:.2f} s wall including start-up, "
         f"{cpu:.2f} CPU s ({cpu / 60:.2%} of one core per audio second, start-up included), "

@@ -37,7 +37,7 @@ class AudioConfig:
     device: typing.Optional[typing.Union[int, str]] = _opt(None)  # index, or part of the name; null = default
     channel: typing.Optional[int] = _opt(None, min=0, max=63)  # null = mean of the channels
     sample_rate: typing.Optional[int] = _opt(None, min=4000, max=384000)  # capture rate; null = automatic
-    block_ms: int = _opt(20, min=5, max=200)
+    block_ms: typing.Optional[int] = _opt(None, min=5, max=200)  # null = the clip stride
     ring_seconds: float = _opt(2.0, min=0.5, max=60.0)
 
 

@@ -51,15 +51,18 @@ def load_models(paths, config: Config) -> list[KeywordModel]:
     return models
 
 
-def open_source(config: Config, input_path, realtime: bool, wanted_rate: int):
-    """The audio source; with no microphone and no systemd, the bundled sample instead."""
+def open_source(config: Config, input_path, realtime: bool, wanted_rate: int, clip_stride_ms: int = 40):
+    """The audio source; with no microphone and no systemd, the bundled sample instead.
+
+    The microphone delivers blocks of ``audio.block_ms``; by default one clip stride (see
+    MicrophoneSource), so that the audio path wakes once per stride instead of every 20 ms."""
     if input_path == "-":
         return StdinSource(16000, realtime)
     if input_path:
         return WavSource(input_path, realtime)
     a = config.audio
     try:
-        return MicrophoneSource(a.device, a.channel, a.sample_rate, wanted_rate, a.block_ms)
+        return MicrophoneSource(a.device, a.channel, a.sample_rate, wanted_rate, a.block_ms, clip_stride_ms)
     except NoMicrophoneError as e:
         sample = bundled(SAMPLE_RECORDING)
         if os.environ.get("INVOCATION_ID") or os.environ.get("NOTIFY_SOCKET") or sample is None:
@@ -83,7 +86,8 @@ class Daemon:
         self.json_output = json_output
         self.models = load_models(model_paths, config)
         self.keywords = list(dict.fromkeys(k for m in self.models for k in m.keywords))
-        source = open_source(config, input_path, realtime, self.models[0].frontend.sample_rate)
+        clip_stride_ms = choose_clip_stride(self.models, config.inference.clip_stride_ms)
+        source = open_source(config, input_path, realtime, self.models[0].frontend.sample_rate, clip_stride_ms)
         self.switch = MuteSwitch()  # the mute state: set by MQTT, read by the engine and the sinks
         sinks = self.build_sinks(config)
         self.engine = Engine(

@@ -53,7 +53,7 @@ def import_sounddevice():
 class MicrophoneSource(Source):
     """A sounddevice InputStream; the callback only copies into the ring."""
 
-    def __init__(self, device=None, channel=None, rate=None, wanted_rate=16000, block_ms=20):
+    def __init__(self, device=None, channel=None, rate=None, wanted_rate=16000, block_ms=None, stride_ms=40):
         self.sd = import_sounddevice()
         self.device_spec = device
         self.device_index, info = self._find_device(device)
@@ -66,10 +66,15 @@ class MicrophoneSource(Source):
         self.channel = channel
         self.channels = channel + 1 if channel is not None else min(max_ch, 2) if max_ch > 1 else 1
         self.rate = self._pick_rate(rate, wanted_rate, info)
+        if block_ms is None:
+            # one clip stride per block: strides end where blocks end, so nothing waits for the
+            # next block, and the audio path wakes once per stride.  A resampler holds back a few
+            # samples, which would then wait a whole block: 20 ms blocks keep that short.
+            block_ms = stride_ms if self.rate == wanted_rate else 20
         self.block = max(1, self.rate * block_ms // 1000)
         self._scratch = np.zeros(self.block * 4, np.float32)
         mixing = f"channel {channel}" if channel is not None else f"mean of {self.channels} channel(s)"
-        self.description = f"microphone '{self.device_name}' at {self.rate} Hz, {mixing}"
+        self.description = f"microphone '{self.device_name}' at {self.rate} Hz, {mixing}, {block_ms} ms blocks"
         self.stream = None
 
     def _find_device(self, device):
