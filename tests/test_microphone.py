@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, compose
+from conftest import DEFAULT_MODEL, ROOT, compose
+
+from kwsd.model import KeywordModel, recommended_stride_ms
 
 pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
@@ -119,7 +121,8 @@ def run_mic_session(pulse, tmp_path, config_text, seconds=6.0):
 def test_microphone_capture_through_pulseaudio_reports_the_keywords(pulse, tmp_path):
     rc, heard, err = run_mic_session(pulse, tmp_path, "audio:\n  device: pulse\n")
     assert rc == 0, err
-    assert "at 16000 Hz" in err and "80 ms blocks" in err  # one block per clip stride of the bundled model
+    stride_ms = recommended_stride_ms(KeywordModel.load(DEFAULT_MODEL).metadata)
+    assert "at 16000 Hz" in err and f", {stride_ms} ms blocks" in err  # one block per clip stride
     assert heard == ["stop", "go"], err
     assert "0 overflow(s)" in err
 
