@@ -149,9 +149,11 @@ def build_index(
             if folder.name in wanted:
                 sets[s].append((path, labels.index(folder.name)))
                 found.add(folder.name)
+            elif binary:
+                unknown[s].append((path, negative))
             else:
                 label = fine.index(folder.name) if folder.name in others else labels.index(UNKNOWN)
-                unknown[s].append((path, negative if binary else label))
+                unknown[s].append((path, label))
     if not sets["training"] and (sets["validation"] or sets["testing"]):
         raise ValueError(
             "no clip hashed into the training set (is this Speech Commands' canonical "
