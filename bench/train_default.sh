@@ -23,7 +23,7 @@ exec $KWSD train --data-dir "$DATA/speech_commands_v0.02_test,runs/extra" \
   --background-dir "$DATA/speech_commands_background_noise/_background_noise_" \
   --split-salt kwsd --unknown-percentage 30 --model-architecture ds_cnn --spec-augment \
   --negative-dir "$TRAIN_NEG" --negative-percentage 35 --partial-percentage 5 \
-  --rir-dir "$DATA/room_impulse_responses" --reverb-percentage 30 --gain-db=-10,6 \
+  --rir-dir "$DATA/room_impulse_responses" --reverb-percentage 30 --gain-db=-10,6 --speed-range 0.9,1.1 \
   --mine-hard-negatives --hard-negative-percentage 15 \
   --how-many-training-steps 6000,3000,2000 --learning-rate 0.001,0.0005,0.0001 \
   --eval-step-interval 1000 --save-step-interval 1000 --name default --out "$OUT" ${EXTRA_ARGS:-}
