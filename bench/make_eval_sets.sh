@@ -8,6 +8,9 @@
 #                                        hash split of the Picovoice recordings
 # Tuning:                 kw_val.wav    the 'validation' speakers; neg_val.wav the 'validation' hash split
 #                                        of the negative recordings that training draws from;
+#                         neg_val_extra.wav the 'testing' hash split of the Debian sources that training
+#                                        draws from (their 'validation' split is in neg_val.wav): for
+#                                        choosing between tuned models, not for tuning
 #                         neg_val_tts.wav synthetic speech of dictionary words that training never
 #                                        hears (python -m kwsd.train.tts --negatives: its heldout/ half),
 #                                        single words like the near misses that real speech holds
@@ -33,5 +36,7 @@ $KWSD stream make --negative-dir "$PICO" --split-salt kwsd --set testing --durat
 . bench/negative_dirs.sh
 $KWSD stream make --negative-dir "$TRAIN_NEG" --split-salt kwsd --set validation --duration-s 0 \
   --out "$OUT/neg_val.wav"
+$KWSD stream make --negative-dir "$DEB_NEG" --split-salt kwsd --set testing --duration-s 0 \
+  --out "$OUT/neg_val_extra.wav"
 [ -d "$TTS/heldout" ] || $PYTHON -m kwsd.train.tts --negatives --out "$TTS" --minutes 120
 $KWSD stream make --negative-dir "$TTS/heldout" --set all --duration-s 0 --out "$OUT/neg_val_tts.wav"
