@@ -32,14 +32,26 @@ class Source:
         pass
 
 
+REALTIME_BLOCK_MS = 20
+"""Block length when a recording is paced to real time: audio arrives as a sound card would deliver it."""
+FAST_BLOCK_MS = 250
+"""Block length when a recording is read as fast as the CPU allows. The detections do not depend on the
+block length (the pipeline counts samples, not blocks), but every block costs a read, a decode and a
+wake-up of the worker: at 20 ms these took a third of ``kwsd run --input``'s CPU (bench/RESULTS.md)."""
+
+
 class ArraySource(Source):
     """A signal already in memory (a decoded WAV), written in blocks by a thread."""
 
     finite = True
 
-    def __init__(self, audio: np.ndarray, rate: int, realtime: bool = False, description: str = "", block_ms: int = 20):
+    def __init__(
+        self, audio: np.ndarray, rate: int, realtime: bool = False, description: str = "", block_ms: int | None = None
+    ):
         self.audio, self.rate, self.realtime = audio, rate, realtime
         self.description = description
+        if block_ms is None:
+            block_ms = REALTIME_BLOCK_MS if realtime else FAST_BLOCK_MS
         self.block = max(1, rate * block_ms // 1000)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
