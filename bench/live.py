@@ -10,10 +10,13 @@ loopback in private instances that this script starts and stops.
   one core (utime+stime from /proc over 30 s of silence) and RSS.  (A null sink's monitor,
   which the tests use to play audio into kwsd, is no stand-in here: it delivers its first
   block 0.6-1.9 s after a stream opens, where the null source takes ~50 ms; parec sees the same.)
-- Latency: a keyword stream (``kwsd stream make``, with its ``label,ms`` truth) paced at real
-  time (``--realtime``) with MQTT to a private mosquitto; for each correct detection, the
-  time from the end of the spoken word (the last 10 ms frame within 1 s of the clip start
-  whose energy is within 20 dB of the clip's loudest) to the message's arrival.
+- Latency: a keyword stream (``kwsd stream make``, with its ``label,ms`` truth) with MQTT to a
+  private mosquitto; for each correct detection, the time from the end of the spoken word (the
+  last 10 ms frame within 1 s of the clip start whose energy is within 20 dB of the clip's
+  loudest) to the message's arrival.  Twice: read by ``kwsd run --input --realtime``, and
+  through the whole live path, played into a PulseAudio pipe source (``module-pipe-source``:
+  each 10 ms of audio written to its FIFO when that 10 ms has passed, as a microphone delivers
+  it) that ``kwsd run`` records from like any microphone.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import rss_mb  # noqa: E402
 
 
-def start_pulse(run_dir: Path) -> tuple[subprocess.Popen, dict]:
+def start_pulse(run_dir: Path, source: str = "module-null-source source_name=kwsmic rate=16000 channels=1"):
     env = {
         **os.environ,
         "XDG_RUNTIME_DIR": str(run_dir),
@@ -60,7 +63,7 @@ def start_pulse(run_dir: Path) -> tuple[subprocess.Popen, dict]:
             "-L",
             "module-null-sink sink_name=kwsnull rate=48000 channels=1 format=s16le",
             "-L",
-            "module-null-source source_name=kwsmic rate=16000 channels=1",
+            source,
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -70,7 +73,8 @@ def start_pulse(run_dir: Path) -> tuple[subprocess.Popen, dict]:
         if subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0:
             break
         time.sleep(0.1)
-    subprocess.run(["pactl", "set-default-source", "kwsmic"], env=env, check=True)
+    name = source.split("source_name=")[1].split()[0]
+    subprocess.run(["pactl", "set-default-source", name], env=env, check=True)
     return proc, env
 
 
@@ -129,6 +133,7 @@ def word_ends_ms(audio: np.ndarray, truth: list[tuple[str, int]], rate: int = 16
 
 
 def latency(tmp: Path, stream: Path, minutes: float) -> dict:
+    """Keyword end -> MQTT message, for a recording paced by kwsd (--realtime) and for the live path."""
     audio, rate = read_wav(str(stream))
     cut = audio[: int(minutes * 60 * rate)]
     wav = tmp / "stream.wav"
@@ -148,7 +153,8 @@ def latency(tmp: Path, stream: Path, minutes: float) -> dict:
     broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     import paho.mqtt.client as mqtt
 
-    arrivals, connected = [], threading.Event()
+    arrivals: list = []
+    connected = threading.Event()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-live")
     client.on_connect = lambda c, u, f, rc, p: (c.subscribe("kwsd/bench/detection", qos=1), connected.set())
     client.on_message = lambda c, u, m: arrivals.append((time.monotonic(), json.loads(m.payload)))
@@ -160,25 +166,107 @@ def latency(tmp: Path, stream: Path, minutes: float) -> dict:
             time.sleep(0.1)
     client.loop_start()
     connected.wait(10)
-    config = tmp / "mqtt.yaml"
-    config.write_text(f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n  site: bench\n")
+    mqtt_yaml = f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n  site: bench\n"
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kwsd", "run", "--config", str(config), "--input", str(wav), "--realtime"],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        first_line = proc.stderr.readline()  # kwsd logs before the source starts; t0 is taken at "listening"
-        while b"listening to" not in first_line:
-            first_line = proc.stderr.readline()
-        t0 = time.monotonic()
-        proc.communicate(timeout=minutes * 60 + 120)
+        t0 = _run_file(tmp, wav, mqtt_yaml, minutes)
         time.sleep(1.0)
+        results = {"file": _delays(list(arrivals), ends, t0)}
+        arrivals.clear()
+        t0 = _run_live(tmp, cut, rate, mqtt_yaml)
+        time.sleep(1.0)
+        results["live"] = _delays(list(arrivals), ends, t0)
     finally:
         client.loop_stop()
         broker.terminate()
         broker.wait(10)
+    return results
+
+
+def _wait_for_line(proc: subprocess.Popen, text: bytes) -> None:
+    line = proc.stderr.readline()
+    while text not in line:
+        if not line:
+            raise RuntimeError(f"kwsd ended before logging {text!r}")
+        line = proc.stderr.readline()
+
+
+def _run_file(tmp: Path, wav: Path, mqtt_yaml: str, minutes: float) -> float:
+    """``kwsd run --input --realtime``; returns the monotonic time of the recording's start."""
+    config = tmp / "mqtt.yaml"
+    config.write_text(mqtt_yaml)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kwsd", "run", "--config", str(config), "--input", str(wav), "--realtime"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _wait_for_line(proc, b"listening to")  # kwsd logs before the source starts; t0 is taken here
+    t0 = time.monotonic()
+    proc.communicate(timeout=minutes * 60 + 120)
+    return t0
+
+
+def _run_live(tmp: Path, audio: np.ndarray, rate: int, mqtt_yaml: str) -> float:
+    """Play ``audio`` into a PulseAudio pipe source that ``kwsd run`` records from; returns the
+    monotonic time at which the first sample of ``audio`` was due (each 10 ms chunk is written when
+    its last sample is due)."""
+    fifo = tmp / "mic.fifo"
+    (tmp / "pulse-live").mkdir()
+    pulse, env = start_pulse(
+        tmp / "pulse-live", f"module-pipe-source source_name=kwspipe file={fifo} format=s16le rate={rate} channels=1"
+    )
+    chunk = rate // 100
+    pcm = np.round(np.clip(audio, -1, 1) * 32767).astype("<i2")
+    config = tmp / "live.yaml"
+    config.write_text("audio:\n  device: pulse\n" + mqtt_yaml)
+    out = os.open(fifo, os.O_WRONLY)
+    silence = np.zeros(chunk, "<i2").tobytes()
+    proc = None
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kwsd", "run", "--config", str(config)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        flowing = threading.Event()
+        threading.Thread(target=lambda: (_wait_for_line(proc, b"audio is flowing"), flowing.set()), daemon=True).start()
+        t = time.monotonic()
+        while not flowing.is_set():  # silence at real time until kwsd hears audio
+            t += 0.01
+            time.sleep(max(0.0, t - time.monotonic()))
+            os.write(out, silence)
+        t0 = t + 0.01
+        for i in range(0, len(pcm), chunk):
+            due = t0 + (i + chunk) / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            os.write(out, pcm[i : i + chunk].tobytes())
+        for _ in range(300):  # 3 s of silence: the last detections get out
+            due += 0.01
+            time.sleep(max(0.0, due - time.monotonic()))
+            os.write(out, silence)
+        return t0
+    finally:
+        done = threading.Event()
+
+        def keep_silence():  # a stalled source would hold up kwsd's shutdown in PortAudio
+            while not done.wait(0.01):
+                os.write(out, silence)
+
+        writer = threading.Thread(target=keep_silence, daemon=True)
+        writer.start()
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=20)
+        done.set()
+        writer.join()
+        os.close(out)
+        pulse.terminate()
+        pulse.wait(10)
+
+
+def _delays(arrivals: list, ends: list, t0: float) -> dict:
     delays = []
     for arrived, d in arrivals:
         match = [e for label, start, e in ends if label == d["keyword"] and start <= d["audio_ms"] <= start + 1750]
@@ -221,11 +309,13 @@ def main(argv=None) -> int:
         f"idle on a silent PulseAudio source: {live['idle_core_percent']:.2f}% of one core, "
         f"RSS {live['idle_rss_mb']:.0f} MB"
     )
-    if lat["median_ms"] is not None:
-        print(
-            f"keyword end -> MQTT message: median {lat['median_ms']:.0f} ms, p95 {lat['p95_ms']:.0f} ms "
-            f"({lat['matched']} detections matched of {lat['detections']}; {lat['keywords']} keywords played)"
-        )
+    for kind, what in (("file", "a recording, --realtime"), ("live", "live, through PulseAudio")):
+        r = lat[kind]
+        if r["median_ms"] is not None:
+            print(
+                f"keyword end -> MQTT message ({what}): median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms "
+                f"({r['matched']} detections matched of {r['detections']}; {r['keywords']} keywords played)"
+            )
     return 0
 
 

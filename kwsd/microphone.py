@@ -133,9 +133,10 @@ class MicrophoneSource(Source):
     def start(self, ring: RingBuffer) -> None:
         scratch, channel, mix = self._scratch, self.channel, self.channels > 1 and self.channel is None
         write, inv = ring.write_nowait, np.float32(1.0 / self.channels)
+        wake = ring.data_ready.set
 
         def callback(indata, frames, _time, status):
-            # the hot path: no locks, no logging, no allocation of our own
+            # the hot path: no logging, no allocation of our own, one uncontended lock (the wake-up)
             if status.input_overflow:
                 ring.overflows += 1
             if channel is not None:
@@ -147,6 +148,7 @@ class MicrophoneSource(Source):
                 write(out)
             else:
                 write(indata[:, 0])
+            wake()  # the worker runs the stride now, not when its poll next comes round (up to a stride later)
 
         try:
             self.stream = self.sd.InputStream(
