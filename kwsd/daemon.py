@@ -21,7 +21,7 @@ from .errors import EXIT_UNDELIVERED, ConfigError, KwsdError, ModelError, NoMicr
 from .microphone import MicrophoneSource
 from .model import KeywordModel
 from .mute import MuteSwitch
-from .pipeline import choose_clip_stride
+from .pipeline import DEFAULT_CLIP_STRIDE_MS, choose_clip_stride
 from .recognize import SmootherSettings
 from .recovery import DeviceRecovery
 from .resources import SAMPLE_RECORDING, bundled, default_model
@@ -51,7 +51,9 @@ def load_models(paths, config: Config) -> list[KeywordModel]:
     return models
 
 
-def open_source(config: Config, input_path, realtime: bool, wanted_rate: int, clip_stride_ms: int = 40):
+def open_source(
+    config: Config, input_path, realtime: bool, wanted_rate: int, clip_stride_ms: int = DEFAULT_CLIP_STRIDE_MS
+):
     """The audio source; with no microphone and no systemd, the bundled sample instead.
 
     The microphone delivers blocks of ``audio.block_ms``; by default one clip stride (see

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import layers
 
 from .settings import ARCHITECTURES
@@ -120,8 +121,6 @@ def fold_word_classes(model: keras.Model, outputs: int, unknown: int) -> keras.M
     """``model`` with its scores past the first ``outputs`` added into ``unknown``: a fixed 0/1
     matrix after the softmax, so the exported file has the usual classes and their
     probabilities still sum to one.  The layers are shared: it follows ``model``'s training."""
-    import numpy as np
-
     n = model.output_shape[-1]
     fold = np.zeros((n, outputs), np.float32)
     fold[np.arange(outputs), np.arange(outputs)] = 1.0

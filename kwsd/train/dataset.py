@@ -142,18 +142,20 @@ def build_index(
     folders = [p for root in roots for p in sorted(root.iterdir()) if p.is_dir() and p.name != BACKGROUND_DIR]
     others = sorted({f.name for f in folders} - set(wanted) - {SILENCE, UNKNOWN}) if word_classes and not binary else []
     fine = labels + others
+    other = negative if binary else labels.index(UNKNOWN)
+
+    def label_of(word: str) -> int:
+        return fine.index(word) if word in wanted or word in others else other
+
     for folder in folders:
+        is_keyword = folder.name in wanted
+        label = label_of(folder.name)
         for path in wav_files(folder):
             s = which_set(path, validation_percentage, testing_percentage, split_salt)
             speakers[s].add(speaker_of(path))
-            if folder.name in wanted:
-                sets[s].append((path, labels.index(folder.name)))
+            (sets if is_keyword else unknown)[s].append((path, label))
+            if is_keyword:
                 found.add(folder.name)
-            elif binary:
-                unknown[s].append((path, negative))
-            else:
-                label = fine.index(folder.name) if folder.name in others else labels.index(UNKNOWN)
-                unknown[s].append((path, label))
     if not sets["training"] and (sets["validation"] or sets["testing"]):
         raise ValueError(
             "no clip hashed into the training set (is this Speech Commands' canonical "
@@ -170,11 +172,9 @@ def build_index(
         rng.shuffle(unknown[s])
         sets[s].extend(unknown[s][: int(math.ceil(size * unknown_percentage / 100))])
         rng.shuffle(sets[s])
-    other = negative if binary else labels.index(UNKNOWN)
     for extra in extra_training_dirs:
         for folder in sorted(p for p in Path(extra).iterdir() if p.is_dir() and p.name != BACKGROUND_DIR):
-            label = fine.index(folder.name) if folder.name in wanted + others else other
-            sets["training"].extend((path, label) for path in wav_files(folder))
+            sets["training"].extend((path, label_of(folder.name)) for path in wav_files(folder))
         rng.shuffle(sets["training"])
     background = load_background(Path(background_dir) if background_dir else roots[0] / BACKGROUND_DIR, sample_rate)
     return DataIndex(labels, sets, background, speakers={k: len(v) for k, v in speakers.items()}, word_classes=others)

@@ -170,23 +170,26 @@ def exported(model, prep: Prepared):
     return fold_word_classes(model, len(prep.index.labels), prep.index.labels.index(UNKNOWN))
 
 
-def validate(model, prep: Prepared, binary: bool) -> tuple[float | None, np.ndarray]:
-    """Accuracy and confusion matrix of the exported classes on the validation clips (None with
-    no validation set)."""
+def validate(served, prep: Prepared, binary: bool) -> tuple[float | None, np.ndarray]:
+    """Accuracy and confusion matrix of the exported classes (``served``: see ``exported``) on the
+    validation clips (None with no validation set)."""
     y = prep.data["validation"][1]
     n = 2 if binary else len(prep.index.labels)
     confusion = np.zeros((n, n), np.int64)
     if len(y) == 0:  # --validation-percentage 0: keep the last weights
         return None, confusion
-    probs = exported(model, prep).predict(prep.eval_features["validation"], batch_size=256, verbose=0)
+    probs = served.predict(prep.eval_features["validation"], batch_size=256, verbose=0)
     pred = (probs[:, 0] > 0.5).astype(int) if binary else probs.argmax(axis=1)
     np.add.at(confusion, (y, pred), 1)
     return float(np.trace(confusion) / len(y)), confusion
 
 
-def record_validation(model, prep: Prepared, state: TrainState, acc: float, loss: float, best: Path, binary: bool):
-    """Validate, add the figures to the history, keep the best model; returns what to print."""
-    val_acc, confusion = validate(model, prep, binary)
+def record_validation(
+    model, served, prep: Prepared, state: TrainState, acc: float, loss: float, best: Path, binary: bool
+):
+    """Validate ``served`` (the exported view of ``model``), add the figures to the history, keep the
+    best ``model``; returns what to print."""
+    val_acc, confusion = validate(served, prep, binary)
     state.history.append({"step": state.step, "train_accuracy": acc, "loss": loss, "val_accuracy": val_acc})
     if val_acc is None:
         return None
@@ -218,12 +221,11 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
     ckpt_dir = out / "checkpoints"
     total_steps = sum(n for n, _ in s.schedule())
     boundaries = s.phase_boundaries()
+    served = exported(model, prep)  # built once: it shares the layers, so it follows the training
 
     def start_batches(step: int) -> BatchMaker:
         if s.mine_hard_negatives and prep.mix is not None and any(step >= b for b in boundaries):
-            prep.mix.hard = mine(
-                exported(model, prep), prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold
-            )
+            prep.mix.hard = mine(served, prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold)
         clips, _, silence = prep.data["training"]
         return BatchMaker(
             clips,
@@ -251,7 +253,9 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
             bar.set_postfix(lr=f"{lr:g}", acc=f"{float(acc):.3f}", loss=f"{float(loss):.3f}")
             bar.update(1)
             if step % s.eval_step_interval == 0 or step == total_steps:
-                report = record_validation(model, prep, state, float(acc), float(loss), out / "best.keras", s.binary)
+                report = record_validation(
+                    model, served, prep, state, float(acc), float(loss), out / "best.keras", s.binary
+                )
                 if report:
                     bar.write(report)
             if step % s.save_step_interval == 0:
