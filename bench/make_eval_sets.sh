@@ -14,6 +14,8 @@
 #                         neg_val_tts.wav synthetic speech of dictionary words that training never
 #                                        hears (python -m kwsd.train.tts --negatives: its heldout/ half),
 #                                        single words like the near misses that real speech holds
+#                         neg_val_words.wav real single words in 22 languages (bench/fetch_words.sh):
+#                                        for choosing between tuned models, not for tuning
 set -eu
 DATA=${1:-../shared/data}
 DEB=${2:-runs/debian_speech}
@@ -40,3 +42,6 @@ $KWSD stream make --negative-dir "$DEB_NEG" --split-salt kwsd --set testing --du
   --out "$OUT/neg_val_extra.wav"
 [ -d "$TTS/heldout" ] || $PYTHON -m kwsd.train.tts --negatives --out "$TTS" --minutes 120
 $KWSD stream make --negative-dir "$TTS/heldout" --set all --duration-s 0 --out "$OUT/neg_val_tts.wav"
+WORDS=${WORDS:-runs/words}
+[ -d "$WORDS/sounds" ] || sh bench/fetch_words.sh "$WORDS"
+$KWSD stream make --negative-dir "$WORDS/sounds" --set all --duration-s 0 --out "$OUT/neg_val_words.wav"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Tune a trained model's smoother settings on the validation streams (bench/make_eval_sets.sh),
-# store them inside the model file, and measure it on the held-out test streams.
+# store them inside the model file, print the validation figures that choose between models
+# (bench/validate_model.sh), and measure it on the held-out test streams.
 #   sh bench/tune_default.sh RUN_DIR/model.tflite OUT.tflite [EVAL_DIR] [TARGET_FA_PER_HOUR]
 set -eu
 MODEL=$1
@@ -14,4 +15,7 @@ KWSD=${KWSD:-.venv/bin/kwsd}
 $KWSD tune --model "$MODEL" --stream "$EVAL/kw_val.wav" --negative "$EVAL/neg_val.wav" ${TUNE_NEGATIVES:-} --target-fa "$TARGET" \
   --clip-stride-ms "${STRIDE:-80}" \
   --out "$(dirname "$OUT")/tune" --write-model "$OUT"
-sh bench/eval_model.sh "$OUT" "$EVAL"
+echo "== validation audio the tuning did not use"
+sh bench/validate_model.sh "$OUT" "$EVAL"
+# SKIP_TEST=1: stop here (choose on validation first, then run bench/eval_model.sh)
+[ "${SKIP_TEST:-0}" = 1 ] || sh bench/eval_model.sh "$OUT" "$EVAL"

@@ -174,6 +174,7 @@ def _stream_eval(args) -> int:
                     recognize=config.recognize.overrides(),
                     clip_stride_ms=config.inference.clip_stride_ms,
                     tolerance_ms=args.tolerance_ms,
+                    silence_gate_dbfs=config.inference.silence_gate_dbfs,
                 )
             )
         except ValueError as e:

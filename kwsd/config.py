@@ -17,6 +17,7 @@ import yaml
 from .errors import ConfigError
 from .limits import CONFIG_MAX_BYTES, read_bounded
 from .model import BACKENDS
+from .pipeline import DEFAULT_SILENCE_GATE_DBFS
 from .sinks.settings import CommandHook, GpioHook, MqttConfig
 from .strict_yaml import build_dataclass, compose_and_construct, key_lines
 
@@ -62,6 +63,8 @@ class InferenceConfig:
     clip_stride_ms: typing.Optional[int] = _opt(None, min=10, max=1000)  # null = the model's, else 40
     backend: str = _opt("auto", choices=BACKEND_CHOICES)
     threads: int = _opt(1, min=1, max=16)
+    # skip the models while a whole clip stays below this RMS level; null = never skip
+    silence_gate_dbfs: typing.Optional[float] = _opt(DEFAULT_SILENCE_GATE_DBFS, min=-120.0, max=0.0)
 
 
 @dataclass

@@ -101,6 +101,7 @@ class Daemon:
             config.audio.ring_seconds,
             recognize=config.recognize.overrides(),
             switch=self.switch,
+            silence_gate_dbfs=config.inference.silence_gate_dbfs,
         )
         self.notifier = Notifier()
         self._stop = threading.Event()
@@ -219,10 +220,11 @@ class Daemon:
     def _log_done(self) -> None:
         s = self.engine.stats
         log.info(
-            "done: %d detection(s); %d stride(s); %d overflow(s); mean CPU per stride: features %.0f µs, "
-            "inference %.0f µs",
+            "done: %d detection(s); %d stride(s), %d skipped as silence; %d overflow(s); mean CPU per stride: "
+            "features %.0f µs, inference %.0f µs",
             s.detections,
             s.strides,
+            s.gated,
             s.overflows,
             s.feature_ns / max(1, s.strides) / 1000,
             s.invoke_ns / max(1, s.strides) / 1000,

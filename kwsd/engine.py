@@ -19,7 +19,7 @@ from .audio import RingBuffer
 from .detection import Detection
 from .model import KeywordModel
 from .mute import MuteSwitch
-from .pipeline import Pipeline
+from .pipeline import DEFAULT_SILENCE_GATE_DBFS, Pipeline
 from .recognize import SmootherSettings
 from .sources import Source
 
@@ -37,6 +37,7 @@ class Engine:
         ring_seconds: float = 2.0,
         recognize: Optional[dict] = None,
         switch: Optional[MuteSwitch] = None,
+        silence_gate_dbfs: Optional[float] = DEFAULT_SILENCE_GATE_DBFS,
     ):
         """``smoother`` fixes the settings for every model; else each model's recommendation
         with the config's ``recognize`` values (``recognize``) on top.  ``switch``: the mute
@@ -44,7 +45,9 @@ class Engine:
         self.source = source
         self.sinks = list(sinks)
         self.ring = RingBuffer(int(source.rate * ring_seconds))
-        self.pipeline = Pipeline(models, source.rate, smoother, clip_stride_ms, recognize=recognize)
+        self.pipeline = Pipeline(
+            models, source.rate, smoother, clip_stride_ms, recognize=recognize, silence_gate_dbfs=silence_gate_dbfs
+        )
         self.clip_stride_ms = self.pipeline.clip_stride_ms
         self.switch = switch if switch is not None else MuteSwitch()
         self.heartbeat = time.monotonic()

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .detection import Detection
+from .pipeline import DEFAULT_SILENCE_GATE_DBFS
 from .recognize import NOT_REPORTED
 
 TOLERANCE_MS = 750
@@ -158,6 +159,7 @@ def evaluate_file(
     clip_stride_ms: int | None = None,
     tolerance_ms: int = TOLERANCE_MS,
     on_scores=None,
+    silence_gate_dbfs: float | None = DEFAULT_SILENCE_GATE_DBFS,
 ) -> StreamFigures:
     """Run one recording through the daemon's pipeline and match its detections."""
     from .pipeline import run_array
@@ -166,7 +168,15 @@ def evaluate_file(
     audio, rate = read_wav(wav)
     truth_file = truth_file if truth_file is not None else (str(truth_path(wav)) if truth_path(wav).exists() else None)
     truth = read_truth(truth_file) if truth_file else []
-    detections = run_array(models, audio, rate, clip_stride_ms=clip_stride_ms, recognize=recognize, on_scores=on_scores)
+    detections = run_array(
+        models,
+        audio,
+        rate,
+        clip_stride_ms=clip_stride_ms,
+        recognize=recognize,
+        on_scores=on_scores,
+        silence_gate_dbfs=silence_gate_dbfs,
+    )
     keywords = list(dict.fromkeys(k for m in models for k in m.keywords))
     clip_ms = models[0].frontend.clip_duration_ms
     return match(detections, truth, keywords, len(audio) / rate / 3600, clip_ms, tolerance_ms)

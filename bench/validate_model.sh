@@ -1,0 +1,18 @@
+#!/bin/sh
+# The validation figures that choose between tuned models (models/README.md, "What each training
+# change bought"): false accepts on the validation audio that the tuning never sees, and the demo.
+#   sh bench/validate_model.sh MODEL.tflite [EVAL_DIR]
+# neg_val_extra.wav: the 'testing' split of the Debian training sources; neg_val_tts.wav: synthetic
+# held-out words; neg_val_words.wav: real single words in 22 languages (bench/fetch_words.sh).
+set -eu
+MODEL=$1
+EVAL=${2:-runs/eval}
+KWSD=${KWSD:-.venv/bin/kwsd}
+for s in neg_val_extra neg_val_tts neg_val_words; do
+  printf '%s: ' "$s"
+  $KWSD stream eval --model "$MODEL" "$EVAL/$s.wav" | head -1
+done
+printf 'demo (models/sample.wav: yes, stop, stop, go): '
+$KWSD run --model "$MODEL" --input models/sample.wav --json 2>/dev/null | \
+  sed -n 's/.*"keyword": "\([a-z]*\)".*/\1/p' | tr '\n' ' '
+echo
