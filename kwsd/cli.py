@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -91,8 +92,6 @@ def _remember_reload(_signum, _frame) -> None:
 def _reopen_closed_standard_fds() -> None:
     """Started with stderr closed (``2>&-``), the next file kwsd opens would become fd 2 and
     receive whatever the C++ runtimes write there; /dev/null takes that place instead."""
-    import os
-
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
@@ -122,6 +121,11 @@ def main(argv=None) -> int:
         return e.exit_status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of our output went away (`kwsd stream eval ... | head -1`): stop quietly,
+        # as a shell tool does, and keep Python's flush at exit from failing a second time
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 # --------------------------------------------------------------------------- commands

@@ -113,6 +113,28 @@ def test_usage_errors_exit_2(args):
     assert kwsd(*args).returncode == 2
 
 
+@pytest.mark.parametrize(
+    "args,status",
+    [
+        (["run", "--input", SAMPLE, "--json"], 0),  # the file is still read to its end
+        (["stream", "eval", "--events", SAMPLE], 141),  # a report with no reader: stop, as `yes | head` does
+    ],
+)
+def test_a_reader_that_closes_the_pipe_gets_one_line_not_a_traceback(args, status):
+    """`kwsd run --json | head -1`: the reader is gone before kwsd writes anything."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kwsd", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    err = err.decode()
+    assert proc.returncode == status, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    if args[0] == "run":
+        assert err.count("stdout was closed by its reader") == 1, err
+        assert err.count("detected '") == 4, err  # the detections still reach the log
+
+
 def test_closed_stderr_changes_nothing_but_where_errors_go():
     """With 2>&- the next file opened would become fd 2; kwsd puts /dev/null there first."""
     proc = subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from ..detection import Detection
@@ -22,11 +23,26 @@ def log_detection(d: Detection) -> None:
 
 
 class JsonLines:
-    """One JSON object per detection, flushed at once so pipes see it immediately."""
+    """One JSON object per detection, flushed at once so pipes see it immediately.
+
+    When the reader closes the pipe (``kwsd run --json | head -1``) the sink says so once and
+    stops; the other sinks and the log lines go on."""
 
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
+        self.__name__ = "JSON lines on stdout"  # how the engine names a failing sink
+        self.closed = False
 
     def __call__(self, d: Detection) -> None:
-        self.stream.write(d.to_json() + "\n")
-        self.stream.flush()
+        if self.closed:
+            return
+        try:
+            self.stream.write(d.to_json() + "\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            self.closed = True
+            log.warning("stdout was closed by its reader: no more JSON lines (detections are still logged)")
+            try:  # what is left in the buffer would fail again when Python flushes at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
+            except (OSError, ValueError):
+                pass
