@@ -5,7 +5,10 @@
 On a private PulseAudio server with a silent null source (as bench/live.py), measures the CPU
 share of one core (utime+stime from /proc) of (a) a bare sounddevice InputStream on device
 'pulse' at 16 kHz whose callback only copies the block, and (b) ``kwsd run`` with
-``audio.block_ms`` 20, 40 and 80; each after 6 s of warm-up, median of the repeats.
+``audio.block_ms`` 20, 40 and 80, and (c) ``kwsd run`` at 80 ms with the silence gate turned off
+(``inference.silence_gate_dbfs: null``): the null source is digital silence, so by default the gate
+skips the model; (c) is what a microphone in a room above the gate's level costs.
+Each after 6 s of warm-up, median of the repeats.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--blocks", default="20,40,80", help="block sizes to measure, ms")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="kwsd-idle-"))
     (tmp / "pulse").mkdir()
@@ -58,7 +62,7 @@ def main() -> int:
     results: dict[str, list[float]] = {}
     try:
         for _ in range(args.repeats):
-            for block_ms in (20, 40, 80):
+            for block_ms in (int(b) for b in args.blocks.split(",")):
                 bare = [sys.executable, "-c", BARE_CAPTURE, str(16 * block_ms)]
                 results.setdefault(f"bare capture, {block_ms} ms blocks", []).append(
                     core_share(bare, env, args.seconds)
@@ -67,6 +71,12 @@ def main() -> int:
                 config.write_text(f"audio:\n  device: pulse\n  block_ms: {block_ms}\n")
                 kwsd = [sys.executable, "-m", "kwsd", "run", "--config", str(config)]
                 results.setdefault(f"kwsd run, block_ms {block_ms}", []).append(core_share(kwsd, env, args.seconds))
+            ungated = tmp / "ungated.yaml"
+            ungated.write_text("audio:\n  device: pulse\n  block_ms: 80\ninference:\n  silence_gate_dbfs: null\n")
+            kwsd = [sys.executable, "-m", "kwsd", "run", "--config", str(ungated)]
+            results.setdefault("kwsd run, block_ms 80, silence gate off", []).append(
+                core_share(kwsd, env, args.seconds)
+            )
     finally:
         pulse.terminate()
         pulse.wait(10)

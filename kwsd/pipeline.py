@@ -60,7 +60,7 @@ ScoreCallback = Callable[[KeywordModel, int, np.ndarray], None]
 
 DEFAULT_CLIP_STRIDE_MS = 40
 # Below this RMS level (dB of full scale) for a whole clip the models are not run. Chosen by
-# measurement (models/README.md, "Silence gate"): on the validation keyword stream turned down by
+# measurement (bench/RESULTS.md, "Silence gate"): on the validation keyword stream turned down by
 # 0, 20 and 30 dB and on every evaluation stream at its own level, the detections are the same
 # with and without the gate; only speech 40 dB down, which the model mostly misses anyway, loses some.
 DEFAULT_SILENCE_GATE_DBFS = -60.0

@@ -38,3 +38,18 @@ def test_soak_script_runs_twice_and_compares(tmp_path):
     )
     assert "detections identical over both runs: yes" in proc.stdout, proc.stdout + proc.stderr
     assert len([line for line in proc.stdout.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]) == 2
+
+
+def test_silence_gate_check_runs_the_sample_with_and_without_the_gate():
+    proc = subprocess.run(
+        [sys.executable, "bench/silence_gate.py", "models/sample.wav", "--gains", "0,-50", "--levels", "none,-60"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4
+    assert "gain +0 dB, gate -60.0: skipped 0.0% of strides" in lines[1] and lines[1].endswith("True")
+    assert "gain -50 dB, gate -60.0" in lines[3] and "skipped 0.0%" not in lines[3]  # turned down, it closes
