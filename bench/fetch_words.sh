@@ -1,11 +1,11 @@
 #!/bin/sh
-# Fetch real single spoken words for a validation stream (neg_val_words.wav in
-# bench/make_eval_sets.sh): the object names that Debian's ktuberling-data speaks in 22 languages
-# (1,847 clips, 47 min as a stream with half-second gaps; one or a few voices per language;
-# GPL-2+, see its copyright file).
-# Single short words are what the models confuse with a keyword (most false accepts on the held-out
-# speech are wake words and near-miss words), and the other validation audio holds few of them.
-# Used only to choose between tuned models, never for training or tuning. None of the words is an
+# Fetch real single spoken words for two validation streams (bench/make_eval_sets.sh): the object
+# names that Debian's ktuberling-data speaks in 22 languages (1,847 clips, 47 min as a stream with
+# half-second gaps; one or a few voices per language; GPL-2+, see its copyright file). Single short
+# words are what the models confuse with a keyword (most false accepts on the held-out speech are
+# wake words and near-miss words), and the other validation audio holds few of them. Half of the
+# languages choose between tuned models (neg_val_words.wav), the other half are tuning negatives of
+# the strict settings (neg_val_words_tune.wav); never used for training. None of the words is an
 # English keyword (the file names are the English object names: ball, coat, eye, ...).
 #   sh bench/fetch_words.sh [OUT_DIR]     (default runs/words)
 set -eu

@@ -14,8 +14,10 @@
 #                         neg_val_tts.wav synthetic speech of dictionary words that training never
 #                                        hears (python -m kwsd.train.tts --negatives: its heldout/ half),
 #                                        single words like the near misses that real speech holds
-#                         neg_val_words.wav real single words in 22 languages (bench/fetch_words.sh):
-#                                        for choosing between tuned models, not for tuning
+#                         neg_val_words.wav real single words in 11 of 22 languages (bench/fetch_words.sh):
+#                                        for choosing between tuned models, not for tuning;
+#                         neg_val_words_tune.wav the other 11 languages: tuning negatives of the
+#                                        strict settings (config/strict.yaml)
 set -eu
 DATA=${1:-../shared/data}
 DEB=${2:-runs/debian_speech}
@@ -44,4 +46,12 @@ $KWSD stream make --negative-dir "$DEB_NEG" --split-salt kwsd --set testing --du
 $KWSD stream make --negative-dir "$TTS/heldout" --set all --duration-s 0 --out "$OUT/neg_val_tts.wav"
 WORDS=${WORDS:-runs/words}
 [ -d "$WORDS/sounds" ] || sh bench/fetch_words.sh "$WORDS"
-$KWSD stream make --negative-dir "$WORDS/sounds" --set all --duration-s 0 --out "$OUT/neg_val_words.wav"
+# split by language (alternately, in sorted order): one half may be tuned on, the other chooses
+TUNE_LANGS=""; CHOOSE_LANGS=""; i=0
+for d in $(ls "$WORDS/sounds" | LC_ALL=C sort); do
+  if [ $((i % 2)) = 0 ]; then TUNE_LANGS="${TUNE_LANGS:+$TUNE_LANGS,}$WORDS/sounds/$d"
+  else CHOOSE_LANGS="${CHOOSE_LANGS:+$CHOOSE_LANGS,}$WORDS/sounds/$d"; fi
+  i=$((i + 1))
+done
+$KWSD stream make --negative-dir "$CHOOSE_LANGS" --set all --duration-s 0 --out "$OUT/neg_val_words.wav"
+$KWSD stream make --negative-dir "$TUNE_LANGS" --set all --duration-s 0 --out "$OUT/neg_val_words_tune.wav"

@@ -3,7 +3,7 @@
 # change bought"): false accepts on the validation audio that the tuning never sees, and the demo.
 #   sh bench/validate_model.sh MODEL.tflite [EVAL_DIR]
 # neg_val_extra.wav: the 'testing' split of the Debian training sources; neg_val_tts.wav: synthetic
-# held-out words; neg_val_words.wav: real single words in 22 languages (bench/fetch_words.sh).
+# held-out words; neg_val_words.wav: real single words in 11 languages (bench/fetch_words.sh).
 set -eu
 MODEL=$1
 EVAL=${2:-runs/eval}
