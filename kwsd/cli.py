@@ -123,8 +123,10 @@ def main(argv=None) -> int:
         return 130
     except BrokenPipeError:
         # the reader of our output went away (`kwsd stream eval ... | head -1`): stop quietly,
-        # as a shell tool does, and keep Python's flush at exit from failing a second time
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # as a shell tool does
+        from .sinks.console import stdout_to_devnull
+
+        stdout_to_devnull()
         return 141
 
 

@@ -97,6 +97,7 @@ class Pipeline:
         self.clip_stride_ms = clip_stride_ms = choose_clip_stride(models, clip_stride_ms)
         self.on_scores = on_scores
         self.stats = Stats()
+        self._silence = {id(m): silence_scores(m) for m in models}  # what a gated stride gives
         self.groups: list[FrontendGroup] = []
         for model in models:
             group = next((g for g in self.groups if g.params == model.frontend), None)
@@ -148,18 +149,16 @@ class Pipeline:
         stride = group.stride
         full = len(pending) // stride * stride
         for i in range(0, full, stride):
+            chunk = pending[i : i + stride]
             t0 = time.perf_counter_ns()
-            group.features.push(pending[i : i + stride])
+            group.features.push(chunk)
             self.stats.feature_ns += time.perf_counter_ns() - t0
             group.samples += stride
-            loud = self._loud(group, pending[i : i + stride])
-            if group.features.frames_seen < group.params.num_frames:
-                pass  # the first window is not full yet
-            elif loud:
-                self._infer(group, found)
-            else:
-                self.stats.gated += 1
-                self._infer(group, found, gated=True)
+            loud = self._loud(group, chunk)
+            if group.features.frames_seen >= group.params.num_frames:  # the first window is full
+                if not loud:
+                    self.stats.gated += 1
+                self._infer(group, found, gated=not loud)
             self.stats.strides += 1
         group.pending = pending[full:].copy()
 
@@ -179,7 +178,7 @@ class Pipeline:
         audio_ms = group.samples * 1000 // group.params.sample_rate
         for model, smoother in group.models:
             if gated:
-                scores = silence_scores(model)
+                scores = self._silence[id(model)]
             else:
                 t0 = time.perf_counter_ns()
                 scores = model.scores(group.features.window)
@@ -193,10 +192,12 @@ class Pipeline:
 
 
 def silence_scores(model: KeywordModel) -> np.ndarray:
-    """All probability on ``_silence_`` (zeros for a model without that label)."""
+    """All probability on ``_silence_`` (zeros for a model without that label); read-only, as
+    one array serves every gated stride."""
     scores = np.zeros(len(model.labels), np.float32)
     if SILENCE in model.labels:
         scores[model.labels.index(SILENCE)] = 1.0
+    scores.setflags(write=False)
     return scores
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .detection import Detection
-from .pipeline import DEFAULT_SILENCE_GATE_DBFS
+from .pipeline import DEFAULT_SILENCE_GATE_DBFS, run_array
 from .recognize import NOT_REPORTED
 
 TOLERANCE_MS = 750
@@ -162,7 +162,6 @@ def evaluate_file(
     silence_gate_dbfs: float | None = DEFAULT_SILENCE_GATE_DBFS,
 ) -> StreamFigures:
     """Run one recording through the daemon's pipeline and match its detections."""
-    from .pipeline import run_array
     from .wavfile import read_wav
 
     audio, rate = read_wav(wav)

@@ -22,6 +22,17 @@ def log_detection(d: Detection) -> None:
     )
 
 
+def stdout_to_devnull(stream=None) -> None:
+    """After the reader of ``stream`` (stdout) went away: point its descriptor at /dev/null, so
+    that what is left in its buffer does not fail a second time when Python flushes at exit."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, (stream or sys.stdout).fileno())
+        os.close(null)
+    except (OSError, ValueError):  # not a real file (a test's StringIO)
+        pass
+
+
 class JsonLines:
     """One JSON object per detection, flushed at once so pipes see it immediately.
 
@@ -42,7 +53,4 @@ class JsonLines:
         except BrokenPipeError:
             self.closed = True
             log.warning("stdout was closed by its reader: no more JSON lines (detections are still logged)")
-            try:  # what is left in the buffer would fail again when Python flushes at exit
-                os.dup2(os.open(os.devnull, os.O_WRONLY), self.stream.fileno())
-            except (OSError, ValueError):
-                pass
+            stdout_to_devnull(self.stream)
