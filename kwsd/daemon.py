@@ -164,7 +164,8 @@ class Daemon:
         try:
             engine.start()
             while not engine.join(0.2):
-                self._supervise(recovery)
+                if not self._stop.is_set():  # once stopping, a closed stream is no lost device
+                    self._supervise(recovery)
         finally:
             if self._stop.is_set():
                 self.notifier.stopping()
