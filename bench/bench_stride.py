@@ -7,6 +7,7 @@ Measures, on one core with the real code paths:
   ``--stride-ms`` to choose) -- median of 2,000
 - inference: KeywordModel.scores on the feature window (quantise, invoke, dequantise) -- median of 2,000
 - smoother: RecognizeCommands.process -- median of 2,000
+- a quiet room: Pipeline.process of one stride of -80 dBFS noise, the silence gate shut -- median of 2,000
 - the whole worker: `kwsd run --input` on 60 s of audio, CPU seconds per audio second and peak RSS
 Results are printed as a Markdown table to paste into bench/RESULTS.md.
 """
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from kwsd.features import MfccFrontend, StreamingMfcc  # noqa: E402
 from kwsd.model import KeywordModel, recommended_stride_ms  # noqa: E402
+from kwsd.pipeline import Pipeline  # noqa: E402
 from kwsd.recognize import RecognizeCommands  # noqa: E402
 from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 
@@ -43,6 +45,18 @@ def median_us(fn, runs=2000):
         fn()
         times.append(time.perf_counter_ns() - t0)
     return statistics.median(times) / 1000
+
+
+def stride_by_stride(audio, stride: int, consume, start: int = 0):
+    """A function that gives ``consume`` the next stride of ``audio`` on each call, wrapping round."""
+    pos = [start]
+
+    def step():
+        i = pos[0] % (len(audio) - stride)
+        consume(audio[i : i + stride])
+        pos[0] += stride
+
+    return step
 
 
 def main():
@@ -59,14 +73,7 @@ def main():
     audio, _ = read_wav(str(ROOT / "models" / "sample.wav"))
     stream = StreamingMfcc(MfccFrontend(model.frontend))
     stream.push(audio[:16000])
-    pos = [16000]
-
-    def push():
-        i = pos[0] % (len(audio) - stride)
-        stream.push(audio[i : i + stride])
-        pos[0] += stride
-
-    feat_us = median_us(push)
+    feat_us = median_us(stride_by_stride(audio, stride, stream.push, start=16000))
     infer_us = median_us(lambda: model.scores(stream.window))
     rc = RecognizeCommands(model.labels, 500, 0.7, 1500, 3)
     scores = model.scores(stream.window)
@@ -77,6 +84,13 @@ def main():
         rc.process(scores, t[0])
 
     smooth_us = median_us(smooth)
+
+    # a quiet room (-80 dBFS): the silence gate is shut, the whole Pipeline.process of one stride
+    quiet_pipeline = Pipeline([model], model.frontend.sample_rate, clip_stride_ms=stride_ms)
+    room = np.random.default_rng(0).normal(0, 1e-4, 16000 * 10).astype(np.float32)
+    quiet_pipeline.process(room[: 16000 * 2])
+    quiet_us = median_us(stride_by_stride(room, stride, quiet_pipeline.process))
+    assert quiet_pipeline.stats.gated > 0
 
     with tempfile.TemporaryDirectory() as tmp:
         long = Path(tmp) / "60s.wav"
@@ -103,7 +117,8 @@ def main():
     print(f"| inference (quantise + invoke + dequantise) | {infer_us:.1f} |")
     print(f"| smoother (RecognizeCommands) | {smooth_us:.1f} |")
     total = feat_us + infer_us + smooth_us
-    print(f"| total | {total:.1f} ({total / (stride_ms * 1000):.2%} of one core in real time) |\n")
+    print(f"| total | {total:.1f} ({total / (stride_ms * 1000):.2%} of one core in real time) |")
+    print(f"| a quiet room's stride, whole pipeline (silence gate shut) | {quiet_us:.1f} |\n")
     print(
         f"`kwsd run --input` on 60 s of audio: {wall:.2f} s wall including start-up, "
         f"{cpu:.2f} CPU s ({cpu / 60:.2%} of one core per audio second, start-up included), "

@@ -38,6 +38,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from kwsd.streams import word_end_ms  # noqa: E402
 from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -121,15 +122,8 @@ def ready_and_idle(tmp: Path, starts: int = 5, idle_s: float = 30.0) -> dict:
 
 
 def word_ends_ms(audio: np.ndarray, truth: list[tuple[str, int]], rate: int = 16000) -> list[tuple[str, int, int]]:
-    """(label, clip start, end of the spoken word) per truth entry, from the energy envelope."""
-    out = []
-    for label, start in truth:
-        seg = audio[start * rate // 1000 : (start + 1000) * rate // 1000]
-        frames = seg[: len(seg) // 160 * 160].reshape(-1, 160)
-        energy = (frames**2).mean(axis=1)
-        loud = np.flatnonzero(energy > energy.max() / 100)
-        out.append((label, start, start + int((loud[-1] + 1) * 10) if len(loud) else start + 1000))
-    return out
+    """(label, clip start, end of the spoken word) per truth entry, as ``kwsd stream eval`` finds it."""
+    return [(label, start, word_end_ms(audio, rate, start)) for label, start in truth]
 
 
 def latency(tmp: Path, stream: Path, minutes: float) -> dict:

@@ -69,6 +69,13 @@ def add_tune_parser(sub, common) -> None:
     tune.add_argument("--stream", action="append", metavar="STREAM.wav", help="keyword stream with STREAM.txt")
     tune.add_argument("--negative", action="append", metavar="FILE.wav", help="recording with no keyword")
     tune.add_argument("--target-fa", type=float, default=0.5, help="false accepts per hour allowed (default 0.5)")
+    tune.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=None,
+        help="only settings that detect within this many ms of the word's end (median on the --stream "
+        "recordings); shorter windows answer sooner and may miss more",
+    )
     tune.add_argument("--out", required=True, help="folder for recognize.yaml, det.png, tune.json")
     tune.add_argument("--write-model", metavar="OUT.tflite", help="also write the model with these settings inside")
     tune.add_argument(

@@ -25,6 +25,24 @@ from .sources import Source
 
 log = logging.getLogger(__name__)
 
+# While the silence gate is shut the worker wakes once per this many strides instead of once per
+# microphone block (bench/RESULTS.md: the worker's share of a quiet room's CPU). The stride that
+# opens the gate is then handled up to two strides late; the worker catches up at once, and a
+# detection, whose average window (500 ms for the bundled model) must first fill with scores
+# above a threshold of 0.5 or more, cannot come out of the first two strides after the gate opens.
+QUIET_WAKE_STRIDES = 3
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread its name in the kernel too, so that ``top -H`` and ``ps -L`` show
+    which of kwsd's threads uses the CPU (Python 3.11 names only its own thread objects)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(15, name.encode()[:15], 0, 0, 0)  # 15 = PR_SET_NAME
+    except (OSError, AttributeError):  # not Linux
+        pass
+
 
 class Engine:
     def __init__(
@@ -119,6 +137,7 @@ class Engine:
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
+        name_os_thread(self._thread.name)
         wait_s = self.clip_stride_ms / 1000
         try:
             while not self._stop.is_set():
@@ -129,6 +148,10 @@ class Engine:
                 elif self.ring.closed:
                     self._handle(self.pipeline.finish())
                     break
+                elif self.pipeline.quiet:
+                    # nothing can be detected before a loud stride opens the gate: take quiet
+                    # audio a few strides at a time
+                    self._stop.wait(wait_s * QUIET_WAKE_STRIDES)
                 else:
                     self.ring.data_ready.wait(wait_s)
                     self.ring.data_ready.clear()
@@ -151,6 +174,7 @@ class Engine:
                 log.debug("muted: '%s' (%.2f) at %d ms not reported", d.keyword, d.score, d.audio_ms)
 
     def _deliver_loop(self) -> None:
+        name_os_thread(self._delivery_thread.name)
         while (d := self._deliveries.get()) is not None:
             self.delivering_since = time.monotonic()
             self._deliver(d)

@@ -233,6 +233,10 @@ class StreamingMfcc:
     ``window`` always holds the last ``num_frames`` frames (zeros before the
     stream has filled it).  Pre-emphasis carries the previous sample across calls,
     so the frames equal those of the whole signal computed at once.
+
+    ``defer(samples)`` takes audio without computing its frames, for stretches when nobody
+    reads the window (the silence gate): the next ``push`` computes the deferred frames that
+    are still in the window, at most one window's worth however long the deferral lasted.
     """
 
     def __init__(self, frontend: MfccFrontend):
@@ -240,23 +244,28 @@ class StreamingMfcc:
         p = frontend.params
         self._win = p.window_samples
         self._step = p.stride_samples
+        # the samples from which the frames of a whole window can still be computed
+        self._keep = (p.num_frames - 1) * self._step + self._win
         self._pending = np.zeros(0)  # pre-emphasised samples not yet consumed by a frame start
         self._last_sample = None
         self._offsets = np.zeros((0, self._win), np.intp)  # sample index of every frame's samples, grown on demand
         self.window = np.zeros(p.input_shape, np.float32)
         self.frames_seen = 0
 
-    def push(self, samples: np.ndarray) -> int:
-        """Add audio; return how many new frames entered the window."""
+    def _emphasised(self, samples: np.ndarray) -> np.ndarray:
+        """``_pending`` followed by the new samples, pre-emphasised across the call boundary."""
         x = np.asarray(samples, dtype=np.float64)
-        if len(x) == 0:
-            return 0
         emph = np.empty_like(x)
-        prev = x[0] if self._last_sample is None else self._last_sample
-        emph[0] = x[0] - self.frontend.params.preemphasis * prev if self._last_sample is not None else x[0]
+        emph[0] = x[0] - self.frontend.params.preemphasis * self._last_sample if self._last_sample is not None else x[0]
         emph[1:] = x[1:] - self.frontend.params.preemphasis * x[:-1]
         self._last_sample = x[-1]
-        buf = np.concatenate((self._pending, emph)) if len(self._pending) else emph
+        return np.concatenate((self._pending, emph)) if len(self._pending) else emph
+
+    def push(self, samples: np.ndarray) -> int:
+        """Add audio; return how many new frames entered the window."""
+        if len(samples) == 0:
+            return 0
+        buf = self._emphasised(samples)
         if len(buf) < self._win:
             self._pending = buf
             return 0
@@ -271,3 +280,15 @@ class StreamingMfcc:
         self.window[-n:] = new[-n:]
         self.frames_seen += count
         return count
+
+    def defer(self, samples: np.ndarray) -> None:
+        """Add audio whose frames nobody reads yet; ``window`` is stale until the next ``push``.
+
+        Frames that would leave the window before then are dropped uncomputed (counted in
+        ``frames_seen``); the samples of the rest wait in ``_pending``."""
+        if len(samples) == 0:
+            return
+        buf = self._emphasised(samples)
+        gone = max(0, (len(buf) - self._keep) // self._step)
+        self.frames_seen += gone
+        self._pending = buf[gone * self._step :]

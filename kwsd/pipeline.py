@@ -7,8 +7,9 @@ here and nowhere else, so that ``kwsd run`` (through the threaded Engine), ``kws
 stream eval``, ``kwsd tune`` and the benchmarks all run exactly the same code.
 
 Models whose frontend parameters are equal share one feature stream.  An optional silence
-gate skips the models (not the features) once a whole clip has stayed below a level: an idle
-microphone in a quiet room then costs only the feature code.  An optional
+gate skips the models once a whole clip has stayed below a level, and puts off the features
+until a loud stride opens it again (then the window's frames are computed at once): an idle
+microphone in a quiet room costs little more than the level check.  An optional
 ``on_scores(model, audio_ms, scores)`` callback sees every model output: ``kwsd tune``
 records them once and replays only the smoother over its grid.
 """
@@ -120,6 +121,12 @@ class Pipeline:
         for group in self.groups:
             group.models = [(m, self._smoother(m, settings, recognize)) for m, _ in group.models]
 
+    @property
+    def quiet(self) -> bool:
+        """True while the silence gate is shut for every model: no detection can come out of
+        the audio before the next loud stride."""
+        return self.gate_power is not None and all(g.loud_for == 0 for g in self.groups)
+
     def process(self, block: np.ndarray) -> list[Detection]:
         """Feed samples at ``input_rate``; return the detections they complete."""
         found: list[Detection] = []
@@ -150,11 +157,14 @@ class Pipeline:
         full = len(pending) // stride * stride
         for i in range(0, full, stride):
             chunk = pending[i : i + stride]
-            t0 = time.perf_counter_ns()
-            group.features.push(chunk)
-            self.stats.feature_ns += time.perf_counter_ns() - t0
             group.samples += stride
             loud = self._loud(group, chunk)
+            t0 = time.perf_counter_ns()
+            if loud:
+                group.features.push(chunk)
+            else:  # nobody reads the window while the gate is shut: its frames wait
+                group.features.defer(chunk)
+            self.stats.feature_ns += time.perf_counter_ns() - t0
             if group.features.frames_seen >= group.params.num_frames:  # the first window is full
                 if not loud:
                     self.stats.gated += 1

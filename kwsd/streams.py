@@ -13,8 +13,11 @@ As TensorFlow's test_streaming_accuracy, but:
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from .detection import Detection
 from .pipeline import DEFAULT_SILENCE_GATE_DBFS, run_array
@@ -52,6 +55,20 @@ def write_truth(path: str | Path, truth: list[tuple[str, int]]) -> None:
     Path(path).write_text("".join(f"{label},{ms}\n" for label, ms in truth), encoding="utf-8")
 
 
+def word_end_ms(audio, rate: int, start_ms: int, clip_ms: int = 1000) -> int:
+    """Where the word of the truth clip starting at ``start_ms`` ends: the end of the clip's last
+    10 ms frame within 20 dB of its loudest.  A user hears a detection's delay from there, not
+    from the clip's padded end."""
+    seg = audio[start_ms * rate // 1000 : (start_ms + clip_ms) * rate // 1000]
+    hop = rate // 100
+    frames = seg[: len(seg) // hop * hop].reshape(-1, hop)
+    energy = (frames.astype(float) ** 2).mean(axis=1)
+    if not len(energy):
+        return start_ms + clip_ms
+    loud = np.flatnonzero(energy > energy.max() / 100)
+    return start_ms + int((loud[-1] + 1) * 10) if len(loud) else start_ms + clip_ms
+
+
 # ----------------------------------------------------------------------------- matching
 
 
@@ -72,6 +89,7 @@ class StreamFigures:
     keywords: dict[str, KeywordFigures] = field(default_factory=dict)
     duplicates: int = 0
     events: list[dict] = field(default_factory=list)  # every detection with what it was
+    delays_ms: list[int] = field(default_factory=list)  # correct detections: ms after the word's end
 
     def _sum(self, name: str) -> int:
         return sum(getattr(k, name) for k in self.keywords.values())
@@ -87,6 +105,8 @@ class StreamFigures:
             "false_accepts": fa,
             "false_accepts_per_hour": round(fa / self.hours, 3) if self.hours else None,
             "duplicates": self.duplicates,
+            "median_delay_ms": statistics.median(self.delays_ms) if self.delays_ms else None,
+            "p95_delay_ms": round(float(np.percentile(self.delays_ms, 95)), 1) if self.delays_ms else None,
             "per_keyword": {
                 k: {
                     **asdict(v),
@@ -105,6 +125,7 @@ def match(
     hours: float,
     clip_ms: int = 1000,
     tolerance_ms: int = TOLERANCE_MS,
+    word_ends: dict[int, int] | None = None,
 ) -> StreamFigures:
     """Classify every detection once.
 
@@ -115,6 +136,7 @@ def match(
     detections there are *duplicates*; a detection inside no keyword clip's span
     (including over a non-keyword word) is a *false accept* of its label.  Duplicates count
     as false accepts too: to a user a double wake is a false one.
+    ``word_ends`` (clip start -> end of its word, ms) gives correct detections their delay.
     """
     figures = StreamFigures(hours, {k: KeywordFigures() for k in keywords})
     spans = [
@@ -134,6 +156,10 @@ def match(
             if truth_label == d.keyword:
                 figures.keywords[truth_label].correct += 1
                 event["is"] = "correct"
+                if word_ends and spans[hit][1] in word_ends:
+                    delay = d.audio_ms - word_ends[spans[hit][1]]
+                    event["delay_ms"] = delay
+                    figures.delays_ms.append(delay)
             else:
                 figures.keywords[truth_label].wrong += 1
                 event["is"] = f"wrong (was {truth_label})"
@@ -178,7 +204,13 @@ def evaluate_file(
     )
     keywords = list(dict.fromkeys(k for m in models for k in m.keywords))
     clip_ms = models[0].frontend.clip_duration_ms
-    return match(detections, truth, keywords, len(audio) / rate / 3600, clip_ms, tolerance_ms)
+    ends = truth_word_ends(audio, rate, truth, keywords, clip_ms)
+    return match(detections, truth, keywords, len(audio) / rate / 3600, clip_ms, tolerance_ms, ends)
+
+
+def truth_word_ends(audio, rate: int, truth: list[tuple[str, int]], keywords, clip_ms: int = 1000) -> dict[int, int]:
+    """The word end of every keyword clip of ``truth``, by clip start."""
+    return {s: word_end_ms(audio, rate, s, clip_ms) for label, s in truth if label in keywords}
 
 
 def combine(figures: list[StreamFigures]) -> StreamFigures:
@@ -186,6 +218,7 @@ def combine(figures: list[StreamFigures]) -> StreamFigures:
     for f in figures:
         out.duplicates += f.duplicates
         out.events += f.events
+        out.delays_ms += f.delays_ms
         for k, v in f.keywords.items():
             mine = out.keywords.setdefault(k, KeywordFigures())
             for name in ("truths", "correct", "wrong", "false_accepts"):
@@ -203,6 +236,11 @@ def format_summary(summary: dict) -> str:
         f"false accepts {summary['false_accepts']} ({summary['false_accepts_per_hour']} per hour), "
         f"duplicates {summary['duplicates']}"
     ]
+    if summary.get("median_delay_ms") is not None:
+        lines.append(
+            f"detected {summary['median_delay_ms']:.0f} ms after the word's end (median; 95th percentile "
+            f"{summary['p95_delay_ms']:.0f} ms)"
+        )
     lines.append(f"{'keyword':<10} {'truths':>6} {'correct':>7} {'wrong':>5} {'FRR':>7} {'FA':>4} {'FA/h':>7}")
     for k, v in summary["per_keyword"].items():
         lines.append(

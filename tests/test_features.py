@@ -69,6 +69,35 @@ def test_streaming_equals_whole_signal_for_any_chunking(chunks):
     np.testing.assert_allclose(stream.window, ref[-49:], atol=1e-4, rtol=0)
 
 
+@settings(max_examples=25, deadline=None)
+@given(chunks=st.lists(st.tuples(st.integers(1, 6000), st.booleans()), min_size=1, max_size=30))
+def test_deferred_audio_gives_the_same_window_once_pushed(chunks):
+    """The silence gate defers the features of quiet strides: whatever was deferred, and for
+    however long, the next push leaves the window and frame count of a stream that never deferred."""
+    audio = compose([("stop", 0, 0.3), ("go", 0, 1.4), ("yes", 0, 2.9)], 4.4)
+    stream = StreamingMfcc(MfccFrontend(PARAMS))
+    pos = 0
+    for n, deferred in itertools.cycle(chunks):
+        if pos + n >= len(audio):
+            break
+        (stream.defer if deferred else stream.push)(audio[pos : pos + n])
+        pos += n
+    stream.push(audio[pos:])  # the loud stride that opens the gate
+    ref = reference(audio)
+    assert stream.frames_seen == len(ref)
+    np.testing.assert_allclose(stream.window, ref[-49:], atol=1e-4, rtol=0)
+
+
+def test_a_long_deferral_costs_one_window_of_frames_when_it_ends():
+    stream = StreamingMfcc(MfccFrontend(PARAMS))
+    quiet = np.zeros(16000 * 60, np.float32)
+    for i in range(0, len(quiet), 1280):  # a quiet minute in 80 ms strides
+        stream.defer(quiet[i : i + 1280])
+    computed = stream.push(np.zeros(1280, np.float32))
+    assert 49 <= computed <= 49 + 1280 // 320  # the window and the new stride, not 3,000 frames
+    assert stream.frames_seen == 1 + (len(quiet) + 1280 - 480) // 320
+
+
 def test_streaming_window_is_exactly_the_last_clip_of_a_real_recording():
     audio = compose([("yes", 0, 0.2), ("no", 0, 1.5), ("left", 0, 2.7)], 4.0)
     stream = StreamingMfcc(MfccFrontend(PARAMS))

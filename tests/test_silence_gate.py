@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import DEFAULT_MODEL, SAMPLE, detections, kwsd
+from conftest import DEFAULT_MODEL, SAMPLE, compose, detections, kwsd
 
 from kwsd.model import KeywordModel
 from kwsd.pipeline import Pipeline
@@ -67,3 +67,27 @@ def test_kwsd_run_reports_the_skipped_strides_and_the_config_turns_the_gate_off(
     )
     skipped = [int(re.search(r"(\d+) skipped as silence", p.stderr.decode()).group(1)) for p in (on, off)]
     assert skipped[0] > 100 and skipped[1] == 0
+
+
+def test_the_pipeline_says_when_nothing_can_be_detected_until_a_loud_stride():
+    """The worker sleeps through quiet audio a few strides at a time while ``quiet``."""
+    pipeline = Pipeline([KeywordModel.load(DEFAULT_MODEL)], 16000)
+    pipeline.process(np.zeros(16000 * 2, np.float32))
+    assert pipeline.quiet
+    pipeline.process(np.full(1280, 0.1, np.float32))  # one loud stride opens the gate
+    assert not pipeline.quiet
+    ungated = Pipeline([KeywordModel.load(DEFAULT_MODEL)], 16000, silence_gate_dbfs=None)
+    ungated.process(np.zeros(16000 * 2, np.float32))
+    assert not ungated.quiet
+
+
+@pytest.mark.integration
+def test_a_paced_recording_that_starts_quiet_gives_what_a_fast_read_gives(wav):
+    """Paced as a microphone delivers it, the quiet start is taken a few strides at a time;
+    the keyword after it comes at the same audio time with the same score as in a fast read."""
+    path = wav(compose([("go", 0, 2.5)], 4.0, noise_volume=0.0))
+    paced = detections(kwsd("run", "--input", path, "--realtime", "--json", check=True))
+    fast = detections(kwsd("run", "--input", path, "--json", check=True))
+    same = ("keyword", "score", "audio_ms")
+    assert [d["keyword"] for d in paced] == ["go"]
+    assert [{k: d[k] for k in same} for d in paced] == [{k: d[k] for k in same} for d in fast]

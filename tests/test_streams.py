@@ -2,19 +2,20 @@
 replay that `kwsd tune` relies on, and tune's output as a user meets it."""
 
 import json
+import re
 
 import numpy as np
 import pytest
 import yaml
-from conftest import DEFAULT_MODEL, SAMPLE, SPEECH, compose, detections, kwsd
+from conftest import DEFAULT_MODEL, SAMPLE, SPEECH, clip, compose, detections, kwsd
 
 from kwsd.config import parse_config
 from kwsd.detection import Detection
 from kwsd.model import KeywordModel
 from kwsd.pipeline import run_array
 from kwsd.recognize import SmootherSettings
-from kwsd.streams import match, read_truth
-from kwsd.tune import record_scores, replay
+from kwsd.streams import match, read_truth, word_end_ms
+from kwsd.tune import Grid, record_scores, replay, tune
 from kwsd.wavfile import read_wav
 
 NOISE = SPEECH / "_background_noise_" / "doing_the_dishes_2s.wav"
@@ -46,6 +47,27 @@ def test_counting_on_hand_made_detections():
     assert fig["false_reject_rate"] == 0.75 and fig["wrong_keyword_rate"] == 0.25
     # a detection before its clip started cannot be a match
     assert match([d("yes", 900)], [("yes", 1000)], KEYWORDS, 1.0).summary()["false_accepts"] == 1
+
+
+def test_a_correct_detection_gets_its_delay_after_the_words_end_and_a_wrong_one_none():
+    truth = [("yes", 1000), ("stop", 5000), ("go", 9000)]
+    ends = {1000: 1550, 5000: 5600, 9000: 9400}  # where each clip's word stops sounding
+    found = [d("yes", 1800), d("go", 5900), d("go", 9700)]  # correct, wrong, correct
+    fig = match(found, truth, KEYWORDS, hours=0.5, word_ends=ends)
+    assert fig.delays_ms == [250, 300]
+    summary = fig.summary()
+    assert summary["median_delay_ms"] == 275 and summary["p95_delay_ms"] == 297.5
+    assert match(found, truth, KEYWORDS, hours=0.5).summary()["median_delay_ms"] is None  # no word ends known
+
+
+def test_the_end_of_a_word_is_found_in_its_clip():
+    audio = compose([("stop", 0, 1.0)], 3.0, noise_volume=0.0)
+    x = clip("stop", 0)
+    loud = np.flatnonzero(np.abs(x) > 0.1 * np.abs(x).max())
+    end = word_end_ms(audio, 16000, 1000)
+    # within 30 ms of where the waveform last comes within 20 dB of its peak
+    assert abs(end - (1000 + loud[-1] * 1000 // 16000)) <= 30
+    assert 1000 < end < 2000
 
 
 def make_keyword_stream(out, seconds: int, seed: int, *options) -> None:
@@ -87,6 +109,13 @@ def test_a_made_stream_has_its_truth_and_eval_finds_the_words(tmp_path):
     run = detections(kwsd("run", "--input", out, "--json", check=True))
     per = fig["per_keyword"].values()
     assert len(run) == sum(k["correct"] + k["wrong"] for k in per) + fig["false_accepts"]
+    # how long after each word's end its detection came: a shorter average window answers sooner
+    assert 0 < fig["median_delay_ms"] < 750
+    quick = tmp_path / "quick.yaml"
+    quick.write_text("recognize:\n  average_window_ms: 160\n  minimum_count: 1\n")
+    text = kwsd("stream", "eval", out, "--config", quick, check=True).stdout.decode()
+    delay = re.search(r"detected (\d+) ms after the word's end \(median; 95th percentile (\d+) ms\)", text)
+    assert delay and int(delay.group(1)) < fig["median_delay_ms"] <= fig["p95_delay_ms"]
 
 
 def test_a_negative_stream_concatenates_recordings_and_counts_every_detection_as_false(tmp_path):
@@ -233,6 +262,24 @@ def test_tune_writes_settings_that_kwsd_run_accepts_and_that_travel_in_the_model
     assert all(x["keyword"] in KeywordModel.load(DEFAULT_MODEL).keywords for x in detections(run))
     tuned = KeywordModel.load(tmp_path / "tuned.tflite")
     assert tuned.metadata["recognize"]["average_window_ms"] == section["average_window_ms"]
+
+
+def test_tune_keeps_to_a_delay_limit_and_says_in_one_line_when_no_setting_can(tmp_path):
+    stream = tmp_path / "kw.wav"
+    make_keyword_stream(stream, 30, 5)
+    model = KeywordModel.load(DEFAULT_MODEL)
+    trace = record_scores(model, str(stream), 80)
+    grid = Grid(windows=(160, 800), minimum_counts=(1,), suppressions=(1500,), thresholds=(0.6, 0.9))
+    free = tune(model, [trace], 50, grid)
+    delays = {p["settings"]["average_window_ms"]: p["figures"]["median_delay_ms"] for p in free["grid"]}
+    assert delays[160] < delays[800]
+    limited = tune(model, [trace], 50, grid, max_delay_ms=delays[160])
+    assert limited["best"]["settings"]["average_window_ms"] == 160
+    assert len(limited["grid"]) == 2  # tune.json still shows every setting tried
+    proc = kwsd("tune", "--stream", stream, "--max-delay-ms", "1", "--out", tmp_path / "t", timeout=300)
+    lines = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode != 0 and "no setting of the grid detects within 1 ms" in lines[-1]
+    assert not any(line.startswith("Traceback") for line in lines)
 
 
 def test_a_models_recommended_settings_apply_and_the_config_overrides_them(tmp_path):
