@@ -1,6 +1,7 @@
 """`kwsd run` end to end on real recordings: what a user sees on stdout and stderr."""
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -146,3 +147,17 @@ def test_closed_stderr_changes_nothing_but_where_errors_go():
     )
     assert proc.returncode == 0
     assert [json.loads(x)["keyword"] for x in proc.stdout.decode().splitlines()] == ["yes", "stop", "stop", "go"]
+
+
+def test_kwsd_starts_no_blas_thread_of_its_own_unless_the_user_asks():
+    """A second OpenBLAS thread only spins between kwsd's tiny matrix products (bench/RESULTS.md,
+    "One BLAS thread"); a value the user sets is kept."""
+    code = "import kwsd.pipeline, os; print(len(os.listdir('/proc/self/task')))"
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+
+    def threads(extra):
+        proc = subprocess.run([sys.executable, "-c", code], env={**env, **extra}, capture_output=True, check=True)
+        return int(proc.stdout)
+
+    assert threads({}) == 1
+    assert threads({"OPENBLAS_NUM_THREADS": "2"}) == 2
