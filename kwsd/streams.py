@@ -89,7 +89,11 @@ class StreamFigures:
     keywords: dict[str, KeywordFigures] = field(default_factory=dict)
     duplicates: int = 0
     events: list[dict] = field(default_factory=list)  # every detection with what it was
-    delays_ms: list[int] = field(default_factory=list)  # correct detections: ms after the word's end
+
+    @property
+    def delays_ms(self) -> list[int]:
+        """Of the correct detections whose word end is known: ms after the word's end."""
+        return [e["delay_ms"] for e in self.events if "delay_ms" in e]
 
     def _sum(self, name: str) -> int:
         return sum(getattr(k, name) for k in self.keywords.values())
@@ -97,6 +101,7 @@ class StreamFigures:
     def summary(self) -> dict:
         truths = self._sum("truths")
         fa = self._sum("false_accepts")
+        delays = self.delays_ms
         return {
             "hours": round(self.hours, 4),
             "keyword_truths": truths,
@@ -105,8 +110,8 @@ class StreamFigures:
             "false_accepts": fa,
             "false_accepts_per_hour": round(fa / self.hours, 3) if self.hours else None,
             "duplicates": self.duplicates,
-            "median_delay_ms": statistics.median(self.delays_ms) if self.delays_ms else None,
-            "p95_delay_ms": round(float(np.percentile(self.delays_ms, 95)), 1) if self.delays_ms else None,
+            "median_delay_ms": statistics.median(delays) if delays else None,
+            "p95_delay_ms": round(float(np.percentile(delays, 95)), 1) if delays else None,
             "per_keyword": {
                 k: {
                     **asdict(v),
@@ -157,9 +162,7 @@ def match(
                 figures.keywords[truth_label].correct += 1
                 event["is"] = "correct"
                 if word_ends and spans[hit][1] in word_ends:
-                    delay = d.audio_ms - word_ends[spans[hit][1]]
-                    event["delay_ms"] = delay
-                    figures.delays_ms.append(delay)
+                    event["delay_ms"] = d.audio_ms - word_ends[spans[hit][1]]
             else:
                 figures.keywords[truth_label].wrong += 1
                 event["is"] = f"wrong (was {truth_label})"
@@ -218,7 +221,6 @@ def combine(figures: list[StreamFigures]) -> StreamFigures:
     for f in figures:
         out.duplicates += f.duplicates
         out.events += f.events
-        out.delays_ms += f.delays_ms
         for k, v in f.keywords.items():
             mine = out.keywords.setdefault(k, KeywordFigures())
             for name in ("truths", "correct", "wrong", "false_accepts"):

@@ -161,7 +161,7 @@ def tune(
         points.append({"settings": s.to_dict(), "figures": figures, "curves": curves})
     candidates = points
     if max_delay_ms is not None:
-        delays = [p["figures"]["median_delay_ms"] for p in points if p["figures"]["median_delay_ms"] is not None]
+        delays = [d for p in points if (d := p["figures"]["median_delay_ms"]) is not None]
         if not delays:
             raise ValueError("--max-delay-ms needs keyword streams (--stream) on which the model detects something")
         candidates = [p for p in points if (d := p["figures"]["median_delay_ms"]) is not None and d <= max_delay_ms]
