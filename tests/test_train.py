@@ -558,9 +558,102 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     assert len(scores) == 6 and abs(float(np.sum(scores)) - 1.0) < 0.05  # folded, still probabilities
 
 
+STAND_IN_TEACHER = """
+import sys
+import numpy as np
+import tensorflow as tf
+rng = np.random.default_rng(0)
+bank = tf.constant(np.abs(rng.standard_normal((400, 32))).astype(np.float32) / 400)
+proj = tf.constant(rng.standard_normal((32, 96)).astype(np.float32))
+
+@tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
+def mel(x):  # (clips, samples) at int16 scale -> (clips, 1, frames, 32), 25 ms frames every 10 ms
+    return tf.math.log(tf.matmul(tf.abs(tf.signal.frame(x, 400, 160)), bank) + 1.0)[:, None]
+
+@tf.function(input_signature=[tf.TensorSpec([None, 76, 32, 1], tf.float32)])
+def embedding(x):  # (windows, 76, 32, 1) -> (windows, 1, 1, 96)
+    return tf.reshape(tf.matmul(tf.reduce_mean(x[..., 0], axis=1), proj), [-1, 1, 1, 96])
+
+for name, fn in (("melspectrogram.tflite", mel), ("embedding_model.tflite", embedding)):
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    open(f"{sys.argv[1]}/{name}", "wb").write(converter.convert())
+"""
+
+
+def _stand_in_teacher(folder: Path) -> Path:
+    """Small random models with the inputs and outputs of openWakeWord's melspectrogram and
+    embedding models (the real ones come from its wheel: bench/fetch_teacher.sh)."""
+    folder.mkdir()
+    proc = subprocess.run([sys.executable, "-c", STAND_IN_TEACHER, folder], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    return folder
+
+
+def test_a_teacher_trains_first_and_then_teaches_every_batch(tmp_path):
+    teacher = _stand_in_teacher(tmp_path / "teacher")
+    out = tmp_path / "run"
+    schedule = ["--how-many-training-steps", "20", "--learning-rate", "0.01"]
+    proc = kwsd("train", "--data-dir", SPEECH, *TINY, *schedule, "--teacher-dir", teacher, "--out", out, timeout=600)
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "teacher: head trained on 2400 embedded clips" in text  # 150 batches of 16 from the data set
+    assert "teacher: validation accuracy " in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["teacher_dir"] == "teacher" and report["settings"]["distill_weight"] == 0.5
+    exported = KeywordModel.load(out / "model.tflite")  # nothing of the teacher in it
+    assert exported.labels == ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
+    assert (out / "model.tflite").stat().st_size < 30_000
+
+
+def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():
+    """The data set's clips get 60% their label and 40% the teacher's; the negative mix keeps
+    its hard _unknown_ label (the teacher was never taught what to ignore)."""
+    from kwsd.train.batches import BatchMaker
+
+    class Uniform:  # a teacher that knows nothing: every class equally likely
+        def probabilities(self, audio):
+            return np.full((len(audio), 4), 0.25)
+
+    class Frontend:
+        def batch_features(self, audio):
+            return audio[:, :10]
+
+    class TwoNegatives:
+        def draw(self, rng, batch):
+            return np.full((2, 100), 9.0, np.float32), np.array([1, 1])
+
+    clips = np.random.default_rng(0).standard_normal((5, 100)).astype(np.float32)
+    labels = np.array([0, 1, 2, 3, 2])
+    maker = BatchMaker(
+        clips,
+        labels,
+        np.zeros(5, bool),
+        Frontend(),
+        lambda c, s, r: c,
+        8,
+        0,
+        False,
+        mix=TwoNegatives(),
+        teacher=Uniform(),
+        distill_weight=0.4,
+    )
+    try:
+        feats, targets = maker.next()
+    finally:
+        maker.close()
+    assert targets.shape == (8, 4) and np.allclose(targets.sum(axis=1), 1)
+    truth = np.array([labels[np.flatnonzero((clips[:, :10] == f).all(axis=1))[0]] for f in feats[:6]])
+    assert np.allclose(targets[np.arange(6), truth], 0.6 + 0.1)  # 60% the label, 40% x 1/4 the teacher
+    assert np.allclose(targets[:6][np.arange(4)[None] != truth[:, None]], 0.1)  # every other class
+    assert (feats[6:] == 9).all() and np.array_equal(targets[6:], [[0, 1, 0, 0], [0, 1, 0, 0]])
+
+
 @pytest.mark.parametrize(
     "flags,message",
     [
+        (["--teacher-dir", "nowhere"], "--teacher-dir: nowhere/melspectrogram.tflite, nowhere/embedding_model"),
+        (["--teacher-dir", "t", "--binary", "--wanted-words", "yes"], "--teacher-dir needs a multi-class model"),
+        (["--distill-weight", "1.5"], "--distill-weight must be 0..1"),
         (["--negative-percentage", "30"], "--negative-percentage needs --negative-dir"),
         (["--gain-db", "6"], "--gain-db 6: give two numbers"),
         (["--speed-range", "1.1,0.9"], "--speed-range 1.1,0.9: give two factors, smaller first"),

@@ -48,6 +48,11 @@ HELP = {
     "recordings and train on the windows it takes for a keyword",
     "hard_negative_threshold": "a negative window scoring above this for any keyword is mined (default 0.3)",
     "hard_negative_percentage": "share of each batch drawn from the mined windows (default 10)",
+    "teacher_dir": "folder with a pretrained speech embedding (melspectrogram.tflite, embedding_model.tflite; "
+    "sh bench/fetch_teacher.sh DIR) that teaches the model: a head on it is trained first, then every "
+    "target mixes the true label with its soft label (knowledge distillation; slower training)",
+    "distill_weight": "with --teacher-dir: share of the teacher's soft label in each target (default 0.5)",
+    "distill_temperature": "with --teacher-dir: softens the teacher's probabilities (default 2)",
     "eval_stream": "WAV streams made by 'kwsd stream make' (truth in FILE.txt beside), comma-separated: "
     "false-reject rate reported at the end",
     "eval_negative": "WAV recordings with no keyword, comma-separated: false accepts per hour reported at the end",
@@ -104,6 +109,14 @@ def settings_from(args) -> TrainSettings:
         settings.frontend().validate()
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    if settings.teacher_dir:
+        from .teacher import missing_files
+
+        if missing_files(settings.teacher_dir):
+            raise ConfigError(
+                f"--teacher-dir: {', '.join(missing_files(settings.teacher_dir))} missing "
+                "(sh bench/fetch_teacher.sh DIR fetches them)"
+            )
     return settings
 
 

@@ -216,3 +216,21 @@ def load_set(index: DataIndex, name: str, sample_rate: int, clip_samples: int):
     if not clips:
         return np.zeros((0, clip_samples), np.float32), np.zeros(0, np.int64), np.zeros(0, bool)
     return np.stack(clips), np.array(labels, np.int64), np.array(silence, bool)
+
+
+def evaluation_clips(seed: int, split, augmenter, name: str) -> np.ndarray:
+    """As in TensorFlow, evaluation clips are not augmented, but ``_silence_`` is background
+    noise at a random volume (seeded, so that every evaluation sees the same clips)."""
+    clips, _, silence = split
+    clips = clips.copy()
+    rng = np.random.default_rng([seed, len(name)])
+    for i in np.flatnonzero(silence):
+        clips[i] = augmenter.noise(rng, clips.shape[1]) * rng.uniform(0, 1)
+    return clips
+
+
+def evaluation_features(seed: int, split, augmenter, frontend, name: str) -> np.ndarray:
+    clips = evaluation_clips(seed, split, augmenter, name)
+    if not len(clips):
+        return np.zeros((0, *frontend.params.input_shape), np.float32)
+    return frontend.batch_features(clips)

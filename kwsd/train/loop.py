@@ -38,6 +38,7 @@ class Prepared:
     mix: NegativeMix | None
     eval_features: dict[str, np.ndarray]
     train_labels: np.ndarray  # training labels as trained: word classes (if any) not yet folded into _unknown_
+    teacher: Any = None  # teacher.Teacher when distilling
 
     @property
     def counts(self) -> dict[str, int]:
@@ -59,7 +60,7 @@ class TrainState:
 def prepare(s: TrainSettings) -> Prepared:
     """Index the dataset, load every clip, set up augmentation and the negative mix."""
     from .augment import Augmenter
-    from .dataset import build_index, load_set
+    from .dataset import build_index, evaluation_features, load_set
 
     params = s.frontend()
     params.validate()
@@ -110,21 +111,8 @@ def prepare(s: TrainSettings) -> Prepared:
         speed_range=s.speed_factors(),
     )
     mix = make_negative_mix(s, index, data["training"])
-    eval_features = {k: evaluation_features(s, data[k], augmenter, frontend, k) for k in ("validation", "testing")}
+    eval_features = {k: evaluation_features(s.seed, data[k], augmenter, frontend, k) for k in ("validation", "testing")}
     return Prepared(params, frontend, words, index, data, augmenter, mix, eval_features, train_labels)
-
-
-def evaluation_features(s: TrainSettings, split, augmenter, frontend: MfccFrontend, name: str) -> np.ndarray:
-    """As in TensorFlow, evaluation clips are not augmented, but ``_silence_`` is background
-    noise at a random volume (seeded, so that every evaluation sees the same clips)."""
-    clips, _, silence = split
-    clips = clips.copy()
-    rng = np.random.default_rng([s.seed, len(name)])
-    for i in np.flatnonzero(silence):
-        clips[i] = augmenter.noise(rng, clips.shape[1]) * rng.uniform(0, 1)
-    if not len(clips):
-        return np.zeros((0, *frontend.params.input_shape), np.float32)
-    return frontend.batch_features(clips)
 
 
 def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
@@ -238,6 +226,8 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
             s.spec_augment,
             start_step=step,
             mix=prep.mix,
+            teacher=prep.teacher,
+            distill_weight=s.distill_weight,
         )
 
     batches = start_batches(state.step)
@@ -289,6 +279,11 @@ def run_training(s: TrainSettings) -> dict:
     tf.config.experimental.enable_op_determinism()
     prep = prepare(s)
     model, state = new_or_resumed_model(s, prep, out / "checkpoints")
+    if s.teacher_dir:
+        from .teacher import compile_for_soft_targets, teacher_for
+
+        prep.teacher = teacher_for(s, prep)
+        compile_for_soft_targets(model, s.learning_rate_at(state.step))
     train_seconds, batches = fit(s, prep, model, state, out)
     if (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
         model = keras.models.load_model(out / "best.keras")

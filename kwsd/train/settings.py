@@ -43,6 +43,9 @@ class TrainSettings:
     mine_hard_negatives: bool = False  # at each learning-rate phase after the first
     hard_negative_threshold: float = 0.3
     hard_negative_percentage: float = 10.0  # share of each batch drawn from mined windows
+    teacher_dir: str = ""  # the pretrained speech embedding that teaches (teacher.py); empty: no teacher
+    distill_weight: float = 0.5  # share of the teacher's soft label in each training target
+    distill_temperature: float = 2.0  # softens the teacher's probabilities
     eval_stream: str = ""  # WAV streams with LABELS beside (kwsd stream make) to report at the end
     eval_negative: str = ""  # WAV recordings of no keyword, for false accepts per hour at the end
     # the frontend: flag names as in TensorFlow's train.py, defaults from FrontendParams (the one source)
@@ -114,6 +117,12 @@ class TrainSettings:
             raise ValueError("--negative-percentage needs --negative-dir")
         if self.unknown_word_classes and self.binary:
             raise ValueError("--unknown-word-classes needs a multi-class model (not --binary)")
+        if self.teacher_dir and self.binary:
+            raise ValueError("--teacher-dir needs a multi-class model (not --binary)")
+        if not 0 <= self.distill_weight <= 1:
+            raise ValueError("--distill-weight must be 0..1")
+        if self.distill_temperature <= 0:
+            raise ValueError("--distill-temperature must be above 0")
         if self.mine_hard_negatives and not self.negative_dir:
             raise ValueError("--mine-hard-negatives needs --negative-dir")
 
@@ -146,6 +155,7 @@ PATH_SETTINGS = (
     "start_checkpoint",
     "negative_dir",
     "rir_dir",
+    "teacher_dir",
     "eval_stream",
     "eval_negative",
 )

@@ -1,0 +1,154 @@
+"""Knowledge distillation: a pretrained speech embedding teaches the small model.
+
+About 200 recordings of each keyword are too few for a 24k-parameter network to learn what
+new speakers sound like (its clip accuracy stays near 82%).  Google's ``speech_embedding``
+(Lin et al. 2020, arXiv:2002.01322) was trained on far more speech; a small head on its
+embeddings, trained on the same clips, classifies the validation speakers much better.  It
+is far too slow to run every stride on a Pi, so it only teaches: during training, every
+batch is also scored by it and the small model learns from a mix of the true label and the
+teacher's softened probabilities (Hinton et al. 2015).  The exported model is unchanged in
+size and cost; nothing of the teacher ships with it.
+
+The embedding is read from openWakeWord's copy (``melspectrogram.tflite`` and
+``embedding_model.tflite``, Apache-2.0 per openWakeWord's README, from Google's TF Hub
+module); ``bench/fetch_teacher.sh`` takes them out of its wheel.  Audio is 16 kHz; each clip
+is padded by 140 ms on both sides and embedded in four 760 ms windows 160 ms apart.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+MEL_FILE = "melspectrogram.tflite"
+EMBEDDING_FILE = "embedding_model.tflite"
+PAD_SAMPLES = 2240  # 140 ms each side: the windows then reach the clip's edges
+WINDOW_FRAMES = 76  # mel frames (10 ms) per embedding window, fixed by the embedding model
+HOP_FRAMES = 16  # between windows: four windows for a padded one-second clip
+EMBEDDING_SIZE = 96
+TEACHER_BATCHES = 150  # augmented batches of the keyword data set that the head learns from
+
+
+def missing_files(folder: str) -> list[str]:
+    return [str(Path(folder) / n) for n in (MEL_FILE, EMBEDDING_FILE) if not (Path(folder) / n).is_file()]
+
+
+class SpeechEmbedding:
+    """Clips (float audio in [-1, 1], 16 kHz) → (clips, windows, 96) embeddings."""
+
+    def __init__(self, folder: str):
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # where LiteRT has no wheel; training has TensorFlow anyway
+            import tensorflow as tf
+
+            Interpreter = tf.lite.Interpreter
+        if missing_files(folder):
+            raise FileNotFoundError(f"--teacher-dir: {', '.join(missing_files(folder))} missing")
+        paths = [Path(folder) / MEL_FILE, Path(folder) / EMBEDDING_FILE]
+        # tensors are allocated for each batch shape (the files' own shapes do not allocate under XNNPACK)
+        self.mel = Interpreter(model_path=str(paths[0]), num_threads=1)
+        self.embedding = Interpreter(model_path=str(paths[1]), num_threads=1)
+        self._shapes: dict[int, tuple] = {}
+
+    def _run(self, interpreter, x: np.ndarray) -> np.ndarray:
+        inp = interpreter.get_input_details()[0]
+        if self._shapes.get(id(interpreter)) != x.shape:
+            interpreter.resize_tensor_input(inp["index"], list(x.shape), strict=False)
+            interpreter.allocate_tensors()
+            self._shapes[id(interpreter)] = x.shape
+        interpreter.set_tensor(inp["index"], x)
+        interpreter.invoke()
+        return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        padded = np.pad(audio, ((0, 0), (PAD_SAMPLES, PAD_SAMPLES))) * 32767  # the models expect int16 scale
+        spec = self._run(self.mel, padded.astype(np.float32))
+        spec = spec.reshape(len(audio), -1, 32) / 10 + 2  # openWakeWord's transform, closer to Google's original
+        starts = range(0, spec.shape[1] - WINDOW_FRAMES + 1, HOP_FRAMES)
+        windows = np.stack([spec[:, i : i + WINDOW_FRAMES] for i in starts], axis=1)
+        flat = windows.reshape(-1, WINDOW_FRAMES, 32, 1).astype(np.float32)
+        return self._run(self.embedding, flat).reshape(len(audio), len(starts), EMBEDDING_SIZE)
+
+
+def build_head(windows: int, classes: int, seed: int):
+    """A small classifier on the embedding windows: logits out."""
+    import keras
+
+    inp = keras.Input((windows, EMBEDDING_SIZE))
+    h = keras.layers.Conv1D(128, min(3, windows), activation="relu")(inp)
+    h = keras.layers.GlobalMaxPooling1D()(h)
+    h = keras.layers.Dropout(0.3, seed=seed)(h)
+    h = keras.layers.Dense(128, activation="relu")(h)
+    h = keras.layers.Dropout(0.3, seed=seed)(h)
+    model = keras.Model(inp, keras.layers.Dense(classes)(h))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+class Teacher:
+    """The embedding and a head trained on the training split, turned into soft targets."""
+
+    def __init__(self, embedding: SpeechEmbedding, head, temperature: float):
+        self.embedding, self.head, self.temperature = embedding, head, temperature
+
+    def logits(self, audio: np.ndarray) -> np.ndarray:
+        return np.asarray(self.head(self.embedding(audio), training=False))
+
+    def probabilities(self, audio: np.ndarray) -> np.ndarray:
+        z = self.logits(audio) / self.temperature
+        z = np.exp(z - z.max(axis=1, keepdims=True))
+        return z / z.sum(axis=1, keepdims=True)
+
+    def accuracy(self, clips: np.ndarray, labels: np.ndarray, fold) -> float:
+        """Clip accuracy with the head's classes folded as the exported model's are (``fold``)."""
+        if not len(clips):
+            return float("nan")
+        predicted = np.concatenate([self.logits(clips[i : i + 100]).argmax(axis=1) for i in range(0, len(clips), 100)])
+        return float(np.mean(fold(predicted) == labels))
+
+
+def teacher_for(s, prep) -> Teacher:
+    """Train the teacher's head on augmented batches of the keyword data set (another seed than
+    the training batches) and report its validation accuracy.  Negative recordings and partial
+    words are left out: with them its head lost 8-10 points of validation accuracy (keywords
+    inside speech and half words, labelled _unknown_, look like keywords to the embedding)."""
+    from tqdm import tqdm
+
+    from .batches import augmented_batch
+    from .dataset import evaluation_clips
+
+    embedding = SpeechEmbedding(s.teacher_dir)
+    t0 = time.time()
+    clips, _, silence = prep.data["training"]
+    xs, ys = [], []
+    for step in tqdm(range(TEACHER_BATCHES), desc="teacher embeddings", unit="batch", dynamic_ncols=True, leave=False):
+        rng = np.random.default_rng([s.seed, step, 1])
+        audio, labels, _ = augmented_batch(clips, prep.train_labels, silence, None, prep.augmenter, s.batch_size, rng)
+        xs.append(embedding(audio))
+        ys.append(labels)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    head = build_head(x.shape[1], len(prep.index.labels) + len(prep.index.word_classes), s.seed)
+    head.fit(x, y, batch_size=64, epochs=30, verbose=0)
+    print(f"teacher: head trained on {len(x)} embedded clips in {time.time() - t0:.0f} s", flush=True)
+    teacher = Teacher(embedding, head, s.distill_temperature)
+    validation = evaluation_clips(s.seed, prep.data["validation"], prep.augmenter, "validation")
+    accuracy = teacher.accuracy(validation, prep.data["validation"][1], prep.index.coarse)
+    print(f"teacher: validation accuracy {accuracy:.1%}", flush=True)
+    return teacher
+
+
+def compile_for_soft_targets(model, learning_rate: float) -> None:
+    """Targets become rows of probabilities (a resumed run was compiled so already: its optimizer state stays)."""
+    import keras
+
+    if model.loss != "categorical_crossentropy":
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate), loss="categorical_crossentropy", metrics=["accuracy"]
+        )
