@@ -112,10 +112,9 @@ def settings_from(args) -> TrainSettings:
     if settings.teacher_dir:
         from .teacher import missing_files
 
-        if missing_files(settings.teacher_dir):
+        if missing := missing_files(settings.teacher_dir):
             raise ConfigError(
-                f"--teacher-dir: {', '.join(missing_files(settings.teacher_dir))} missing "
-                "(sh bench/fetch_teacher.sh DIR fetches them)"
+                f"--teacher-dir: {', '.join(missing)} missing (sh bench/fetch_teacher.sh DIR fetches them)"
             )
     return settings
 

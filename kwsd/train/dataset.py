@@ -92,6 +92,11 @@ class DataIndex:
     speakers: dict[str, int] = field(default_factory=dict)
     word_classes: list[str] = field(default_factory=list)  # other words trained as classes, exported as _unknown_
 
+    @property
+    def trained_classes(self) -> int:
+        """Outputs while training: the exported classes, then the word classes (if any)."""
+        return len(self.labels) + len(self.word_classes)
+
     def coarse(self, labels: np.ndarray) -> np.ndarray:
         """Label indices with every word class folded into ``_unknown_`` (the exported classes)."""
         if not self.word_classes:

@@ -135,7 +135,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
     model = build_model(
         s.model_architecture,
         prep.params.input_shape,
-        len(prep.index.labels) + len(prep.index.word_classes),
+        prep.index.trained_classes,
         s.binary,
         s.dropout,
         norm.mean(axis=0),

@@ -32,6 +32,7 @@ TEACHER_BATCHES = 150  # augmented batches of the keyword data set that the head
 
 
 def missing_files(folder: str) -> list[str]:
+    """Checked by the CLI before the slow start of training."""
     return [str(Path(folder) / n) for n in (MEL_FILE, EMBEDDING_FILE) if not (Path(folder) / n).is_file()]
 
 
@@ -45,12 +46,9 @@ class SpeechEmbedding:
             import tensorflow as tf
 
             Interpreter = tf.lite.Interpreter
-        if missing_files(folder):
-            raise FileNotFoundError(f"--teacher-dir: {', '.join(missing_files(folder))} missing")
-        paths = [Path(folder) / MEL_FILE, Path(folder) / EMBEDDING_FILE]
         # tensors are allocated for each batch shape (the files' own shapes do not allocate under XNNPACK)
-        self.mel = Interpreter(model_path=str(paths[0]), num_threads=1)
-        self.embedding = Interpreter(model_path=str(paths[1]), num_threads=1)
+        self.mel = Interpreter(model_path=str(Path(folder) / MEL_FILE), num_threads=1)
+        self.embedding = Interpreter(model_path=str(Path(folder) / EMBEDDING_FILE), num_threads=1)
         self._shapes: dict[int, tuple] = {}
 
     def _run(self, interpreter, x: np.ndarray) -> np.ndarray:
@@ -134,7 +132,7 @@ def teacher_for(s, prep) -> Teacher:
         xs.append(embedding(audio))
         ys.append(labels)
     x, y = np.concatenate(xs), np.concatenate(ys)
-    head = build_head(x.shape[1], len(prep.index.labels) + len(prep.index.word_classes), s.seed)
+    head = build_head(x.shape[1], prep.index.trained_classes, s.seed)
     head.fit(x, y, batch_size=64, epochs=30, verbose=0)
     print(f"teacher: head trained on {len(x)} embedded clips in {time.time() - t0:.0f} s", flush=True)
     teacher = Teacher(embedding, head, s.distill_temperature)
