@@ -598,6 +598,7 @@ def test_a_teacher_trains_first_and_then_teaches_every_batch(tmp_path):
     assert proc.returncode == 0, text[-3000:]
     assert "teacher: head trained on 2400 embedded clips" in text  # 150 batches of 16 from the data set
     assert "teacher: validation accuracy " in text
+    assert "teacher: soft targets for " in text  # each training clip scored once, before the first step
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["teacher_dir"] == "teacher" and report["settings"]["distill_weight"] == 0.5
     exported = KeywordModel.load(out / "model.tflite")  # nothing of the teacher in it
@@ -606,13 +607,9 @@ def test_a_teacher_trains_first_and_then_teaches_every_batch(tmp_path):
 
 
 def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():
-    """The data set's clips get 60% their label and 40% the teacher's; the negative mix keeps
-    its hard _unknown_ label (the teacher was never taught what to ignore)."""
+    """Each of the data set's clips gets 60% its label and 40% the teacher's row for that clip;
+    the negative mix keeps its hard _unknown_ label (the teacher was never taught what to ignore)."""
     from kwsd.train.batches import BatchMaker
-
-    class Uniform:  # a teacher that knows nothing: every class equally likely
-        def probabilities(self, audio):
-            return np.full((len(audio), 4), 0.25)
 
     class Frontend:
         def batch_features(self, audio):
@@ -624,6 +621,7 @@ def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():
 
     clips = np.random.default_rng(0).standard_normal((5, 100)).astype(np.float32)
     labels = np.array([0, 1, 2, 3, 2])
+    teacher_says = np.eye(4, dtype=np.float32)[(labels + 1) % 4]  # the teacher always names the next class
     maker = BatchMaker(
         clips,
         labels,
@@ -634,7 +632,7 @@ def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():
         0,
         False,
         mix=TwoNegatives(),
-        teacher=Uniform(),
+        soft_targets=teacher_says,
         distill_weight=0.4,
     )
     try:
@@ -643,8 +641,8 @@ def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():
         maker.close()
     assert targets.shape == (8, 4) and np.allclose(targets.sum(axis=1), 1)
     truth = np.array([labels[np.flatnonzero((clips[:, :10] == f).all(axis=1))[0]] for f in feats[:6]])
-    assert np.allclose(targets[np.arange(6), truth], 0.6 + 0.1)  # 60% the label, 40% x 1/4 the teacher
-    assert np.allclose(targets[:6][np.arange(4)[None] != truth[:, None]], 0.1)  # every other class
+    assert np.allclose(targets[np.arange(6), truth], 0.6)  # 60% the label
+    assert np.allclose(targets[np.arange(6), (truth + 1) % 4], 0.4)  # 40% the teacher's class for that clip
     assert (feats[6:] == 9).all() and np.array_equal(targets[6:], [[0, 1, 0, 0], [0, 1, 0, 0]])
 
 

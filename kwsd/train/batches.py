@@ -16,8 +16,8 @@ from .settings import TrainSettings
 
 
 def augmented_batch(clips, labels, silence, mix, augmenter, batch_size: int, rng: np.random.Generator):
-    """One batch of augmented audio, its labels, and how many of its clips come from the keyword
-    data set (keywords, other words, silence): those first, then the negative mix."""
+    """One batch of augmented audio, its labels, and the indices of its clips that come from the
+    keyword data set (keywords, other words, silence): those first, then the negative mix."""
     extra_audio, extra_labels = mix.draw(rng, batch_size) if mix else (None, None)
     n = batch_size - (0 if extra_audio is None else len(extra_audio))
     idx = rng.integers(0, len(clips), n)
@@ -26,7 +26,7 @@ def augmented_batch(clips, labels, silence, mix, augmenter, batch_size: int, rng
         clips = np.concatenate((clips, extra_audio))
         silence = np.concatenate((silence, np.zeros(len(extra_audio), bool)))
         labels = np.concatenate((labels, extra_labels))
-    return augmenter(clips, silence, rng), labels, n
+    return augmenter(clips, silence, rng), labels, idx
 
 
 class BatchMaker:
@@ -46,12 +46,12 @@ class BatchMaker:
         start_step=0,
         depth=4,
         mix=None,
-        teacher=None,
+        soft_targets=None,
         distill_weight=0.0,
     ):
         self.clips, self.labels, self.silence = clips, labels, silence
         self.mix = mix
-        self.teacher, self.distill_weight = teacher, distill_weight
+        self.soft_targets, self.distill_weight = soft_targets, distill_weight
         self.frontend, self.augmenter, self.batch_size = frontend, augmenter, batch_size
         self.seed, self.spec_augment = seed, spec_augment
         self.queue: queue.Queue = queue.Queue(depth)
@@ -63,26 +63,26 @@ class BatchMaker:
         self.thread.start()
 
     def make(self, step: int):
-        """Features and targets of one step: class indices, or with a teacher one row of
-        probabilities per clip (the true label mixed with the teacher's soft one)."""
+        """Features and targets of one step: class indices, or with a teacher's soft targets
+        (one row per training clip) a row of probabilities per clip: the true label mixed with
+        the teacher's."""
         from .augment import spec_augment
 
         t0 = time.perf_counter()
         rng = np.random.default_rng([self.seed, step])  # depends on the step only: resumable, deterministic
-        audio, labels, taught = augmented_batch(
+        audio, labels, idx = augmented_batch(
             self.clips, self.labels, self.silence, self.mix, self.augmenter, self.batch_size, rng
         )
         feats = self.frontend.batch_features(audio)
         if self.spec_augment:
             spec_augment(feats, rng)
         targets = labels
-        if self.teacher is not None:
+        if self.soft_targets is not None:
             # the teacher knows words, not what to ignore: the negative mix (after the data
             # set's clips) keeps its hard _unknown_ label
-            soft = self.teacher.probabilities(audio[:taught])
-            targets = np.eye(soft.shape[1], dtype=np.float32)[labels]
-            targets[:taught] *= 1 - self.distill_weight
-            targets[:taught] += self.distill_weight * soft.astype(np.float32)
+            targets = np.eye(self.soft_targets.shape[1], dtype=np.float32)[labels]
+            targets[: len(idx)] *= 1 - self.distill_weight
+            targets[: len(idx)] += self.distill_weight * self.soft_targets[idx]
         self.make_seconds += time.perf_counter() - t0
         return feats, targets
 

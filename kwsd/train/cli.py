@@ -49,8 +49,8 @@ HELP = {
     "hard_negative_threshold": "a negative window scoring above this for any keyword is mined (default 0.3)",
     "hard_negative_percentage": "share of each batch drawn from the mined windows (default 10)",
     "teacher_dir": "folder with a pretrained speech embedding (melspectrogram.tflite, embedding_model.tflite; "
-    "sh bench/fetch_teacher.sh DIR) that teaches the model: a head on it is trained first, then every "
-    "target mixes the true label with its soft label (knowledge distillation; slower training)",
+    "sh bench/fetch_teacher.sh DIR) that teaches the model: a head on it is trained and scores each "
+    "training clip once, then every target mixes the true label with its soft label (knowledge distillation)",
     "distill_weight": "with --teacher-dir: share of the teacher's soft label in each target (default 0.5)",
     "distill_temperature": "with --teacher-dir: softens the teacher's probabilities (default 2)",
     "eval_stream": "WAV streams made by 'kwsd stream make' (truth in FILE.txt beside), comma-separated: "

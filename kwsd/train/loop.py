@@ -38,7 +38,7 @@ class Prepared:
     mix: NegativeMix | None
     eval_features: dict[str, np.ndarray]
     train_labels: np.ndarray  # training labels as trained: word classes (if any) not yet folded into _unknown_
-    teacher: Any = None  # teacher.Teacher when distilling
+    soft_targets: np.ndarray | None = None  # the teacher's, one row per training clip, when distilling
 
     @property
     def counts(self) -> dict[str, int]:
@@ -226,7 +226,7 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
             s.spec_augment,
             start_step=step,
             mix=prep.mix,
-            teacher=prep.teacher,
+            soft_targets=prep.soft_targets,
             distill_weight=s.distill_weight,
         )
 
@@ -280,9 +280,9 @@ def run_training(s: TrainSettings) -> dict:
     prep = prepare(s)
     model, state = new_or_resumed_model(s, prep, out / "checkpoints")
     if s.teacher_dir:
-        from .teacher import compile_for_soft_targets, teacher_for
+        from .teacher import compile_for_soft_targets, soft_targets_for
 
-        prep.teacher = teacher_for(s, prep)
+        prep.soft_targets = soft_targets_for(s, prep)
         compile_for_soft_targets(model, s.learning_rate_at(state.step))
     train_seconds, batches = fit(s, prep, model, state, out)
     if (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
