@@ -10,7 +10,8 @@ EVAL=${3:-runs/eval}
 TARGET=${4:-0.5}
 KWSD=${KWSD:-.venv/bin/kwsd}
 # TUNE_NEGATIVES: more tuning negatives (the model's own settings: none; config/strict.yaml:
-# "--negative $EVAL/neg_val_words_tune.wav", real single words; see models/README.md)
+# "--negative $EVAL/neg_val_words_tune.wav", real single words; see models/README.md), or any
+# other `kwsd tune` options (e.g. "--windows 800" to hold the average window)
 # STRIDE: the clip stride to tune for (stored in the model; the shipped default: 80 ms)
 $KWSD tune --model "$MODEL" --stream "$EVAL/kw_val.wav" --negative "$EVAL/neg_val.wav" ${TUNE_NEGATIVES:-} --target-fa "$TARGET" \
   --clip-stride-ms "${STRIDE:-80}" \
