@@ -8,8 +8,8 @@ is far too slow to run every stride on a Pi, so it only teaches: before training
 every clip of the training split once, and the small model learns from a mix of the true label
 and the teacher's softened probabilities for that clip (Hinton et al. 2015).  Once per clip and
 not once per augmented batch: scoring each batch (9 ms a clip) made every step 0.45 s slower and
-a whole run two and a half times as long.  The exported model is unchanged in
-size and cost; nothing of the teacher ships with it.
+a whole run two and a half times as long.  The exported model is unchanged in size and
+cost; nothing of the teacher ships with it.
 
 The embedding is read from openWakeWord's copy (``melspectrogram.tflite`` and
 ``embedding_model.tflite``, Apache-2.0 per openWakeWord's README, from Google's TF Hub
@@ -98,8 +98,10 @@ class Teacher:
     def __init__(self, embedding: SpeechEmbedding, head, temperature: float):
         self.embedding, self.head, self.temperature = embedding, head, temperature
 
-    def logits(self, audio: np.ndarray) -> np.ndarray:
-        return np.asarray(self.head(self.embedding(audio), training=False))
+    def logits(self, audio: np.ndarray, batch: int = 100) -> np.ndarray:
+        """In batches of 100 clips (the embedding's memory grows with the batch)."""
+        chunks = [audio[i : i + batch] for i in range(0, len(audio), batch)]
+        return np.concatenate([np.asarray(self.head(self.embedding(c), training=False)) for c in chunks])
 
     def probabilities(self, audio: np.ndarray) -> np.ndarray:
         z = self.logits(audio) / self.temperature
@@ -110,8 +112,7 @@ class Teacher:
         """The teacher's probabilities for each clean clip (rows for the batches to look up).
         Silence rows keep their one-hot label: their clip is filled with noise only when a
         batch is made, and the teacher has no better idea of silence than the label."""
-        rows = [self.probabilities(clips[i : i + 100]) for i in range(0, len(clips), 100)]
-        targets = np.concatenate(rows).astype(np.float32)
+        targets = self.probabilities(clips).astype(np.float32)
         targets[silence] = np.eye(targets.shape[1], dtype=np.float32)[labels[silence]]
         return targets
 
@@ -119,8 +120,7 @@ class Teacher:
         """Clip accuracy with the head's classes folded as the exported model's are (``fold``)."""
         if not len(clips):
             return float("nan")
-        predicted = np.concatenate([self.logits(clips[i : i + 100]).argmax(axis=1) for i in range(0, len(clips), 100)])
-        return float(np.mean(fold(predicted) == labels))
+        return float(np.mean(fold(self.logits(clips).argmax(axis=1)) == labels))
 
 
 def soft_targets_for(s, prep) -> np.ndarray:
