@@ -11,7 +11,8 @@ DATA=${1:-../shared/data}
 DEB=${2:-runs/debian_speech}
 OUT=${3:-runs/default}
 KWSD=${KWSD:-.venv/bin/kwsd}
-[ -d "$DEB/hedgewars-data" ] || sh "$DATA/debian_speech.sh" "$DEB"
+# the fetch script works in a folder of its own: give it an absolute path
+[ -d "$DEB/hedgewars-data" ] || sh "$DATA/debian_speech.sh" "$(realpath -m "$DEB")"
 # speech_commands_extra is flat (<word>_<speaker>_nohash_<n>.wav): give it a folder per word
 mkdir -p runs/extra
 for f in "$DATA"/speech_commands_extra/toy_dataset/*/*.wav; do
