@@ -493,7 +493,25 @@ def test_speed_perturbation_changes_pitch_and_tempo_but_not_length_or_silence():
     assert np.array_equal(out[1], tone)  # _silence_ clips are left alone
 
 
-def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path):
+def _level_sensitivity(model: KeywordModel) -> float:
+    """How far the model's scores move, over the fixture clips, when their c0 (the log energy)
+    falls by five steps of the int8 input, as if each clip were recorded about 20 dB quieter
+    (c0 is moved by whole steps so that rounding the input does not add a difference of its own)."""
+    from kwsd.features import MfccFrontend
+    from kwsd.wavfile import read_wav
+
+    frontend = MfccFrontend(model.frontend)
+    step = model.interpreter.get_input_details()[0]["quantization"][0]
+    moved = []
+    for path in sorted(Path(SPEECH).glob("*/*.wav")):
+        features = frontend.clip_features(read_wav(str(path))[0])
+        quieter = features.copy()
+        quieter[:, 0] -= 5 * step
+        moved.append(np.abs(model.scores(features) - model.scores(quieter)).max())
+    return float(max(moved))
+
+
+def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path, tiny_run):
     neg = _negatives(tmp_path / "neg")
     rirs = tmp_path / "rir"
     rirs.mkdir()
@@ -528,6 +546,7 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
         "--speed-range",
         "0.9,1.1",
         "--unknown-word-classes",
+        "--level-invariant",
         "--mine-hard-negatives",
         "--hard-negative-threshold",
         "0.0",
@@ -556,6 +575,11 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     assert exported.labels == report["labels"] == ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
     scores = exported.scores(np.zeros(exported.frontend.input_shape, np.float32))
     assert len(scores) == 6 and abs(float(np.sum(scores)) - 1.0) < 0.05  # folded, still probabilities
+    # --level-invariant: the exported file measures c0 from each window's loudest frame, so the
+    # recording level hardly moves the scores (int8 rounding inside the model: 0.03 here); the
+    # tiny run without it moves by 0.23
+    assert _level_sensitivity(exported) < 0.06
+    assert _level_sensitivity(KeywordModel.load(tiny_run[0] / "model.tflite")) > 0.15
 
 
 STAND_IN_TEACHER = """

@@ -93,6 +93,31 @@ BUILDERS = {
 assert tuple(BUILDERS) == ARCHITECTURES, "settings.ARCHITECTURES lists the builders for the CLI"
 
 
+def c0_from_loudest(features: np.ndarray) -> np.ndarray:
+    """What ``level_invariant`` models see: c0 of each window (..., frames, coefficients) minus
+    its largest value over the window's frames.  Turning audio up or down by a gain only adds
+    a constant to c0 (the log energy) and leaves the other coefficients alone, so this removes
+    the recording level, and nothing else, from the features."""
+    out = np.array(features, dtype=np.float32)
+    out[..., 0] -= out[..., 0].max(axis=-1, keepdims=True)
+    return out
+
+
+def _c0_from_loudest_layers(inputs, coeffs: int):
+    """``c0_from_loudest`` as fixed layers, so the exported file does it and the daemon, its
+    features and the file format stay as they are: pick c0, take its maximum over the frames,
+    put it back in channel 0 of an offset, subtract (a few dozen operations per invoke)."""
+    pick = layers.Dense(1, use_bias=False, trainable=False, name="c0")
+    loudest = layers.GlobalMaxPooling1D(keepdims=True, name="loudest_c0")(pick(inputs))
+    spread = layers.Dense(coeffs, use_bias=False, trainable=False, name="c0_offset")
+    offset = spread(loudest)
+    first = np.zeros((coeffs, 1), np.float32)
+    first[0, 0] = 1.0
+    pick.set_weights([first])
+    spread.set_weights([first.T.copy()])
+    return layers.Subtract(name="c0_from_loudest")([inputs, offset])
+
+
 def build_model(
     name: str,
     input_shape: tuple[int, int],
@@ -101,14 +126,17 @@ def build_model(
     dropout: float = 0.2,
     mean=None,
     variance=None,
+    level_invariant: bool = False,
 ) -> keras.Model:
-    """``mean``/``variance`` per coefficient (from training features) normalise the input
-    inside the model, so MFCCs of very different ranges (c0 is a log energy) train evenly."""
+    """``mean``/``variance`` per coefficient (from training features, after ``c0_from_loudest``
+    when ``level_invariant``) normalise the input inside the model, so MFCCs of very different
+    ranges (c0 is a log energy) train evenly."""
     if name not in BUILDERS:
         raise ValueError(f"unknown architecture {name!r}; choose one of {', '.join(ARCHITECTURES)}")
     frames, coeffs = input_shape
     inputs = keras.Input(shape=(frames, coeffs), name="features")
-    normed = layers.Normalization(axis=-1, mean=mean, variance=variance)(inputs) if mean is not None else inputs
+    x = _c0_from_loudest_layers(inputs, coeffs) if level_invariant else inputs
+    normed = layers.Normalization(axis=-1, mean=mean, variance=variance)(x) if mean is not None else x
     x = BUILDERS[name](layers.Reshape((frames, coeffs, 1))(normed), normed, dropout)
     if binary:
         outputs = layers.Dense(1, activation="sigmoid", name="scores")(x)

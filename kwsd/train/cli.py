@@ -24,6 +24,8 @@ HELP = {
     "split_salt": "salt for the speaker hash; needed to split a canonical test set on its own",
     "spec_augment": "add SpecAugment time/frequency masks",
     "model_architecture": "tiny_conv, conv, low_latency_conv, ds_cnn or tc_resnet8",
+    "level_invariant": "measure c0 (the frame's log energy) from the loudest frame of each window, in a fixed "
+    "layer of the model: speech turned down or up gives the same scores (the model file and its cost stay the same)",
     "binary": "one keyword, sigmoid output (the 'stop / not stop' tutorial)",
     "how_many_training_steps": "steps per learning-rate phase, e.g. 15000,3000",
     "learning_rate": "learning rate per phase, e.g. 0.001,0.0001",

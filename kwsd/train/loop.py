@@ -119,7 +119,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
     """A fresh model (input normalised with training statistics), or the checkpoint to resume."""
     import keras
 
-    from .architectures import build_model
+    from .architectures import build_model, c0_from_loudest
 
     start = s.start_checkpoint or (str(ckpt_dir) if s.resume else "")
     if start:
@@ -131,6 +131,8 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
         return model, state
     (Path(s.out) / "best.keras").unlink(missing_ok=True)  # from an earlier run in the same folder
     clean = prep.frontend.batch_features(prep.data["training"][0][: min(1000, prep.counts["training"])])
+    if s.level_invariant:
+        clean = c0_from_loudest(clean)
     norm = clean.reshape(-1, prep.params.feature_bin_count)
     model = build_model(
         s.model_architecture,
@@ -140,6 +142,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
         s.dropout,
         norm.mean(axis=0),
         norm.var(axis=0),
+        s.level_invariant,
     )
     model.compile(
         optimizer=keras.optimizers.Adam(s.schedule()[0][1]),

@@ -56,6 +56,7 @@ class TrainSettings:
     feature_bin_count: int = FrontendParams.feature_bin_count
     window: str = FrontendParams.window
     model_architecture: str = "ds_cnn"
+    level_invariant: bool = False  # c0 measured from each window's loudest frame, inside the model
     binary: bool = False
     how_many_training_steps: str = "15000,3000"
     learning_rate: str = "0.001,0.0001"
