@@ -6,11 +6,17 @@
 # Held out of training, for evaluation only (bench/make_eval_sets.sh): the keyword speakers that the
 # split puts in validation/testing, negative_speech/mycroft_precise_community, the Debian packages
 # asterisk-core-sounds-en-wav and fillets-ng-data, and the validation/testing hash split of the rest.
+# The teacher (a pretrained speech embedding, bench/fetch_teacher.sh) is fetched into TEACHER first.
+# EXTRA_ARGS: more `kwsd train` options. Until the level-invariant default (models/README.md, "Quiet
+# speech"), this script had neither --level-invariant nor --teacher-dir; the runs that
+# models/README.md describes before that section add their EXTRA_ARGS to that older recipe.
 set -eu
 DATA=${1:-../shared/data}
 DEB=${2:-runs/debian_speech}
 OUT=${3:-runs/default}
 KWSD=${KWSD:-.venv/bin/kwsd}
+TEACHER=${TEACHER:-runs/teacher_models}
+sh bench/fetch_teacher.sh "$TEACHER"
 # the fetch script works in a folder of its own: give it an absolute path
 [ -d "$DEB/hedgewars-data" ] || sh "$DATA/debian_speech.sh" "$(realpath -m "$DEB")"
 # speech_commands_extra is flat (<word>_<speaker>_nohash_<n>.wav): give it a folder per word
@@ -25,6 +31,6 @@ exec $KWSD train --data-dir "$DATA/speech_commands_v0.02_test,runs/extra" \
   --split-salt kwsd --unknown-percentage 30 --model-architecture ds_cnn --spec-augment \
   --negative-dir "$TRAIN_NEG" --negative-percentage 35 --partial-percentage 5 \
   --rir-dir "$DATA/room_impulse_responses" --reverb-percentage 30 --gain-db=-10,6 --speed-range 0.9,1.1 \
-  --mine-hard-negatives --hard-negative-percentage 15 \
+  --mine-hard-negatives --hard-negative-percentage 15 --level-invariant --teacher-dir "$TEACHER" \
   --how-many-training-steps 6000,3000,2000 --learning-rate 0.001,0.0005,0.0001 \
   --eval-step-interval 1000 --save-step-interval 1000 --name default --out "$OUT" ${EXTRA_ARGS:-}
