@@ -9,7 +9,7 @@
 # The teacher (a pretrained speech embedding, bench/fetch_teacher.sh) is fetched into TEACHER first.
 # EXTRA_ARGS: more `kwsd train` options. Until the level-invariant default (models/README.md, "Quiet
 # speech"), this script had neither --level-invariant nor --teacher-dir; the runs that
-# models/README.md describes before that section add their EXTRA_ARGS to that older recipe.
+# models/README.md describes up to and in that section add their EXTRA_ARGS to that older recipe.
 set -eu
 DATA=${1:-../shared/data}
 DEB=${2:-runs/debian_speech}
