@@ -35,6 +35,9 @@ from kwsd.pipeline import Pipeline  # noqa: E402
 from kwsd.recognize import RecognizeCommands  # noqa: E402
 from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import cpu_description  # noqa: E402
+
 
 def median_us(fn, runs=2000):
     for _ in range(50):
@@ -109,7 +112,8 @@ def main():
         rss_mb = after.ru_maxrss / 1024
 
     print(
-        f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"machine: {platform.machine()}, {cpu_description()}, "
+        f"{platform.python_implementation()} {platform.python_version()}, "
         f"backend {model.backend}, model {Path(args.model).name} ({Path(args.model).stat().st_size} bytes)\n"
     )
     print(f"| per {stride_ms} ms stride | median µs |\n|---|---|")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measure import cpu_description  # noqa: E402
 from measure import measure as run_measured  # noqa: E402
 
 PYMICRO_DRIVER = r"""
@@ -187,7 +188,10 @@ def main(argv=None) -> int:
         short = cut(recording, 1.0, Path(tmp) / "short.wav")
         audio_s, short_s = seconds_of(recording), seconds_of(short)
         rows = engine_rows(recording, short, Path(args.peers), not args.smoke)
-    print(f"recording: {args.recording} ({audio_s / 60:.1f} min); machine: {os.uname().machine}, {os.cpu_count()} CPUs")
+    print(
+        f"recording: {args.recording} ({audio_s / 60:.1f} min); machine: {os.uname().machine}, "
+        f"{os.cpu_count()} CPUs, {cpu_description()}"
+    )
     print(table(rows, audio_s, short_s))
     if args.json:
         Path(args.json).write_text(json.dumps({"audio_s": audio_s, "rows": rows}, indent=1))
