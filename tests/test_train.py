@@ -396,6 +396,13 @@ def test_negative_recordings_split_by_file_and_load_at_any_rate(tmp_path):
     assert clips.shape == (8, 16000) and np.abs(clips).max() > 0.01
 
 
+def speak_tts(*args) -> None:
+    """python -m kwsd.train.tts with these options, which must succeed."""
+    cmd = [sys.executable, "-m", "kwsd.train.tts", *map(str, args)]
+    proc = subprocess.run(cmd, capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
 def test_tts_negatives_speak_other_words_split_by_word_and_load_as_negatives(tmp_path):
     from kwsd.train.negatives import load_pool
 
@@ -424,23 +431,7 @@ def test_tts_negatives_speak_other_words_split_by_word_and_load_as_negatives(tmp
         + "\n"
     )
     out = tmp_path / "tts"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kwsd.train.tts",
-            "--negatives",
-            "--out",
-            out,
-            "--minutes",
-            "0.3",
-            "--dictionary",
-            words,
-        ],
-        capture_output=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
+    speak_tts("--negatives", "--out", out, "--minutes", "0.3", "--dictionary", words)
     from kwsd.train.tts import dictionary_words, split_words
 
     kept = dictionary_words(str(words), ["yes", "stop"])
@@ -466,26 +457,7 @@ def test_tts_negatives_speak_other_words_split_by_word_and_load_as_negatives(tmp
 
 def test_piper_speaks_keyword_clips_that_the_shipped_model_hears_as_their_words(tmp_path):
     out = tmp_path / "piper"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "kwsd.train.tts",
-            "--engine",
-            "piper",
-            "--words",
-            "yes,right",
-            "--per-word",
-            "6",
-            "--unknown-per-word",
-            "1",
-            "--out",
-            out,
-        ],
-        capture_output=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr.decode()
+    speak_tts("--engine", "piper", "--words", "yes,right", "--per-word", 6, "--unknown-per-word", 1, "--out", out)
     counts = {d.name: len(list(d.glob("*.wav"))) for d in out.iterdir()}
     assert counts == {"yes": 6, "right": 6, "_unknown_": 25}  # one clip of each other Speech Commands word
     model = KeywordModel.load(DEFAULT_MODEL)
