@@ -239,6 +239,11 @@ class KeywordModel:
             interpreter, used = make_interpreter(flatbuffer, backend, threads)
         except ModelError as e:
             raise ModelError(f"model {path}: {e}") from None
+        name = meta.get("name") or Path(path).stem
+        if "streaming" in meta:  # a step network with state (kwsd/streaming_model.py checks it)
+            from .streaming_model import StreamingKeywordModel
+
+            return StreamingKeywordModel(path, str(name), labels, params, meta, used, interpreter)
         inp = interpreter.get_input_details()[0]
         out = interpreter.get_output_details()[0]
         if int(np.prod(inp["shape"])) != params.num_frames * params.feature_bin_count:
@@ -251,7 +256,6 @@ class KeywordModel:
                 f"model {path}: field 'labels' has {len(labels)} names but the model "
                 f"has {int(out['shape'][-1])} outputs"
             )
-        name = meta.get("name") or Path(path).stem
         log.debug("loaded %s (%s) with %s", path, name, used)
         return cls(path, str(name), labels, params, meta, used, interpreter)
 

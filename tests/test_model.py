@@ -72,8 +72,26 @@ def rewrite(tmp_path, parts, change):
         (lambda m: m["frontend"].pop("window_stride_ms"), "frontend.window_stride_ms"),
         (lambda m: m["frontend"].update(fft_size=128), "frontend.fft_size"),
         (lambda m: m.update(clip_duration_ms=500), "clip_duration_ms"),
+        (lambda m: m.update(streaming={"new_frames": 4}), "streaming"),
+        (
+            lambda m: m.update(
+                streaming={"new_frames": 4, "span": 12, "start": 36, "rebuild_steps": 10, "means": 5}
+                | {"inputs": ["frames", "rows1"], "outputs": ["scores", "rows1"]}
+            ),
+            "streaming",
+        ),
     ],
-    ids=["no-labels", "label-count", "no-rate", "coefficients", "no-stride", "fft-size", "clip-duration"],
+    ids=[
+        "no-labels",
+        "label-count",
+        "no-rate",
+        "coefficients",
+        "no-stride",
+        "fft-size",
+        "clip-duration",
+        "streaming-fields",
+        "streaming-tensors",
+    ],
 )
 def test_bad_metadata_is_refused_in_one_line_naming_file_and_field(tmp_path, parts, change, field):
     path = rewrite(tmp_path, parts, change)
@@ -143,6 +161,7 @@ def test_deeply_nested_metadata_and_unbounded_files_are_refused(tmp_path, parts)
     ),
     st.sampled_from(
         ["labels", "frontend", "recognize", "name", "sample_rate", "fft_size", "lifter", "window_size_ms", "thresholds"]
+        + ["streaming"]
     ),
 )
 def test_fuzzed_metadata_loads_or_gives_a_model_error(tmp_path_factory, parts, value, key):

@@ -299,6 +299,40 @@ def test_binary_one_keyword_mode_exports_a_sigmoid_model(tmp_path):
     kwsd("run", "--model", out / "model.tflite", "--input", SAMPLE, check=True)
 
 
+def test_a_streaming_model_steps_through_a_recording_scoring_as_the_whole_network(tmp_path):
+    """ds_cnn_stream is exported as a step network: one step per stride on the new frames,
+    the state rebuilt from the window after a gap (here the silence gate), and the scores those
+    of the whole network over each window (the float file of the same training)."""
+    from kwsd.pipeline import run_array
+    from kwsd.streaming_model import StreamingKeywordModel
+    from kwsd.wavfile import read_wav
+
+    out = tmp_path / "stream"
+    args = [a if a != "tiny_conv" else "ds_cnn_stream" for a in TINY]
+    schedule = ["--how-many-training-steps", "30", "--learning-rate", "0.01"]
+    proc = kwsd("train", "--data-dir", SPEECH, *args, *schedule, "--float-model", "--out", out, timeout=600)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    stream, whole = KeywordModel.load(out / "model.tflite"), KeywordModel.load(out / "model_float.tflite")
+    assert isinstance(stream, StreamingKeywordModel) and not isinstance(whole, StreamingKeywordModel)
+    assert stream.metadata["inference"]["clip_stride_ms"] == 80  # the stride it steps by
+    steps = []
+    step = stream._step
+    stream._step = lambda frames: steps.append(len(frames)) or step(frames)
+    audio, rate = read_wav(SAMPLE)
+    audio = np.concatenate((audio, np.zeros(2 * rate, np.float32), audio))  # the gate shuts in between
+    traces = []
+    for model in (stream, whole):
+        got: list = []
+        run_array([model], audio, rate, on_scores=lambda m, t, s, got=got: got.append(np.array(s)))
+        traces.append(np.array(got))
+    invoked = len(steps)
+    windows = len(traces[0]) - sum(1 for s in traces[0] if s[0] == 1.0 and s[1:].sum() == 0)  # not gated
+    assert windows < invoked <= windows + 2 * 9  # one step per stride; up to ten at the start and after the gate
+    spread, differ = traces[1][:, 1:].max() - traces[1][:, 1:].min(), np.abs(traces[0] - traces[1]).max()
+    assert spread > 0.1 and differ < spread / 4, (spread, differ)  # measured: 0.20 and 0.004
+    kwsd("run", "--model", out / "model.tflite", "--input", SAMPLE, "--json", check=True)
+
+
 def test_extra_training_dirs_join_the_training_set_only(tmp_path):
     extra = tmp_path / "extra" / "stop"
     extra.mkdir(parents=True)

@@ -2,7 +2,8 @@
 
 tiny_conv, conv and low_latency_conv follow TensorFlow's speech_commands models.py;
 ds_cnn is DS-CNN-S from "Hello Edge" (Zhang et al. 2017); tc_resnet8 is TC-ResNet8
-(Choi et al. 2019), convolving over time with the coefficients as channels.
+(Choi et al. 2019), convolving over time with the coefficients as channels, at the paper's
+width 1.5 (tc_resnet8) or 1 (tc_resnet8_w1: a quarter of the weights, for less over-fitting).
 Flatten is avoided (it adds SHAPE/STRIDED_SLICE/PACK ops in TFLite): a Reshape to
 a fixed size does the same job.  The last layer is softmax (or sigmoid in binary
 mode) so the exported model outputs probabilities.
@@ -23,11 +24,11 @@ def _flat(x):
     return layers.Reshape((math.prod(x.shape[1:]),))(x)
 
 
-def _conv_bn_relu(x, filters, kernel, strides=(1, 1), depthwise=False):
+def _conv_bn_relu(x, filters, kernel, strides=(1, 1), depthwise=False, padding="same"):
     if depthwise:
-        x = layers.DepthwiseConv2D(kernel, strides=strides, padding="same", use_bias=False)(x)
+        x = layers.DepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=False)(x)
     else:
-        x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False)(x)
+        x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     return layers.ReLU()(x)
 
@@ -67,11 +68,31 @@ def _ds_cnn(x, normed, dropout):
     return _flat(x)
 
 
-def _tc_resnet8(x, normed, dropout):
+def _ds_cnn_stream(x, normed, dropout):
+    """DS-CNN-S shaped so that it can run as a streaming model (only the new frames each
+    stride, the older rows kept): padding only across frequency, never across time, so every
+    output row depends on a fixed span of frames; and without c0, the one coefficient a
+    recording's level moves (which ``--level-invariant`` takes from the whole window's loudest
+    frame, something a stream of rows cannot do).  Cheaper even whole: 20 rows of 6 after the
+    first layer instead of 25 of 7."""
+    x = layers.Cropping2D(((0, 0), (1, 0)))(x)  # c1..c12
+    x = layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
+    x = _conv_bn_relu(x, 64, (10, 4), strides=(2, 2), padding="valid")
+    for _ in range(4):
+        x = layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
+        x = _conv_bn_relu(x, 64, (3, 3), depthwise=True, padding="valid")
+        x = _conv_bn_relu(x, 64, (1, 1))
+    x = layers.Dropout(dropout)(x)
+    x = layers.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
+    return _flat(x)
+
+
+def _tc_resnet8(x, normed, dropout, widths=(24, 36, 48, 72)):
+    """TC-ResNet8-1.5 by default; ``widths`` (16, 24, 32, 48) is the paper's TC-ResNet8."""
     frames, coeffs = normed.shape[1], normed.shape[2]
     x = layers.Reshape((frames, 1, coeffs))(normed)  # time convolutions, coefficients as channels
-    x = layers.Conv2D(24, (3, 1), padding="same", use_bias=False)(x)
-    for channels in (36, 48, 72):  # TC-ResNet8-1.5
+    x = layers.Conv2D(widths[0], (3, 1), padding="same", use_bias=False)(x)
+    for channels in widths[1:]:
         shortcut = _conv_bn_relu(x, channels, (1, 1), strides=(2, 1))
         y = _conv_bn_relu(x, channels, (9, 1), strides=(2, 1))
         y = layers.Conv2D(channels, (9, 1), padding="same", use_bias=False)(y)
@@ -88,7 +109,9 @@ BUILDERS = {
     "conv": _conv,
     "low_latency_conv": _low_latency_conv,
     "ds_cnn": _ds_cnn,
+    "ds_cnn_stream": _ds_cnn_stream,
     "tc_resnet8": _tc_resnet8,
+    "tc_resnet8_w1": lambda x, normed, dropout: _tc_resnet8(x, normed, dropout, (16, 24, 32, 48)),
 }
 assert tuple(BUILDERS) == ARCHITECTURES, "settings.ARCHITECTURES lists the builders for the CLI"
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import statistics
 import time
 from pathlib import Path
@@ -11,23 +14,23 @@ import tensorflow as tf
 
 from .. import __version__
 from ..features import FrontendParams
-from ..model import KeywordModel, pack_model
+from ..model import KeywordModel, pack_model, quiet_native_stderr
+
+
+@contextlib.contextmanager
+def quiet_conversion():
+    """The converter prints its SavedModel signature to stdout and absl log lines straight
+    to file descriptor 2; both are hidden unless debug logging is on."""
+    if logging.getLogger("kwsd").isEnabledFor(logging.DEBUG):
+        yield
+        return
+    with quiet_native_stderr(), contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 def to_tflite(model, input_shape, representative: np.ndarray | None = None) -> bytes:
-    """Float TFLite, or fully int8 (input and output) when calibration data is given.
-
-    The converter prints its SavedModel signature to stdout and absl log lines straight
-    to file descriptor 2; both are hidden unless debug logging is on."""
-    import contextlib
-    import io
-    import logging
-
-    from ..model import quiet_native_stderr
-
-    if logging.getLogger("kwsd").isEnabledFor(logging.DEBUG):
-        return _convert(model, representative)
-    with quiet_native_stderr(), contextlib.redirect_stdout(io.StringIO()):
+    """Float TFLite, or fully int8 (input and output) when calibration data is given."""
+    with quiet_conversion():
         return _convert(model, representative)
 
 
@@ -77,12 +80,23 @@ def evaluate(model: KeywordModel, features: np.ndarray, labels: np.ndarray, bina
     return accuracy, confusion
 
 
-def median_invoke_us(model: KeywordModel, x: np.ndarray, runs: int = 300) -> float:
-    for _ in range(20):
-        model.scores(x)
+def sliding_windows(features: np.ndarray, new_frames: int) -> np.ndarray:
+    """Windows one stride apart over clips' features laid end to end, as a stream gives them
+    (a streaming model runs one step for each; the same window again would rebuild it)."""
+    frames = features.shape[1]
+    seq = features.reshape(-1, features.shape[-1])
+    starts = range(0, len(seq) - frames + 1, new_frames)
+    return np.stack([seq[a : a + frames] for a in starts])
+
+
+def median_invoke_us(model: KeywordModel, windows: np.ndarray, runs: int = 300) -> float:
+    """Median time of ``model.scores`` over consecutive ``windows`` (see ``sliding_windows``)."""
+    for w in windows[:20]:
+        model.scores(w)
     times = []
-    for _ in range(runs):
+    for i in range(runs):
+        w = windows[(20 + i) % len(windows)]
         t0 = time.perf_counter_ns()
-        model.scores(x)
+        model.scores(w)
         times.append(time.perf_counter_ns() - t0)
     return statistics.median(times) / 1000

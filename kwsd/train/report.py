@@ -39,11 +39,13 @@ def stream_figures(model_path, s: TrainSettings) -> dict:
 
 
 SPLITS = ("validation", "testing")
+STREAMING = ("ds_cnn_stream",)  # exported as a step network with state
+STRIDE_FRAMES = 4  # its step: 80 ms of 20 ms frames (the bundled model's clip stride)
 
 
-def measure_file(path: Path, prep: Prepared, example: np.ndarray, binary: bool) -> dict:
-    """Size, interpreter, median invoke time and clip accuracy of one model file, loaded the
-    way ``kwsd run`` loads it."""
+def measure_file(path: Path, prep: Prepared, windows: np.ndarray, binary: bool) -> dict:
+    """Size, interpreter, median invoke time (over consecutive ``windows``) and clip accuracy
+    of one model file, loaded the way ``kwsd run`` loads it."""
     from ..model import KeywordModel
     from . import export
 
@@ -51,7 +53,7 @@ def measure_file(path: Path, prep: Prepared, example: np.ndarray, binary: bool) 
     figures: dict = {
         "bytes": path.stat().st_size,
         "backend": km.backend,
-        "median_invoke_us": round(export.median_invoke_us(km, example), 1),
+        "median_invoke_us": round(export.median_invoke_us(km, windows), 1),
     }
     for split in SPLITS:
         labels = prep.data[split][1]
@@ -62,6 +64,28 @@ def measure_file(path: Path, prep: Prepared, example: np.ndarray, binary: bool) 
             "confusion": confusion.tolist(),
         }
     return figures
+
+
+def write_files(s: TrainSettings, prep: Prepared, model, calib: np.ndarray, meta: dict, out: Path) -> dict:
+    """model.tflite (int8: the whole network, or its step network for a streaming
+    architecture) and model_float.tflite (the whole network, for comparison)."""
+    from . import export
+
+    shape = prep.params.input_shape
+    if s.model_architecture in STREAMING:  # kwsd/train/streaming.py
+        from .streaming import to_streaming_tflite
+
+        int8, streaming = to_streaming_tflite(model, calib, STRIDE_FRAMES)
+        # the stride it steps by; kwsd tune may store another (each stride then takes more steps)
+        stride = {"clip_stride_ms": int(STRIDE_FRAMES * prep.params.window_stride_ms)}
+        meta = {**meta, "streaming": streaming, "inference": stride}
+    else:
+        int8 = export.to_tflite(model, shape, calib)
+    whole = {k: v for k, v in meta.items() if k != "streaming"}  # the float file: the whole network
+    return {
+        "int8": export.write_model(out / "model.tflite", int8, meta),
+        "float": export.write_model(out / "model_float.tflite", export.to_tflite(model, shape), whole),
+    }
 
 
 def export_and_report(
@@ -82,11 +106,7 @@ def export_and_report(
         "training": {k: v for k, v in portable_settings(s).items() if k not in ("out", "resume", "start_checkpoint")}
     }
     meta = export.metadata(name, prep.index.labels, prep.params, s.model_architecture, extra)
-    shape = prep.params.input_shape
-    files = {
-        "int8": export.write_model(out / "model.tflite", export.to_tflite(model, shape, calib), meta),
-        "float": export.write_model(out / "model_float.tflite", export.to_tflite(model, shape), meta),
-    }
+    files = write_files(s, prep, model, calib, meta, out)
     report = {
         "name": name,
         "architecture": s.model_architecture,
@@ -103,8 +123,9 @@ def export_and_report(
         "history": state.history,
         "settings": portable_settings(s),
     }
+    windows = export.sliding_windows(calib[:8], STRIDE_FRAMES)
     for kind, path in files.items():
-        report[kind] = measure_file(path, prep, calib[0], s.binary)
+        report[kind] = measure_file(path, prep, windows, s.binary)
         accs = {
             k: "n/a" if report[kind][k]["accuracy"] is None else f"{report[kind][k]['accuracy']:.1%}" for k in SPLITS
         }
