@@ -25,6 +25,9 @@ def check_streaming(meta: dict, frames: int, source: str) -> dict:
         raise ModelError(f"{source}: field 'streaming' must give {', '.join(keys)} as integers")
     if not (0 < s["new_frames"] <= s["span"] and 0 <= s["start"] and s["start"] + s["span"] <= frames):
         raise ModelError(f"{source}: field 'streaming' does not fit a window of {frames} frames")
+    lead = s.setdefault("lead", 0)
+    if isinstance(lead, bool) or not isinstance(lead, int) or not 0 <= lead <= s["start"]:
+        raise ModelError(f"{source}: field 'streaming.lead' must be an integer from 0 to 'start'")
     if s["rebuild_steps"] < 1 or (s["rebuild_steps"] - 1) * s["new_frames"] != s["start"]:
         raise ModelError(f"{source}: field 'streaming.rebuild_steps' does not lead to the window's newest frames")
     for key in ("inputs", "outputs"):
@@ -47,8 +50,8 @@ class StreamingKeywordModel(KeywordModel):
         outputs = [outs[n] for n in s["outputs"]]
         if any(d["dtype"] != np.float32 for d in inputs + outputs):
             raise ModelError(f"{source}: a streaming model takes and gives float32 tensors")
-        if tuple(inputs[0]["shape"][1:]) != (s["span"], coeffs):
-            raise ModelError(f"{source}: its frames input is {list(inputs[0]['shape'])}, not {s['span']}x{coeffs}")
+        if tuple(inputs[0]["shape"][1:]) != (s["lead"] + s["span"], coeffs):
+            raise ModelError(f"{source}: its frames input is {list(inputs[0]['shape'])}, not lead + span x {coeffs}")
         if int(outputs[0]["shape"][-1]) != len(self.labels):
             raise ModelError(f"{source}: field 'labels' has {len(self.labels)} names but the model has other outputs")
         # the rows given back feed the inputs after the frames; the step's mean joins the means
@@ -67,8 +70,15 @@ class StreamingKeywordModel(KeywordModel):
         last = self._window
         if last is not None:  # moved on by whole steps (one, at the stride the model was made for)?
             steps = next((k for k in range(1, steps) if np.array_equal(window[: -k * step], last[k * step :])), steps)
+        lead = s["lead"]  # frames before the span that a step reads (the first again at the start)
         for j in range(s["rebuild_steps"] - steps, s["rebuild_steps"]):
-            scores = self._step(window[j * step : j * step + span])
+            a = j * step
+            frames = (
+                window[a - lead : a + span]
+                if a >= lead
+                else np.concatenate((np.repeat(window[:1], lead - a, axis=0), window[: a + span]))
+            )
+            scores = self._step(frames)
         self._window = np.array(window, np.float32)
         return scores
 

@@ -299,7 +299,8 @@ def test_binary_one_keyword_mode_exports_a_sigmoid_model(tmp_path):
     kwsd("run", "--model", out / "model.tflite", "--input", SAMPLE, check=True)
 
 
-def test_a_streaming_model_steps_through_a_recording_scoring_as_the_whole_network(tmp_path):
+@pytest.mark.parametrize("architecture", ["ds_cnn_stream", "ds_cnn_stream_no_c0"])
+def test_a_streaming_model_steps_through_a_recording_scoring_as_the_whole_network(tmp_path, architecture):
     """ds_cnn_stream is exported as a step network: one step per stride on the new frames,
     the state rebuilt from the window after a gap (here the silence gate), and the scores those
     of the whole network over each window (the float file of the same training)."""
@@ -308,7 +309,7 @@ def test_a_streaming_model_steps_through_a_recording_scoring_as_the_whole_networ
     from kwsd.wavfile import read_wav
 
     out = tmp_path / "stream"
-    args = [a if a != "tiny_conv" else "ds_cnn_stream" for a in TINY]
+    args = [a if a != "tiny_conv" else architecture for a in TINY]
     schedule = ["--how-many-training-steps", "30", "--learning-rate", "0.01"]
     proc = kwsd("train", "--data-dir", SPEECH, *args, *schedule, "--float-model", "--out", out, timeout=600)
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
@@ -329,7 +330,7 @@ def test_a_streaming_model_steps_through_a_recording_scoring_as_the_whole_networ
     windows = len(traces[0]) - sum(1 for s in traces[0] if s[0] == 1.0 and s[1:].sum() == 0)  # not gated
     assert windows < invoked <= windows + 2 * 9  # one step per stride; up to ten at the start and after the gate
     spread, differ = traces[1][:, 1:].max() - traces[1][:, 1:].min(), np.abs(traces[0] - traces[1]).max()
-    assert spread > 0.1 and differ < spread / 4, (spread, differ)  # measured: 0.20 and 0.004
+    assert spread > 0.1 and differ < spread / 4, (spread, differ)  # measured: 0.20-0.25 and 0.004
     kwsd("run", "--model", out / "model.tflite", "--input", SAMPLE, "--json", check=True)
 
 

@@ -3,7 +3,8 @@
 tiny_conv, conv and low_latency_conv follow TensorFlow's speech_commands models.py;
 ds_cnn is DS-CNN-S from "Hello Edge" (Zhang et al. 2017); tc_resnet8 is TC-ResNet8
 (Choi et al. 2019), convolving over time with the coefficients as channels, at the paper's
-width 1.5 (tc_resnet8) or 1 (tc_resnet8_w1: a quarter of the weights, for less over-fitting).
+width 1.5 (tc_resnet8) or 1 (tc_resnet8_w1: a quarter of the weights, for less over-fitting);
+ds_cnn_stream is DS-CNN-S shaped to be exported as a streaming model (kwsd/train/streaming.py).
 Flatten is avoided (it adds SHAPE/STRIDED_SLICE/PACK ops in TFLite): a Reshape to
 a fixed size does the same job.  The last layer is softmax (or sigmoid in binary
 mode) so the exported model outputs probabilities.
@@ -68,15 +69,31 @@ def _ds_cnn(x, normed, dropout):
     return _flat(x)
 
 
-def _ds_cnn_stream(x, normed, dropout):
+def delta_c0(x):
+    """Frames (T, coefficients, 1) -> (T - 1, ...): c0 replaced by its change from the frame
+    before (a gain adds the same constant to every frame's c0, so the change is the same at
+    any level), the other coefficients as they are."""
+    c0 = layers.Cropping2D(((0, 0), (0, x.shape[2] - 1)))(x)
+    later, earlier = layers.Cropping2D(((1, 0), (0, 0)))(c0), layers.Cropping2D(((0, 1), (0, 0)))(c0)
+    change = layers.Subtract(name=f"delta_c0_{x.shape[1]}")([later, earlier])
+    return layers.Concatenate(axis=2)([change, layers.Cropping2D(((1, 0), (1, 0)))(x)])
+
+
+def _ds_cnn_stream(x, normed, dropout, c0="delta"):
     """DS-CNN-S shaped so that it can run as a streaming model (only the new frames each
-    stride, the older rows kept): padding only across frequency, never across time, so every
-    output row depends on a fixed span of frames; and without c0, the one coefficient a
-    recording's level moves (which ``--level-invariant`` takes from the whole window's loudest
-    frame, something a stream of rows cannot do).  Cheaper even whole: 20 rows of 6 after the
-    first layer instead of 25 of 7."""
-    x = layers.Cropping2D(((0, 0), (1, 0)))(x)  # c1..c12
-    x = layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
+    stride, the older rows kept; kwsd/train/streaming.py): padding only across frequency,
+    never across time, so every output row depends on a fixed span of frames.  c0 (the
+    frame's log energy, the one coefficient a recording's level moves) as its change from the
+    frame before (``delta_c0``; the window's first frame gets 0), or left out (``c0=None``):
+    ``--level-invariant`` takes it from the whole window's loudest frame, which a stream of
+    rows cannot do.  Cheaper even whole: 20 rows after the first layer instead of 25."""
+    if c0 == "delta":
+        first = layers.Cropping2D(((0, x.shape[1] - 1), (0, 0)))(x)
+        x = delta_c0(layers.Concatenate(axis=1)([first, x]))  # frame 0 twice: its change is 0
+        x = layers.ZeroPadding2D(((0, 0), (1, 2)))(x)  # 13 coefficients -> 7 columns, as "same"
+    else:
+        x = layers.Cropping2D(((0, 0), (1, 0)))(x)  # c1..c12
+        x = layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
     x = _conv_bn_relu(x, 64, (10, 4), strides=(2, 2), padding="valid")
     for _ in range(4):
         x = layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
@@ -110,6 +127,7 @@ BUILDERS = {
     "low_latency_conv": _low_latency_conv,
     "ds_cnn": _ds_cnn,
     "ds_cnn_stream": _ds_cnn_stream,
+    "ds_cnn_stream_no_c0": lambda x, normed, dropout: _ds_cnn_stream(x, normed, dropout, c0=None),
     "tc_resnet8": _tc_resnet8,
     "tc_resnet8_w1": lambda x, normed, dropout: _tc_resnet8(x, normed, dropout, (16, 24, 32, 48)),
 }

@@ -39,7 +39,7 @@ def stream_figures(model_path, s: TrainSettings) -> dict:
 
 
 SPLITS = ("validation", "testing")
-STREAMING = ("ds_cnn_stream",)  # exported as a step network with state
+STREAMING = ("ds_cnn_stream", "ds_cnn_stream_no_c0")  # exported as a step network with state
 STRIDE_FRAMES = 4  # its step: 80 ms of 20 ms frames (the bundled model's clip stride)
 
 

@@ -11,7 +11,16 @@ from ..features import FrontendParams
 
 # the model builders in architectures.py, by name; listed here so that the CLI can check
 # --model-architecture without importing Keras
-ARCHITECTURES = ("tiny_conv", "conv", "low_latency_conv", "ds_cnn", "ds_cnn_stream", "tc_resnet8", "tc_resnet8_w1")
+ARCHITECTURES = (
+    "tiny_conv",
+    "conv",
+    "low_latency_conv",
+    "ds_cnn",
+    "ds_cnn_stream",
+    "ds_cnn_stream_no_c0",
+    "tc_resnet8",
+    "tc_resnet8_w1",
+)
 
 
 @dataclass

@@ -26,23 +26,26 @@ MEANS = "means"  # the means of the last block's rows over the strides before th
 
 
 def _parts(model: keras.Model):
-    """The trained layers in order: normalisation, cropping, the first convolution with its
-    batch norm, the depthwise blocks (6 layers each), the pooling and the dense head."""
+    """The trained layers in order: normalisation, the frequency paddings (first layer,
+    blocks), the first convolution with its batch norm, the depthwise blocks (6 layers each),
+    the pooling and the dense head; and whether c0 comes in as its change (``delta_c0``)."""
     ls = model.layers
     norm = next(x for x in ls if isinstance(x, layers.Normalization))
-    crop = next(x for x in ls if isinstance(x, layers.Cropping2D))
-    body = [x for x in ls[ls.index(crop) + 1 :] if not isinstance(x, (layers.ZeroPadding2D, layers.Dropout))]
+    pads = [x for x in ls if isinstance(x, layers.ZeroPadding2D)]
+    first = next(i for i, x in enumerate(ls) if type(x) is layers.Conv2D)
+    body = [x for x in ls[first:] if not isinstance(x, (layers.ZeroPadding2D, layers.Dropout))]
     pool = next(i for i, x in enumerate(body) if isinstance(x, layers.AveragePooling2D))
     conv1, blocks = body[:3], [body[i : i + 6] for i in range(3, pool, 6)]
     head = [x for x in body[pool + 1 :] if isinstance(x, layers.Dense)]
-    return norm, crop, conv1, blocks, body[pool], head
+    delta = any(x.name.startswith("delta_c0") for x in ls)
+    return norm, pads[:2], conv1, blocks, body[pool], head, delta
 
 
 def plan(model: keras.Model, frames: int, new_frames: int) -> dict:
     """How the step model is fed: which frames of the window, how many state rows, how many
     steps rebuild the state from a window alone.  Only what ``ds_cnn_stream`` is: a first
     convolution of stride 2 in time, 3-row depthwise kernels, pooling over every last row."""
-    _, _, conv1, blocks, pool, _ = _parts(model)
+    _, _, conv1, blocks, pool, _, delta = _parts(model)
     kernel, stride = conv1[0].kernel_size[0], conv1[0].strides[0]
     if new_frames % stride:
         raise ValueError(f"a streaming step needs a multiple of {stride} new frames, not {new_frames}")
@@ -59,17 +62,19 @@ def plan(model: keras.Model, frames: int, new_frames: int) -> dict:
         "rebuild_steps": rows // new_rows,
         "blocks": len(blocks),
         "means": pool.pool_size[0] // new_rows - 1,
+        "lead": 1 if delta else 0,  # frames before the span that the step reads (c0's change)
     }
 
 
 def step_model(model: keras.Model, p: dict) -> keras.Model:
     """The step network, sharing ``model``'s trained layers (BatchNorm in inference mode)."""
-    norm, crop, conv1, blocks, _, head = _parts(model)
-    coeffs = norm.input.shape[-1]
-    pad = layers.ZeroPadding2D(((0, 0), (1, 1)))
-    frames = keras.Input((p["span"], coeffs), name="frames")
-    x = layers.Reshape((p["span"], coeffs, 1))(norm(frames))
-    x = pad(crop(x))
+    from .architectures import delta_c0
+
+    norm, (pad_first, pad), conv1, blocks, _, head, delta = _parts(model)
+    coeffs, n = norm.input.shape[-1], p["span"] + p["lead"]
+    frames = keras.Input((n, coeffs), name="frames")
+    x = layers.Reshape((n, coeffs, 1))(norm(frames))
+    x = pad_first(delta_c0(x) if delta else layers.Cropping2D(((0, 0), (1, 0)))(x))
     for layer in conv1:
         x = layer(x)
     new_rows, width, channels = x.shape[1], x.shape[2], x.shape[3]
@@ -89,6 +94,16 @@ def step_model(model: keras.Model, p: dict) -> keras.Model:
     return keras.Model([frames, *states, means], [x, *given_back, step_mean], name="step")
 
 
+def step_frames(windows: np.ndarray, a: int, p: dict) -> np.ndarray:
+    """The frames a step starting at frame ``a`` of the windows (n, frames, coefficients)
+    reads: its span, and ``lead`` frames before it (the first frame again at the window's
+    start, as the whole network sees it)."""
+    lead = p["lead"]
+    if a >= lead:
+        return windows[:, a - lead : a + p["span"]].astype(np.float32)
+    return np.concatenate((np.repeat(windows[:, :1], lead - a, axis=1), windows[:, : a + p["span"]]), axis=1)
+
+
 def run_steps(step: keras.Model, p: dict, windows: np.ndarray, collect: list | None = None) -> np.ndarray:
     """Scores of whole windows (n, frames, coefficients) by rebuilding the state step by step,
     as the daemon does after a gap; ``collect`` gets every step's inputs (calibration data)."""
@@ -96,8 +111,7 @@ def run_steps(step: keras.Model, p: dict, windows: np.ndarray, collect: list | N
     states = [np.zeros((n, *t.shape[1:]), np.float32) for t in step.inputs[1:]]
     scores = np.zeros(0)
     for j in range(p["rebuild_steps"]):
-        a = j * p["new_frames"]
-        feed = [windows[:, a : a + p["span"]].astype(np.float32), *states]
+        feed = [step_frames(windows, j * p["new_frames"], p), *states]
         if collect is not None:
             collect.append(feed)
         out = step(feed, training=False)
