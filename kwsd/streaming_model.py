@@ -91,5 +91,5 @@ class StreamingKeywordModel(KeywordModel):
         given = [it.get_tensor(i) for i in self._given_index]
         means = self._state[-1]
         self._state[:-1] = given[:-1]
-        self._state[-1] = np.concatenate((means[:, 1:], given[-1]), axis=1)
+        self._state[-1] = np.concatenate((means[:, given[-1].shape[1] :], given[-1]), axis=1)
         return it.get_tensor(self._out_index).reshape(-1)

@@ -52,16 +52,19 @@ def plan(model: keras.Model, frames: int, new_frames: int) -> dict:
     new_rows = new_frames // stride
     rows = (frames - kernel) // stride + 1  # rows of the first layer over a whole window
     depth_rows = blocks[0][0].kernel_size[0] - 1
-    if depth_rows != new_rows or rows % new_rows or pool.pool_size[0] % new_rows:
+    if depth_rows != new_rows or rows % new_rows or pool.input.shape[1] % new_rows:
         raise ValueError("the streaming export handles ds_cnn_stream at a stride of 4 frames")
     span = kernel + stride * (new_rows - 1)
+    last_rows = pool.input.shape[1]  # the last block's rows over a whole window
     return {
         "new_frames": new_frames,
         "span": span,
         "start": stride * (rows - new_rows),  # where the newest span begins in a window
         "rebuild_steps": rows // new_rows,
         "blocks": len(blocks),
-        "means": pool.pool_size[0] // new_rows - 1,
+        # kept between steps: each earlier last-block row averaged over frequency (a head that
+        # sees rows in their places), or each earlier step's mean (a head that averages them)
+        "means": last_rows - new_rows if pool.pool_size[0] == 1 else last_rows // new_rows - 1,
         "lead": 1 if delta else 0,  # frames before the span that the step reads (c0's change)
     }
 
@@ -70,7 +73,7 @@ def step_model(model: keras.Model, p: dict) -> keras.Model:
     """The step network, sharing ``model``'s trained layers (BatchNorm in inference mode)."""
     from .architectures import delta_c0
 
-    norm, (pad_first, pad), conv1, blocks, _, head, delta = _parts(model)
+    norm, (pad_first, pad), conv1, blocks, pool, head, delta = _parts(model)
     coeffs, n = norm.input.shape[-1], p["span"] + p["lead"]
     frames = keras.Input((n, coeffs), name="frames")
     x = layers.Reshape((n, coeffs, 1))(norm(frames))
@@ -86,9 +89,14 @@ def step_model(model: keras.Model, p: dict) -> keras.Model:
         x = pad(layers.Concatenate(axis=1)([earlier, x]))
         for layer in block:
             x = layer(x)
-    step_mean = layers.Reshape((1, channels))(layers.AveragePooling2D((new_rows, width))(x))
     means = keras.Input((p["means"], channels), name=MEANS)
-    x = layers.GlobalAveragePooling1D()(layers.Concatenate(axis=1)([means, step_mean]))
+    if pool.pool_size[0] == 1:  # the head sees every last row in its place
+        step_mean = layers.Reshape((new_rows, channels))(layers.AveragePooling2D((1, width))(x))
+        rows = layers.Concatenate(axis=1)([means, step_mean])
+        x = layers.Reshape((rows.shape[1] * channels,))(rows)
+    else:  # the head sees the mean of the last rows
+        step_mean = layers.Reshape((1, channels))(layers.AveragePooling2D((new_rows, width))(x))
+        x = layers.GlobalAveragePooling1D()(layers.Concatenate(axis=1)([means, step_mean]))
     for layer in head:
         x = layer(x)
     return keras.Model([frames, *states, means], [x, *given_back, step_mean], name="step")
@@ -117,7 +125,7 @@ def run_steps(step: keras.Model, p: dict, windows: np.ndarray, collect: list | N
         out = step(feed, training=False)
         out = [np.asarray(o) for o in out]
         scores, rows, step_mean = out[0], out[1 : 1 + p["blocks"]], out[-1]
-        means = np.concatenate((states[-1][:, 1:], step_mean), axis=1)
+        means = np.concatenate((states[-1][:, step_mean.shape[1] :], step_mean), axis=1)
         states = [*rows, means]
     return scores
 
