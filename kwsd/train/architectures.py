@@ -25,9 +25,9 @@ def _flat(x):
     return layers.Reshape((math.prod(x.shape[1:]),))(x)
 
 
-def _conv_bn_relu(x, filters, kernel, strides=(1, 1), depthwise=False, padding="same"):
+def _conv_bn_relu(x, filters, kernel, strides=(1, 1), depthwise=False, padding="same", dilation=(1, 1)):
     if depthwise:
-        x = layers.DepthwiseConv2D(kernel, strides=strides, padding=padding, use_bias=False)(x)
+        x = layers.DepthwiseConv2D(kernel, strides, padding, dilation_rate=dilation, use_bias=False)(x)
     else:
         x = layers.Conv2D(filters, kernel, strides=strides, padding=padding, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
@@ -79,17 +79,18 @@ def delta_c0(x):
     return layers.Concatenate(axis=2)([change, layers.Cropping2D(((1, 0), (1, 0)))(x)])
 
 
-def _ds_cnn_stream(x, normed, dropout, c0="delta", positions=True):
+def _ds_cnn_stream(x, normed, dropout, c0="delta", positions=True, dilations=(1, 2, 2, 2)):
     """DS-CNN-S shaped so that it can run as a streaming model (only the new frames each
     stride, the older rows kept; kwsd/train/streaming.py): padding only across frequency,
     never across time, so every output row depends on a fixed span of frames.  c0 (the
     frame's log energy, the one coefficient a recording's level moves) as its change from the
     frame before (``delta_c0``; the window's first frame gets 0), or left out (``c0=None``):
     ``--level-invariant`` takes it from the whole window's loudest frame, which a stream of
-    rows cannot do.  Without padding in time the layers cannot tell where in the window a
-    sound is (DS-CNN learns it from its zero-padded edges), so the head sees each of the last
-    rows in its place (``positions``: averaged over frequency only, then a dense layer), not
-    their mean.  Cheaper even whole: 20 rows after the first layer instead of 25."""
+    rows cannot do.  Without padding in time each last row sees only its own span of frames
+    (DS-CNN's padded rows cover the window's edges too), so the depthwise kernels are dilated
+    in time (``dilations``: each last row hears 38 of the 49 frames instead of 26) and the head
+    sees each last row in its place (``positions``: averaged over frequency only, then a dense
+    layer), not their mean.  Cheaper even whole: 20 rows after the first layer instead of 25."""
     if c0 == "delta":
         first = layers.Cropping2D(((0, x.shape[1] - 1), (0, 0)))(x)
         x = delta_c0(layers.Concatenate(axis=1)([first, x]))  # frame 0 twice: its change is 0
@@ -98,9 +99,9 @@ def _ds_cnn_stream(x, normed, dropout, c0="delta", positions=True):
         x = layers.Cropping2D(((0, 0), (1, 0)))(x)  # c1..c12
         x = layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
     x = _conv_bn_relu(x, 64, (10, 4), strides=(2, 2), padding="valid")
-    for _ in range(4):
+    for d in dilations:
         x = layers.ZeroPadding2D(((0, 0), (1, 1)))(x)
-        x = _conv_bn_relu(x, 64, (3, 3), depthwise=True, padding="valid")
+        x = _conv_bn_relu(x, 64, (3, 3), depthwise=True, padding="valid", dilation=(d, 1))
         x = _conv_bn_relu(x, 64, (1, 1))
     x = layers.Dropout(dropout)(x)
     x = layers.AveragePooling2D(pool_size=(1 if positions else x.shape[1], x.shape[2]))(x)
@@ -130,7 +131,7 @@ BUILDERS = {
     "low_latency_conv": _low_latency_conv,
     "ds_cnn": _ds_cnn,
     "ds_cnn_stream": _ds_cnn_stream,
-    "ds_cnn_stream_no_c0": lambda x, normed, dropout: _ds_cnn_stream(x, normed, dropout, c0=None, positions=False),
+    "ds_cnn_stream_no_c0": lambda x, normed, dropout: _ds_cnn_stream(x, normed, dropout, None, False, (1, 1, 1, 1)),
     "tc_resnet8": _tc_resnet8,
     "tc_resnet8_w1": lambda x, normed, dropout: _tc_resnet8(x, normed, dropout, (16, 24, 32, 48)),
 }

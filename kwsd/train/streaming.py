@@ -42,17 +42,16 @@ def _parts(model: keras.Model):
 
 
 def plan(model: keras.Model, frames: int, new_frames: int) -> dict:
-    """How the step model is fed: which frames of the window, how many state rows, how many
-    steps rebuild the state from a window alone.  Only what ``ds_cnn_stream`` is: a first
-    convolution of stride 2 in time, 3-row depthwise kernels, pooling over every last row."""
+    """How the step model is fed: which frames of the window, how many rows are kept, how
+    many steps rebuild the state from a window alone.  Only what ``ds_cnn_stream`` is: a
+    first convolution strided in time, then depthwise blocks of stride 1 (dilated or not)."""
     _, _, conv1, blocks, pool, _, delta = _parts(model)
     kernel, stride = conv1[0].kernel_size[0], conv1[0].strides[0]
     if new_frames % stride:
         raise ValueError(f"a streaming step needs a multiple of {stride} new frames, not {new_frames}")
     new_rows = new_frames // stride
     rows = (frames - kernel) // stride + 1  # rows of the first layer over a whole window
-    depth_rows = blocks[0][0].kernel_size[0] - 1
-    if depth_rows != new_rows or rows % new_rows or pool.input.shape[1] % new_rows:
+    if rows % new_rows or pool.input.shape[1] % new_rows:
         raise ValueError("the streaming export handles ds_cnn_stream at a stride of 4 frames")
     span = kernel + stride * (new_rows - 1)
     last_rows = pool.input.shape[1]  # the last block's rows over a whole window
@@ -83,17 +82,20 @@ def step_model(model: keras.Model, p: dict) -> keras.Model:
     new_rows, width, channels = x.shape[1], x.shape[2], x.shape[3]
     states, given_back = [], []
     for i, block in enumerate(blocks):
-        earlier = keras.Input((new_rows, width, channels), name=f"{STATE}{i + 1}")
+        depth = block[0]  # the depthwise layer: its kernel (dilated) reaches this many rows back
+        reach = (depth.kernel_size[0] - 1) * depth.dilation_rate[0]
+        earlier = keras.Input((reach, width, channels), name=f"{STATE}{i + 1}")
         states.append(earlier)
-        given_back.append(x)  # the next step's rows for this block
-        x = pad(layers.Concatenate(axis=1)([earlier, x]))
+        rows = layers.Concatenate(axis=1)([earlier, x])
+        given_back.append(layers.Cropping2D(((new_rows, 0), (0, 0)))(rows))  # the next step's earlier rows
+        x = pad(rows)
         for layer in block:
             x = layer(x)
     means = keras.Input((p["means"], channels), name=MEANS)
     if pool.pool_size[0] == 1:  # the head sees every last row in its place
         step_mean = layers.Reshape((new_rows, channels))(layers.AveragePooling2D((1, width))(x))
-        rows = layers.Concatenate(axis=1)([means, step_mean])
-        x = layers.Reshape((rows.shape[1] * channels,))(rows)
+        kept = layers.Concatenate(axis=1)([means, step_mean])
+        x = layers.Reshape((kept.shape[1] * channels,))(kept)
     else:  # the head sees the mean of the last rows
         step_mean = layers.Reshape((1, channels))(layers.AveragePooling2D((new_rows, width))(x))
         x = layers.GlobalAveragePooling1D()(layers.Concatenate(axis=1)([means, step_mean]))
