@@ -25,7 +25,8 @@ def check_streaming(meta: dict, frames: int, source: str) -> dict:
         raise ModelError(f"{source}: field 'streaming' must give {', '.join(keys)} as integers")
     if not (0 < s["new_frames"] <= s["span"] and 0 <= s["start"] and s["start"] + s["span"] <= frames):
         raise ModelError(f"{source}: field 'streaming' does not fit a window of {frames} frames")
-    lead = s.setdefault("lead", 0)
+    s = {**s, "lead": s.get("lead", 0)}  # a copy: the model's metadata stays as it was read
+    lead = s["lead"]
     if isinstance(lead, bool) or not isinstance(lead, int) or not 0 <= lead <= s["start"]:
         raise ModelError(f"{source}: field 'streaming.lead' must be an integer from 0 to 'start'")
     if s["rebuild_steps"] < 1 or (s["rebuild_steps"] - 1) * s["new_frames"] != s["start"]:
@@ -34,6 +35,21 @@ def check_streaming(meta: dict, frames: int, source: str) -> dict:
         if not isinstance(s.get(key), list) or not all(isinstance(x, str) for x in s[key]) or len(s[key]) < 2:
             raise ModelError(f"{source}: field 'streaming.{key}' must list the step model's tensor names")
     return s
+
+
+def step_frames(windows: np.ndarray, a: int, span: int, lead: int) -> np.ndarray:
+    """The frames a step starting at frame ``a`` of a window (..., frames, coefficients) reads:
+    its span, and ``lead`` frames before it (the window's first frame again at its start, as
+    the whole network sees it).  ``kwsd.train.streaming`` feeds its checks the same way."""
+    if a >= lead:
+        return windows[..., a - lead : a + span, :]
+    first = np.repeat(windows[..., :1, :], lead - a, axis=-2)
+    return np.concatenate((first, windows[..., : a + span, :]), axis=-2)
+
+
+def keep_means(means: np.ndarray, new: np.ndarray) -> np.ndarray:
+    """The kept last-block means (batch, rows, channels) moved on by the step's new ones."""
+    return np.concatenate((means[:, new.shape[1] :], new), axis=1)
 
 
 class StreamingKeywordModel(KeywordModel):
@@ -70,15 +86,8 @@ class StreamingKeywordModel(KeywordModel):
         last = self._window
         if last is not None:  # moved on by whole steps (one, at the stride the model was made for)?
             steps = next((k for k in range(1, steps) if np.array_equal(window[: -k * step], last[k * step :])), steps)
-        lead = s["lead"]  # frames before the span that a step reads (the first again at the start)
         for j in range(s["rebuild_steps"] - steps, s["rebuild_steps"]):
-            a = j * step
-            frames = (
-                window[a - lead : a + span]
-                if a >= lead
-                else np.concatenate((np.repeat(window[:1], lead - a, axis=0), window[: a + span]))
-            )
-            scores = self._step(frames)
+            scores = self._step(step_frames(window, j * step, span, s["lead"]))
         self._window = np.array(window, np.float32)
         return scores
 
@@ -89,7 +98,5 @@ class StreamingKeywordModel(KeywordModel):
             it.set_tensor(index, value)
         it.invoke()
         given = [it.get_tensor(i) for i in self._given_index]
-        means = self._state[-1]
-        self._state[:-1] = given[:-1]
-        self._state[-1] = np.concatenate((means[:, given[-1].shape[1] :], given[-1]), axis=1)
+        self._state = [*given[:-1], keep_means(self._state[-1], given[-1])]
         return it.get_tensor(self._out_index).reshape(-1)

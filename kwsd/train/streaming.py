@@ -21,6 +21,8 @@ import keras
 import numpy as np
 from keras import layers
 
+from ..streaming_model import keep_means, step_frames
+
 STATE = "rows"  # inputs rows1..rowsN: earlier rows of each depthwise block's input
 MEANS = "means"  # the means of the last block's rows over the strides before this one
 
@@ -104,16 +106,6 @@ def step_model(model: keras.Model, p: dict) -> keras.Model:
     return keras.Model([frames, *states, means], [x, *given_back, step_mean], name="step")
 
 
-def step_frames(windows: np.ndarray, a: int, p: dict) -> np.ndarray:
-    """The frames a step starting at frame ``a`` of the windows (n, frames, coefficients)
-    reads: its span, and ``lead`` frames before it (the first frame again at the window's
-    start, as the whole network sees it)."""
-    lead = p["lead"]
-    if a >= lead:
-        return windows[:, a - lead : a + p["span"]].astype(np.float32)
-    return np.concatenate((np.repeat(windows[:, :1], lead - a, axis=1), windows[:, : a + p["span"]]), axis=1)
-
-
 def run_steps(step: keras.Model, p: dict, windows: np.ndarray, collect: list | None = None) -> np.ndarray:
     """Scores of whole windows (n, frames, coefficients) by rebuilding the state step by step,
     as the daemon does after a gap; ``collect`` gets every step's inputs (calibration data)."""
@@ -121,14 +113,13 @@ def run_steps(step: keras.Model, p: dict, windows: np.ndarray, collect: list | N
     states = [np.zeros((n, *t.shape[1:]), np.float32) for t in step.inputs[1:]]
     scores = np.zeros(0)
     for j in range(p["rebuild_steps"]):
-        feed = [step_frames(windows, j * p["new_frames"], p), *states]
+        feed = [step_frames(windows, j * p["new_frames"], p["span"], p["lead"]).astype(np.float32), *states]
         if collect is not None:
             collect.append(feed)
         out = step(feed, training=False)
         out = [np.asarray(o) for o in out]
         scores, rows, step_mean = out[0], out[1 : 1 + p["blocks"]], out[-1]
-        means = np.concatenate((states[-1][:, step_mean.shape[1] :], step_mean), axis=1)
-        states = [*rows, means]
+        states = [*rows, keep_means(states[-1], step_mean)]
     return scores
 
 
