@@ -198,8 +198,12 @@ def test_detection_resumes_by_itself_after_the_audio_server_is_killed_and_restar
 
 def test_a_starved_kwsd_counts_the_overflow_and_goes_on_detecting(pulse, tmp_path):
     """kwsd stopped (SIGSTOP) for 4 s while the microphone runs: the lost audio is counted and logged,
-    the device is not needlessly reopened, and keywords spoken afterwards are detected."""
-    kwsd = KwsdOnMicrophone(tmp_path, {**os.environ, **pulse})
+    the device is not needlessly reopened, and keywords spoken afterwards are detected.
+    The smallest ring (0.5 s): with the default 2 s ring the test failed in 2 of 4 full runs on
+    2026-11-24 (never alone): no overflow at all, probably because PulseAudio held the 4 s and
+    handed them over in a burst that the ring took whole (a guess, not reproduced)."""
+    config = "audio:\n  device: pulse\n  ring_seconds: 0.5\n"
+    kwsd = KwsdOnMicrophone(tmp_path, {**os.environ, **pulse}, config_text=config)
     try:
         assert kwsd.wait_for("audio is flowing", 30), kwsd.err
         kwsd.proc.send_signal(signal.SIGSTOP)  # as if the CPU were taken away for 4 s
