@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .streams import truth_path, write_truth
+from .streams import CLIP_MS, truth_path, write_truth
 
 
 @dataclass
@@ -87,7 +87,7 @@ def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):
     total = int(spec.duration_s * spec.sample_rate)
     audio = np.zeros(total, np.float32)
     truth = []
-    clip_len = spec.sample_rate  # Speech Commands clips are 1 s
+    clip_len = spec.sample_rate * CLIP_MS // 1000  # Speech Commands clips are 1 s
     pos = int(rng.uniform(0.5, 1.5) * spec.word_gap_ms * spec.sample_rate / 1000)
     order_k = rng.permutation(len(keyword_clips))
     order_o = rng.permutation(len(other_clips)) if other_clips else np.zeros(0, int)

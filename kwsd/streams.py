@@ -24,6 +24,7 @@ from .pipeline import DEFAULT_SILENCE_GATE_DBFS, run_array
 from .recognize import NOT_REPORTED
 
 TOLERANCE_MS = 750
+CLIP_MS = 1000  # a truth clip's length: `kwsd stream make` puts in Speech Commands' one-second clips
 
 
 # ----------------------------------------------------------------------------- truth files
@@ -206,9 +207,8 @@ def evaluate_file(
         silence_gate_dbfs=silence_gate_dbfs,
     )
     keywords = list(dict.fromkeys(k for m in models for k in m.keywords))
-    clip_ms = models[0].frontend.clip_duration_ms
-    ends = truth_word_ends(audio, rate, truth, keywords, clip_ms)
-    return match(detections, truth, keywords, len(audio) / rate / 3600, clip_ms, tolerance_ms, ends)
+    ends = truth_word_ends(audio, rate, truth, keywords, CLIP_MS)  # the clip's length, not the model's window
+    return match(detections, truth, keywords, len(audio) / rate / 3600, CLIP_MS, tolerance_ms, ends)
 
 
 def truth_word_ends(audio, rate: int, truth: list[tuple[str, int]], keywords, clip_ms: int = 1000) -> dict[int, int]:
