@@ -17,7 +17,7 @@ import scipy.io.wavfile
 from conftest import DEFAULT_MODEL, SAMPLE, SPEECH, detections, kwsd
 
 from kwsd.model import KeywordModel
-from kwsd.train.dataset import build_index, speaker_of, which_set
+from kwsd.train.dataset import build_index, load_set, speaker_of, which_set
 from kwsd.train.download import safe_extract
 
 pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
@@ -736,3 +736,18 @@ def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):
     proc = kwsd("train", "--data-dir", SPEECH, *flags, "--out", tmp_path / "o")
     assert proc.returncode == 78 and message in proc.stderr.decode()
     assert proc.stderr.decode().count("\n") == 1
+
+
+def test_a_window_longer_than_the_clips_holds_each_clip_before_a_short_tail():
+    """``--clip-duration-ms`` above the clips' one second: each clip keeps its samples, with the
+    context before it and at most 240 ms after it (a streaming network's window may be longer
+    than a word); one second exactly: as read."""
+    index = build_index(SPEECH, ["yes", "stop"], validation_percentage=20, testing_percentage=20, split_salt="a")
+    plain, labels, silent = load_set(index, "training", 16000, 16000)
+    long, long_labels, _ = load_set(index, "training", 16000, 23680)
+    spoken = ~silent
+    assert (long_labels == labels).all() and long.shape == (len(plain), 23680)
+    assert np.array_equal(long[spoken, 23680 - 3840 - 16000 : 23680 - 3840], plain[spoken])
+    assert not long[spoken, : 23680 - 3840 - 16000].any() and not long[spoken, 23680 - 3840 :].any()
+    short, _, _ = load_set(index, "training", 16000, 17000)  # 62 ms more than the clips: the middle
+    assert np.array_equal(short[spoken, 500:16500], plain[spoken])

@@ -196,10 +196,16 @@ def load_background(folder: Path, sample_rate: int) -> list[np.ndarray]:
     return background
 
 
+CONTEXT_AFTER_MS = 240  # at most this much of a window after a shorter clip (load_set)
+
+
 def load_set(index: DataIndex, name: str, sample_rate: int, clip_samples: int):
     """Audio of one set: (clips, labels, is_silence).  Bad files are reported and skipped.
 
-    Labels are class indices; in binary mode 1 for the keyword and 0 otherwise.
+    Labels are class indices; in binary mode 1 for the keyword and 0 otherwise.  A clip
+    shorter than the window is placed in its middle, or where the window is longer than
+    twice ``CONTEXT_AFTER_MS`` more, that long before its end: a streaming network's window
+    can be longer than a word (context before it, frames that serve as a reference level).
     """
     binary = len(index.labels) == 1
     clips, labels, silence = [], [], []
@@ -214,7 +220,8 @@ def load_set(index: DataIndex, name: str, sample_rate: int, clip_samples: int):
                     log.warning("skipping %s: %s", path, e)
                 continue
             n = min(len(audio), clip_samples)
-            x[:n] = audio[:n]
+            after = min((clip_samples - n) // 2, sample_rate * CONTEXT_AFTER_MS // 1000)
+            x[clip_samples - n - after : clip_samples - after] = audio[:n]
         clips.append(x)
         labels.append((1 if label >= 0 else 0) if binary else label)
         silence.append(path is None)
