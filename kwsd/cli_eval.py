@@ -182,6 +182,7 @@ def _stream_eval(args) -> int:
                     clip_stride_ms=config.inference.clip_stride_ms,
                     tolerance_ms=args.tolerance_ms,
                     silence_gate_dbfs=config.inference.silence_gate_dbfs,
+                    score_gate=config.inference.score_gate,
                 )
             )
         except ValueError as e:

@@ -17,7 +17,7 @@ import yaml
 from .errors import ConfigError
 from .limits import CONFIG_MAX_BYTES, read_bounded
 from .model import BACKENDS
-from .pipeline import DEFAULT_SILENCE_GATE_DBFS
+from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS
 from .sinks.settings import CommandHook, GpioHook, MqttConfig
 from .strict_yaml import build_dataclass, compose_and_construct, key_lines
 
@@ -65,6 +65,8 @@ class InferenceConfig:
     threads: int = _opt(1, min=1, max=16)
     # skip the models while a whole clip stays below this RMS level; null = never skip
     silence_gate_dbfs: typing.Optional[float] = _opt(DEFAULT_SILENCE_GATE_DBFS, min=-120.0, max=0.0)
+    # a model whose keywords all scored below this skips the next stride; null = never skip
+    score_gate: typing.Optional[float] = _opt(DEFAULT_SCORE_GATE, min=0.0, max=1.0)
 
 
 @dataclass

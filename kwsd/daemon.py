@@ -102,6 +102,7 @@ class Daemon:
             recognize=config.recognize.overrides(),
             switch=self.switch,
             silence_gate_dbfs=config.inference.silence_gate_dbfs,
+            score_gate=config.inference.score_gate,
         )
         self.notifier = Notifier()
         self._stop = threading.Event()
@@ -221,11 +222,12 @@ class Daemon:
     def _log_done(self) -> None:
         s = self.engine.stats
         log.info(
-            "done: %d detection(s); %d stride(s), %d skipped as silence; %d overflow(s); mean CPU per stride: "
-            "features %.0f µs, inference %.0f µs",
+            "done: %d detection(s); %d stride(s), %d skipped as silence, %d model run(s) skipped after low "
+            "scores; %d overflow(s); mean CPU per stride: features %.0f µs, inference %.0f µs",
             s.detections,
             s.strides,
             s.gated,
+            s.rested,
             s.overflows,
             s.feature_ns / max(1, s.strides) / 1000,
             s.invoke_ns / max(1, s.strides) / 1000,

@@ -19,7 +19,7 @@ from .audio import RingBuffer
 from .detection import Detection
 from .model import KeywordModel
 from .mute import MuteSwitch
-from .pipeline import DEFAULT_SILENCE_GATE_DBFS, Pipeline
+from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS, Pipeline
 from .recognize import SmootherSettings
 from .sources import Source
 
@@ -56,6 +56,7 @@ class Engine:
         recognize: Optional[dict] = None,
         switch: Optional[MuteSwitch] = None,
         silence_gate_dbfs: Optional[float] = DEFAULT_SILENCE_GATE_DBFS,
+        score_gate: Optional[float] = DEFAULT_SCORE_GATE,
     ):
         """``smoother`` fixes the settings for every model; else each model's recommendation
         with the config's ``recognize`` values (``recognize``) on top.  ``switch``: the mute
@@ -64,7 +65,7 @@ class Engine:
         self.sinks = list(sinks)
         self.ring = RingBuffer(int(source.rate * ring_seconds))
         self.pipeline = Pipeline(
-            models, source.rate, smoother, clip_stride_ms, recognize=recognize, silence_gate_dbfs=silence_gate_dbfs
+            models, source.rate, smoother, clip_stride_ms, None, recognize, silence_gate_dbfs, score_gate
         )
         self.clip_stride_ms = self.pipeline.clip_stride_ms
         self.switch = switch if switch is not None else MuteSwitch()

@@ -27,7 +27,8 @@ def clip_scores(model: KeywordModel, audio: np.ndarray, rate: int) -> np.ndarray
         if not first:
             first.append(scores)
 
-    pipeline = Pipeline([model], rate, on_scores=keep, silence_gate_dbfs=None)  # the model's own opinion
+    # the model's own opinion on every stride: no gate
+    pipeline = Pipeline([model], rate, on_scores=keep, silence_gate_dbfs=None, score_gate=None)
     pipeline.process(audio)
     if not first:
         pipeline.finish()  # pads a short clip with silence, as TensorFlow's clips are padded

@@ -9,7 +9,10 @@ stream eval``, ``kwsd tune`` and the benchmarks all run exactly the same code.
 Models whose frontend parameters are equal share one feature stream.  An optional silence
 gate skips the models once a whole clip has stayed below a level, and puts off the features
 until a loud stride opens it again (then the window's frames are computed at once): an idle
-microphone in a quiet room costs little more than the level check.  An optional
+microphone in a quiet room costs little more than the level check.  A score gate skips a
+model on the stride after one on which it gave every keyword next to nothing (below
+``score_gate``), passing those scores on again: in speech without keywords about half of
+the invokes.  An optional
 ``on_scores(model, audio_ms, scores)`` callback sees every model output: ``kwsd tune``
 records them once and replays only the smoother over its grid.
 """
@@ -26,7 +29,7 @@ from .audio import StreamResampler
 from .detection import Detection
 from .features import FrontendParams, MfccFrontend, StreamingMfcc
 from .model import KeywordModel, recommended_stride_ms
-from .recognize import SILENCE, RecognizeCommands, SmootherSettings
+from .recognize import NOT_REPORTED, SILENCE, RecognizeCommands, SmootherSettings
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Stats:
     invoke_ns: int = 0
     invokes: int = 0
     gated: int = 0  # strides on which the silence gate skipped the models
+    rested: int = 0  # model runs that the score gate skipped
 
 
 class FrontendGroup:
@@ -65,6 +69,11 @@ DEFAULT_CLIP_STRIDE_MS = 40
 # 0, 20 and 30 dB and on every evaluation stream at its own level, the detections are the same
 # with and without the gate; only speech 40 dB down, which the model mostly misses anyway, loses some.
 DEFAULT_SILENCE_GATE_DBFS = -60.0
+# After a stride on which a model gave every keyword less than this, it skips the next stride
+# and its smoother gets the same scores again. Chosen on the validation streams (bench/RESULTS.md,
+# "Ninth session"): the same detections at the same median delay, about a sixth fewer invokes on
+# a stream dense with keywords and about half on speech without them.
+DEFAULT_SCORE_GATE = 0.005
 
 
 def choose_clip_stride(models: list[KeywordModel], configured: Optional[int] = None) -> int:
@@ -87,11 +96,14 @@ class Pipeline:
         on_scores: Optional[ScoreCallback] = None,
         recognize: Optional[dict] = None,
         silence_gate_dbfs: Optional[float] = DEFAULT_SILENCE_GATE_DBFS,
+        score_gate: Optional[float] = DEFAULT_SCORE_GATE,
     ):
         """``smoother`` fixes the settings of every model; without it each model uses its
         recommended settings with ``recognize`` (the config's explicit values) on top.
         ``silence_gate_dbfs``: skip the models while every stride of the clip window has an
-        RMS level below this (dB relative to full scale); None runs them on every stride."""
+        RMS level below this (dB relative to full scale); None runs them on every stride.
+        ``score_gate``: a model whose keywords all scored below this skips the next stride;
+        None: never."""
         self.input_rate = input_rate
         # compared with the mean square of a stride: no square root per stride
         self.gate_power = None if silence_gate_dbfs is None else 10.0 ** (silence_gate_dbfs / 10.0)
@@ -99,6 +111,9 @@ class Pipeline:
         self.on_scores = on_scores
         self.stats = Stats()
         self._silence = {id(m): silence_scores(m) for m in models}  # what a gated stride gives
+        self.score_gate = score_gate
+        self._keywords = {id(m): [i for i, x in enumerate(m.labels) if x not in NOT_REPORTED] for m in models}
+        self._resting: dict[int, np.ndarray] = {}  # model -> the low scores its next stride repeats
         self.groups: list[FrontendGroup] = []
         for model in models:
             group = next((g for g in self.groups if g.params == model.frontend), None)
@@ -184,16 +199,24 @@ class Pipeline:
 
     def _infer(self, group: FrontendGroup, found: list[Detection], gated: bool = False) -> None:
         """Run the models on the window (or, when ``gated``, give their smoothers the scores
-        of silence, so that their averages run on as if the models had heard the quiet)."""
+        of silence, so that their averages run on as if the models had heard the quiet; or,
+        the stride after a model's keywords all scored below the score gate, those scores)."""
         audio_ms = group.samples * 1000 // group.params.sample_rate
         for model, smoother in group.models:
+            rest = self._resting.pop(id(model), None)
             if gated:
                 scores = self._silence[id(model)]
+            elif rest is not None:
+                scores = rest
+                self.stats.rested += 1
             else:
                 t0 = time.perf_counter_ns()
                 scores = model.scores(group.features.window)
                 self.stats.invoke_ns += time.perf_counter_ns() - t0
                 self.stats.invokes += 1
+                keywords = self._keywords[id(model)]
+                if self.score_gate is not None and keywords and scores[keywords].max() < self.score_gate:
+                    self._resting[id(model)] = scores
             if self.on_scores is not None:
                 self.on_scores(model, audio_ms, scores)
             result = smoother.process(scores, audio_ms)
@@ -221,9 +244,10 @@ def run_array(
     recognize: Optional[dict] = None,
     block_samples: int = 16000,
     silence_gate_dbfs: Optional[float] = DEFAULT_SILENCE_GATE_DBFS,
+    score_gate: Optional[float] = DEFAULT_SCORE_GATE,
 ) -> list[Detection]:
     """Run a whole recording through the pipeline, as ``kwsd run --input`` does; the detections."""
-    pipeline = Pipeline(models, rate, smoother, clip_stride_ms, on_scores, recognize, silence_gate_dbfs)
+    pipeline = Pipeline(models, rate, smoother, clip_stride_ms, on_scores, recognize, silence_gate_dbfs, score_gate)
     found: list[Detection] = []
     for start in range(0, len(audio), block_samples):
         found += pipeline.process(audio[start : start + block_samples])

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .detection import Detection
-from .pipeline import DEFAULT_SILENCE_GATE_DBFS, run_array
+from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS, run_array
 from .recognize import NOT_REPORTED
 
 TOLERANCE_MS = 750
@@ -190,6 +190,7 @@ def evaluate_file(
     tolerance_ms: int = TOLERANCE_MS,
     on_scores=None,
     silence_gate_dbfs: float | None = DEFAULT_SILENCE_GATE_DBFS,
+    score_gate: float | None = DEFAULT_SCORE_GATE,
 ) -> StreamFigures:
     """Run one recording through the daemon's pipeline and match its detections."""
     from .wavfile import read_wav
@@ -205,6 +206,7 @@ def evaluate_file(
         recognize=recognize,
         on_scores=on_scores,
         silence_gate_dbfs=silence_gate_dbfs,
+        score_gate=score_gate,
     )
     keywords = list(dict.fromkeys(k for m in models for k in m.keywords))
     ends = truth_word_ends(audio, rate, truth, keywords, CLIP_MS)  # the clip's length, not the model's window

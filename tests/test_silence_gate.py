@@ -12,7 +12,7 @@ from kwsd.wavfile import read_wav
 
 
 def run(audio, gate):
-    pipeline = Pipeline([KeywordModel.load(DEFAULT_MODEL)], 16000, silence_gate_dbfs=gate)
+    pipeline = Pipeline([KeywordModel.load(DEFAULT_MODEL)], 16000, silence_gate_dbfs=gate, score_gate=None)
     found = []
     for i in range(0, len(audio), 4000):  # quarter-second blocks, as a recording is read
         found += pipeline.process(audio[i : i + 4000])
