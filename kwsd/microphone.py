@@ -11,6 +11,7 @@ import logging
 
 import numpy as np
 
+from .alsa_config import lean_alsa_config
 from .audio import RingBuffer
 from .errors import AudioError, NoMicrophoneError
 from .sources import Source
@@ -41,6 +42,7 @@ def list_input_devices() -> list[dict]:
 
 
 def import_sounddevice():
+    lean_alsa_config()  # before PortAudio's device scan reads the ALSA configuration
     try:
         import sounddevice
     except OSError as e:  # PortAudio library missing

@@ -1,6 +1,7 @@
 """Command hooks (real processes) and GPIO hooks (gpiod's v2 API through a test double)."""
 
 import json
+import os
 import sys
 import threading
 import time
@@ -169,3 +170,26 @@ def test_hook_config_errors_name_the_key(tmp_path):
     config.write_text("hooks:\n  gpio:\n    - keyword: 'yes'\n")  # a line offset is required
     proc = kwsd("check-config", "--config", config)
     assert proc.returncode == 78 and "hooks.gpio.0: the required key 'line' is missing" in proc.stderr.decode()
+
+
+def test_hooks_see_the_systems_alsa_configuration_not_kwsds(tmp_path, monkeypatch):
+    """kwsd points ALSA at its own leaner configuration before PortAudio starts
+    (kwsd/alsa_config.py); a hook that plays a sound gets the environment without it."""
+    from kwsd import alsa_config
+
+    monkeypatch.delenv("ALSA_CONFIG_PATH", raising=False)
+    monkeypatch.setattr(alsa_config, "ADDED", set())
+    try:
+        assert alsa_config.lean_alsa_config()
+        assert os.environ["ALSA_CONFIG_PATH"].endswith("root.conf")
+        out = tmp_path / "env.json"
+        dump = "import json, os, sys; json.dump(dict(os.environ), open(sys.argv[1], 'w'))"
+        hooks = CommandHooks([CommandHook("*", [sys.executable, "-c", dump, str(out)], 10.0)], max_concurrent=1)
+        hooks(Detection("go", 0.9, 1000, "default"))
+        hooks.close(10)
+        env = json.loads(out.read_text())
+        assert "ALSA_CONFIG_PATH" not in env and "KWSD_ALSA_PLUGINS_OFF" not in env
+        assert env["KWSD_KEYWORD"] == "go"
+    finally:
+        os.environ.pop("ALSA_CONFIG_PATH", None)
+        os.environ.pop("KWSD_ALSA_PLUGINS_OFF", None)

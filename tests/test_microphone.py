@@ -219,3 +219,37 @@ def test_a_starved_kwsd_counts_the_overflow_and_goes_on_detecting(pulse, tmp_pat
     overflows = int(re.search(r"(\d+) overflow\(s\)", err.splitlines()[-1]).group(1))
     assert overflows >= 1 and "audio overflow" in err, err
     assert "reopening" not in err, err
+
+
+SCAN = """
+import sys
+if sys.argv[1] == "kwsd":
+    from kwsd.microphone import import_sounddevice
+    import_sounddevice()
+else:
+    import sounddevice
+print(open("/proc/self/maps").read())
+"""
+PLUGIN_LIBRARIES = (
+    "libasound_module_pcm_a52",
+    "libasound_module_pcm_jack",
+    "libavcodec",
+)  # libjack: PortAudio links it
+
+
+def loaded_after_scan(how: str, **env) -> list[str]:
+    base = {k: v for k, v in os.environ.items() if k not in ("ALSA_CONFIG_PATH", "KWSD_ALSA_PLUGINS_OFF")}
+    maps = subprocess.run(
+        [sys.executable, "-c", SCAN, how], capture_output=True, env={**base, **env}, cwd=ROOT, timeout=60, check=True
+    ).stdout.decode()
+    return [lib for lib in PLUGIN_LIBRARIES if lib in maps]
+
+
+def test_the_device_scan_leaves_alsas_output_plugins_unloaded():
+    """PortAudio opens every ALSA PCM to list devices; kwsd's ALSA configuration turns the output
+    plugins' PCMs off, so their libraries (libavcodec, jack: 14 MB) stay out of the daemon. The
+    capture through PulseAudio still works (the tests above run with it); a configuration the user
+    chose (ALSA_CONFIG_PATH) is left alone."""
+    assert loaded_after_scan("plain")  # this machine has the plugins (libasound2-plugins)
+    assert loaded_after_scan("kwsd") == []
+    assert loaded_after_scan("kwsd", ALSA_CONFIG_PATH="/usr/share/alsa/alsa.conf") == loaded_after_scan("plain")

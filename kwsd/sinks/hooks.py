@@ -16,6 +16,7 @@ import socket
 import subprocess
 import threading
 
+from ..alsa_config import environment_for_children
 from ..detection import Detection
 from .settings import CommandHook
 
@@ -45,7 +46,7 @@ class CommandHooks:
 
     def _run(self, hook: CommandHook, d: Detection) -> None:
         env = {
-            **os.environ,
+            **environment_for_children(),
             "KWSD_KEYWORD": d.keyword,
             "KWSD_SCORE": f"{d.score:.4f}",
             "KWSD_SITE": self.site,
