@@ -316,3 +316,48 @@ def test_stream_make_on_unreadable_clips_fails_in_one_line_instead_of_looping(tm
     proc = kwsd("stream", "make", "--data-dir", tmp_path, "--set", "all", "--out", tmp_path / "s.wav", timeout=60)
     assert proc.returncode == 1 and "unreadable clips" in proc.stderr.decode()
     assert proc.stderr.decode().count("\n") == 1
+
+
+class LoudnessModel(KeywordModel):
+    """A stand-in model with a 1.48 s window that says "yes" whenever its newest frame is loud:
+    the evaluator's spans, not a network, are under test here."""
+
+    def __post_init__(self):  # no interpreter to prepare
+        pass
+
+    def scores(self, features):
+        return np.array([0.0, 0.0, 1.0] if features[-1, 0] > -5.0 else [1.0, 0.0, 0.0], np.float32)
+
+
+def test_a_model_with_a_longer_window_is_matched_over_the_streams_one_second_clips(tmp_path):
+    """A streaming network may have a window longer than a word (context before it); a truth
+    clip of a stream still spans its one second plus the tolerance. A burst inside the first
+    clip's span is its detection; one 1.9 s after the second clip's start is a false accept,
+    though it would fall inside a span as long as the model's window (1.48 s + 0.75 s)."""
+    from kwsd.features import FrontendParams
+    from kwsd.streams import evaluate_file
+    from kwsd.wavfile import write_wav
+
+    rate = 16000
+    audio = np.random.default_rng(0).normal(0, 1e-3, 8 * rate).astype(np.float32)
+    for start_ms in (1500, 5900):  # loud 200 ms bursts (c0 of a quiet frame here is about -8.7, of these about -1)
+        t = np.arange(int(0.2 * rate)) / rate
+        audio[start_ms * rate // 1000 :][: len(t)] += 0.5 * np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    wav = tmp_path / "stream.wav"
+    write_wav(str(wav), audio, rate)
+    (tmp_path / "stream.txt").write_text("yes,1000\nyes,4000\n")
+    model = LoudnessModel(
+        "stand-in",
+        "stand-in",
+        ["_silence_", "_unknown_", "yes"],
+        FrontendParams(clip_duration_ms=1480),
+        {},
+        "none",
+        None,
+    )
+    settings = {"average_window_ms": 80, "detection_threshold": 0.5, "minimum_count": 1, "suppression_ms": 500}
+    figures = evaluate_file([model], str(wav), recognize=settings, silence_gate_dbfs=None, score_gate=None)
+    events = [(e["is"], e["audio_ms"] // 100) for e in figures.events]
+    assert [is_ for is_, _ in events] == ["correct", "false accept"], events
+    assert 15 <= events[0][1] <= 17 and 59 <= events[1][1] <= 61  # at the bursts (in 100 ms)
+    assert figures.keywords["yes"].truths == 2 and figures.keywords["yes"].correct == 1
