@@ -24,14 +24,13 @@ FOLDER = Path(__file__).with_name("alsa")
 ADDED: set[str] = set()  # the environment variables this process set for ALSA
 
 
-def lean_alsa_config(env=os.environ) -> bool:
+def lean_alsa_config() -> bool:
     """Point ALSA at kwsd's configuration (before PortAudio starts); False if left alone."""
-    if "ALSA_CONFIG_PATH" in env or not os.path.isfile(SYSTEM_CONFIG) or not (FOLDER / "root.conf").is_file():
+    if "ALSA_CONFIG_PATH" in os.environ or not os.path.isfile(SYSTEM_CONFIG):
         return False
-    env["ALSA_CONFIG_PATH"] = str(FOLDER / "root.conf")
-    env["KWSD_ALSA_PLUGINS_OFF"] = str(FOLDER / "plugins_off.conf")
-    if env is os.environ:
-        ADDED.update(("ALSA_CONFIG_PATH", "KWSD_ALSA_PLUGINS_OFF"))
+    os.environ["ALSA_CONFIG_PATH"] = str(FOLDER / "root.conf")
+    os.environ["KWSD_ALSA_PLUGINS_OFF"] = str(FOLDER / "plugins_off.conf")
+    ADDED.update(("ALSA_CONFIG_PATH", "KWSD_ALSA_PLUGINS_OFF"))
     return True
 
 

@@ -65,7 +65,13 @@ class Engine:
         self.sinks = list(sinks)
         self.ring = RingBuffer(int(source.rate * ring_seconds))
         self.pipeline = Pipeline(
-            models, source.rate, smoother, clip_stride_ms, None, recognize, silence_gate_dbfs, score_gate
+            models,
+            source.rate,
+            smoother,
+            clip_stride_ms,
+            recognize=recognize,
+            silence_gate_dbfs=silence_gate_dbfs,
+            score_gate=score_gate,
         )
         self.clip_stride_ms = self.pipeline.clip_stride_ms
         self.switch = switch if switch is not None else MuteSwitch()

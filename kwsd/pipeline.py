@@ -112,7 +112,8 @@ class Pipeline:
         self.stats = Stats()
         self._silence = {id(m): silence_scores(m) for m in models}  # what a gated stride gives
         self.score_gate = score_gate
-        self._keywords = {id(m): [i for i, x in enumerate(m.labels) if x not in NOT_REPORTED] for m in models}
+        # where each model's keywords are in its scores (an index array: no conversion per stride)
+        self._keywords = {id(m): np.flatnonzero([x not in NOT_REPORTED for x in m.labels]) for m in models}
         self._resting: dict[int, np.ndarray] = {}  # model -> the low scores its next stride repeats
         self.groups: list[FrontendGroup] = []
         for model in models:
@@ -215,7 +216,7 @@ class Pipeline:
                 self.stats.invoke_ns += time.perf_counter_ns() - t0
                 self.stats.invokes += 1
                 keywords = self._keywords[id(model)]
-                if self.score_gate is not None and keywords and scores[keywords].max() < self.score_gate:
+                if self.score_gate is not None and keywords.size and scores[keywords].max() < self.score_gate:
                     self._resting[id(model)] = scores
             if self.on_scores is not None:
                 self.on_scores(model, audio_ms, scores)

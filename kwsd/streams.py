@@ -24,7 +24,8 @@ from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS, run_array
 from .recognize import NOT_REPORTED
 
 TOLERANCE_MS = 750
-CLIP_MS = 1000  # a truth clip's length: `kwsd stream make` puts in Speech Commands' one-second clips
+# a truth clip's length, whatever a model's window: `kwsd stream make` puts in Speech Commands' 1 s clips
+CLIP_MS = 1000
 
 
 # ----------------------------------------------------------------------------- truth files
@@ -56,18 +57,18 @@ def write_truth(path: str | Path, truth: list[tuple[str, int]]) -> None:
     Path(path).write_text("".join(f"{label},{ms}\n" for label, ms in truth), encoding="utf-8")
 
 
-def word_end_ms(audio, rate: int, start_ms: int, clip_ms: int = 1000) -> int:
+def word_end_ms(audio, rate: int, start_ms: int) -> int:
     """Where the word of the truth clip starting at ``start_ms`` ends: the end of the clip's last
     10 ms frame within 20 dB of its loudest.  A user hears a detection's delay from there, not
     from the clip's padded end."""
-    seg = audio[start_ms * rate // 1000 : (start_ms + clip_ms) * rate // 1000]
+    seg = audio[start_ms * rate // 1000 : (start_ms + CLIP_MS) * rate // 1000]
     hop = rate // 100
     frames = seg[: len(seg) // hop * hop].reshape(-1, hop)
     energy = (frames.astype(float) ** 2).mean(axis=1)
     if not len(energy):
-        return start_ms + clip_ms
+        return start_ms + CLIP_MS
     loud = np.flatnonzero(energy > energy.max() / 100)
-    return start_ms + int((loud[-1] + 1) * 10) if len(loud) else start_ms + clip_ms
+    return start_ms + int((loud[-1] + 1) * 10) if len(loud) else start_ms + CLIP_MS
 
 
 # ----------------------------------------------------------------------------- matching
@@ -129,14 +130,13 @@ def match(
     truth: list[tuple[str, int]],
     keywords: list[str],
     hours: float,
-    clip_ms: int = 1000,
     tolerance_ms: int = TOLERANCE_MS,
     word_ends: dict[int, int] | None = None,
 ) -> StreamFigures:
     """Classify every detection once.
 
     A detection at ``t`` (the end of its deciding window) belongs to a truth clip starting
-    at ``s`` if ``s <= t <= s + clip_ms + tolerance_ms``: it can only be made once the
+    at ``s`` if ``s <= t <= s + CLIP_MS + tolerance_ms``: it can only be made once the
     word has been heard, and should be made soon after.  The first detection inside a
     keyword clip's span is *correct* if its label is the clip's, else *wrong*; further
     detections there are *duplicates*; a detection inside no keyword clip's span
@@ -146,7 +146,7 @@ def match(
     """
     figures = StreamFigures(hours, {k: KeywordFigures() for k in keywords})
     spans = [
-        (label, s, s + clip_ms + tolerance_ms) for label, s in truth if label not in NOT_REPORTED and label in keywords
+        (label, s, s + CLIP_MS + tolerance_ms) for label, s in truth if label not in NOT_REPORTED and label in keywords
     ]
     for label, _, _ in spans:
         figures.keywords[label].truths += 1
@@ -209,13 +209,13 @@ def evaluate_file(
         score_gate=score_gate,
     )
     keywords = list(dict.fromkeys(k for m in models for k in m.keywords))
-    ends = truth_word_ends(audio, rate, truth, keywords, CLIP_MS)  # the clip's length, not the model's window
-    return match(detections, truth, keywords, len(audio) / rate / 3600, CLIP_MS, tolerance_ms, ends)
+    ends = truth_word_ends(audio, rate, truth, keywords)
+    return match(detections, truth, keywords, len(audio) / rate / 3600, tolerance_ms, ends)
 
 
-def truth_word_ends(audio, rate: int, truth: list[tuple[str, int]], keywords, clip_ms: int = 1000) -> dict[int, int]:
+def truth_word_ends(audio, rate: int, truth: list[tuple[str, int]], keywords) -> dict[int, int]:
     """The word end of every keyword clip of ``truth``, by clip start."""
-    return {s: word_end_ms(audio, rate, s, clip_ms) for label, s in truth if label in keywords}
+    return {s: word_end_ms(audio, rate, s) for label, s in truth if label in keywords}
 
 
 def combine(figures: list[StreamFigures]) -> StreamFigures:

@@ -30,7 +30,7 @@ from .detection import Detection
 from .model import KeywordModel, pack_model, unpack_model
 from .pipeline import choose_clip_stride
 from .recognize import RecognizeCommands, SmootherSettings
-from .streams import CLIP_MS, TOLERANCE_MS, combine, format_summary, match, read_truth, truth_path, truth_word_ends
+from .streams import TOLERANCE_MS, combine, format_summary, match, read_truth, truth_path, truth_word_ends
 
 # From 0.5 up: a keyword is reported only when the model gives it at least half of the
 # probability.  Below that, a label can come out on top with most of the probability spread
@@ -65,7 +65,7 @@ def record_scores(model: KeywordModel, wav: str, clip_stride_ms: int | None = No
     audio, rate = read_wav(wav)
     run_array([model], audio, rate, clip_stride_ms=clip_stride_ms, on_scores=keep)
     truth = read_truth(truth_path(wav)) if truth_path(wav).exists() else []
-    ends = truth_word_ends(audio, rate, truth, model.keywords, CLIP_MS)
+    ends = truth_word_ends(audio, rate, truth, model.keywords)
     return ScoreTrace(wav, np.array(times), np.array(scores), truth, len(audio) / rate / 3600, ends)
 
 
@@ -91,10 +91,7 @@ def measure(
     traces: list[ScoreTrace], model: KeywordModel, settings: SmootherSettings, tolerance_ms: int = TOLERANCE_MS
 ):
     return combine(
-        [
-            match(replay(t, model, settings), t.truth, model.keywords, t.hours, CLIP_MS, tolerance_ms, t.word_ends)
-            for t in traces
-        ]
+        [match(replay(t, model, settings), t.truth, model.keywords, t.hours, tolerance_ms, t.word_ends) for t in traces]
     )
 
 
