@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .confidence import proportion_interval, rate_interval
 from .detection import Detection
 from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS, run_array
 from .recognize import NOT_REPORTED
@@ -33,6 +34,10 @@ CLIP_MS = 1000
 
 def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def _rounded(interval: tuple[float, float] | None, digits: int) -> list[float] | None:
+    return None if interval is None else [round(x, digits) for x in interval]
 
 
 def truth_path(wav: str | Path) -> Path:
@@ -108,9 +113,12 @@ class StreamFigures:
             "hours": round(self.hours, 4),
             "keyword_truths": truths,
             "false_reject_rate": None if not truths else round(1 - self._sum("correct") / truths, 4),
+            # what the counts allow at 95% confidence (confidence.py): few events, wide intervals
+            "false_reject_rate_95ci": _rounded(proportion_interval(truths - self._sum("correct"), truths), 4),
             "wrong_keyword_rate": None if not truths else round(self._sum("wrong") / truths, 4),
             "false_accepts": fa,
             "false_accepts_per_hour": round(fa / self.hours, 3) if self.hours else None,
+            "false_accepts_per_hour_95ci": _rounded(rate_interval(fa, self.hours), 3),
             "duplicates": self.duplicates,
             "median_delay_ms": statistics.median(delays) if delays else None,
             "p95_delay_ms": round(float(np.percentile(delays, 95)), 1) if delays else None,
@@ -240,6 +248,11 @@ def format_summary(summary: dict) -> str:
         f"false accepts {summary['false_accepts']} ({summary['false_accepts_per_hour']} per hour), "
         f"duplicates {summary['duplicates']}"
     ]
+    frr_ci, fa_ci = summary.get("false_reject_rate_95ci"), summary.get("false_accepts_per_hour_95ci")
+    if frr_ci or fa_ci:
+        parts = [f"false rejects {pct(frr_ci[0])} to {pct(frr_ci[1])}"] if frr_ci else []
+        parts += [f"false accepts {fa_ci[0]:.2f} to {fa_ci[1]:.2f} per hour"] if fa_ci else []
+        lines.append("95% intervals (what counts this small allow): " + ", ".join(parts))
     if summary.get("median_delay_ms") is not None:
         lines.append(
             f"detected {summary['median_delay_ms']:.0f} ms after the word's end (median; 95th percentile "

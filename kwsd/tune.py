@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .confidence import rate_interval
 from .detection import Detection
 from .model import KeywordModel, pack_model, unpack_model
 from .pipeline import choose_clip_stride
@@ -265,6 +266,12 @@ def main(args) -> int:
     verdict = "meets" if result["met"] else "does NOT meet"
     print(f"chosen ({verdict} the target of {args.target_fa} false accepts per hour):")
     print(format_summary(best["figures"]))
+    high = best["figures"]["false_accepts_per_hour_95ci"][1]
+    if result["met"] and high > args.target_fa:
+        print(
+            f"(on {result['hours'] * 60:.0f} min of audio that is not proof: up to {high:.2f} per hour at 95% "
+            f"confidence; showing {args.target_fa} needs {rate_interval(0, 1.0)[1] / args.target_fa:.1f} h without one)"
+        )
     print(recognize_yaml(best["settings"], stride), end="")
     print(f"wrote {out}/recognize.yaml, det.png, tune.json" + (f" and {args.write_model}" if args.write_model else ""))
     return 0

@@ -49,6 +49,27 @@ def test_counting_on_hand_made_detections():
     assert match([d("yes", 900)], [("yes", 1000)], KEYWORDS, 1.0).summary()["false_accepts"] == 1
 
 
+def test_the_figures_say_how_far_counts_this_small_can_be_from_the_true_rates():
+    # no false accept in half an hour does not show "at most 0.5 per hour": 7.4 is as likely at 95%
+    silent = match([], [], KEYWORDS, hours=0.5).summary()
+    assert silent["false_accepts_per_hour"] == 0.0 and silent["false_accepts_per_hour_95ci"] == [0.0, 7.378]
+    assert silent["false_reject_rate_95ci"] is None  # no keyword in it
+    truth = [("yes", 1000), ("stop", 5000), ("go", 9000), ("no", 17000)]
+    fig = match([d("yes", 1800), d("go", 11000), d("go", 14000)], truth, KEYWORDS, hours=0.5).summary()
+    low, high = fig["false_accepts_per_hour_95ci"]  # two false accepts in half an hour
+    assert 0 < low < fig["false_accepts_per_hour"] == 4.0 < high and high == pytest.approx(14.45, abs=0.01)
+    low, high = fig["false_reject_rate_95ci"]  # three of four missed
+    assert low == pytest.approx(0.1941, abs=1e-4) and high == 0.9937
+    # a perfect score on ten keywords still allows 31% missed
+    perfect = match(
+        [d("yes", 1000 + 4000 * i + 800) for i in range(10)],
+        [("yes", 1000 + 4000 * i) for i in range(10)],
+        KEYWORDS,
+        0.5,
+    )
+    assert perfect.summary()["false_reject_rate_95ci"] == [0.0, 0.3085]
+
+
 def test_a_correct_detection_gets_its_delay_after_the_words_end_and_a_wrong_one_none():
     truth = [("yes", 1000), ("stop", 5000), ("go", 9000)]
     ends = {1000: 1550, 5000: 5600, 9000: 9400}  # where each clip's word stops sounding
@@ -116,6 +137,8 @@ def test_a_made_stream_has_its_truth_and_eval_finds_the_words(tmp_path):
     text = kwsd("stream", "eval", out, "--config", quick, check=True).stdout.decode()
     delay = re.search(r"detected (\d+) ms after the word's end \(median; 95th percentile (\d+) ms\)", text)
     assert delay and int(delay.group(1)) < fig["median_delay_ms"] <= fig["p95_delay_ms"]
+    interval = re.search(r"95% intervals \(.*\): false rejects ([\d.]+)% to ([\d.]+)%, false accepts", text)
+    assert interval and float(interval.group(1)) < float(interval.group(2))
 
 
 def test_a_negative_stream_concatenates_recordings_and_counts_every_detection_as_false(tmp_path):
@@ -245,7 +268,10 @@ def test_tune_writes_settings_that_kwsd_run_accepts_and_that_travel_in_the_model
         timeout=300,
         check=True,
     )
-    assert "false accepts per hour" in proc.stdout.decode()
+    said = proc.stdout.decode()
+    assert "false accepts per hour" in said
+    # half a minute of audio cannot show 50 false accepts per hour or fewer, and tune says so
+    assert re.search(r"not proof: up to [\d.]+ per hour at 95% confidence; showing 50.0 needs 0.1 h without one", said)
     text = (out / "recognize.yaml").read_text()
     config = parse_config(text)
     section = yaml.safe_load(text)["recognize"]
