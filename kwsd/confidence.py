@@ -35,3 +35,10 @@ def rate_interval(events: int, hours: float, level: float = LEVEL) -> tuple[floa
     low = 0.0 if events == 0 else float(chi2.ppf(alpha / 2, 2 * events)) / 2
     high = float(chi2.ppf(1 - alpha / 2, 2 * events + 2)) / 2
     return low / hours, high / hours
+
+
+def hours_to_show(rate_per_hour: float, level: float = LEVEL) -> float:
+    """How many hours without a single event it takes before the interval's top is ``rate_per_hour``."""
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(level + (1.0 - level) / 2, 2)) / 2 / rate_per_hour

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .confidence import rate_interval
+from .confidence import hours_to_show
 from .detection import Detection
 from .model import KeywordModel, pack_model, unpack_model
 from .pipeline import choose_clip_stride
@@ -270,7 +270,7 @@ def main(args) -> int:
     if result["met"] and high > args.target_fa:
         print(
             f"(on {result['hours'] * 60:.0f} min of audio that is not proof: up to {high:.2f} per hour at 95% "
-            f"confidence; showing {args.target_fa} needs {rate_interval(0, 1.0)[1] / args.target_fa:.1f} h without one)"
+            f"confidence; showing {args.target_fa} needs {hours_to_show(args.target_fa):.1f} h without one)"
         )
     print(recognize_yaml(best["settings"], stride), end="")
     print(f"wrote {out}/recognize.yaml, det.png, tune.json" + (f" and {args.write_model}" if args.write_model else ""))
