@@ -66,6 +66,9 @@ def add_tune_parser(sub, common) -> None:
 
     tune = sub.add_parser("tune", parents=[common], help="choose thresholds and smoothing from measured streams")
     tune.add_argument("--model", help="model file (default: bundled)")
+    tune.add_argument(
+        "--config", help="YAML config whose inference: settings (gates, stride, backend) kwsd run will use"
+    )
     tune.add_argument("--stream", action="append", metavar="STREAM.wav", help="keyword stream with STREAM.txt")
     tune.add_argument("--negative", action="append", metavar="FILE.wav", help="recording with no keyword")
     tune.add_argument("--target-fa", type=float, default=0.5, help="false accepts per hour allowed (default 0.5)")
@@ -82,8 +85,8 @@ def add_tune_parser(sub, common) -> None:
         "--clip-stride-ms",
         type=int,
         default=None,
-        help="how often the model runs, as inference.clip_stride_ms in kwsd run (default: the model's "
-        "recommended stride, else 40); the settings are tuned for this stride and --write-model stores it",
+        help="how often the model runs, as inference.clip_stride_ms in kwsd run (default: the config's, else "
+        "the model's recommended stride, else 40); the settings are tuned for this stride and --write-model stores it",
     )
     grid = Grid()  # the defaults live with the search itself
     tune.add_argument(

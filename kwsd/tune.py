@@ -29,7 +29,7 @@ import numpy as np
 from .confidence import hours_to_show
 from .detection import Detection
 from .model import KeywordModel, pack_model, unpack_model
-from .pipeline import choose_clip_stride
+from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS, choose_clip_stride
 from .recognize import RecognizeCommands, SmootherSettings
 from .streams import TOLERANCE_MS, combine, format_summary, match, read_truth, truth_path, truth_word_ends
 
@@ -52,8 +52,15 @@ class ScoreTrace:
     word_ends: dict[int, int] = field(default_factory=dict)  # keyword clip start -> its word's end, ms
 
 
-def record_scores(model: KeywordModel, wav: str, clip_stride_ms: int | None = None) -> ScoreTrace:
-    """Run the pipeline over ``wav`` once, keeping every score vector."""
+def record_scores(
+    model: KeywordModel,
+    wav: str,
+    clip_stride_ms: int | None = None,
+    silence_gate_dbfs: float | None = DEFAULT_SILENCE_GATE_DBFS,
+    score_gate: float | None = DEFAULT_SCORE_GATE,
+) -> ScoreTrace:
+    """Run the pipeline over ``wav`` once, keeping every score vector (with the gates that
+    ``kwsd run`` will use: they decide which strides the model sees)."""
     from .pipeline import run_array
     from .wavfile import read_wav
 
@@ -64,7 +71,15 @@ def record_scores(model: KeywordModel, wav: str, clip_stride_ms: int | None = No
         scores.append(np.array(s, np.float32))
 
     audio, rate = read_wav(wav)
-    run_array([model], audio, rate, clip_stride_ms=clip_stride_ms, on_scores=keep)
+    run_array(
+        [model],
+        audio,
+        rate,
+        clip_stride_ms=clip_stride_ms,
+        on_scores=keep,
+        silence_gate_dbfs=silence_gate_dbfs,
+        score_gate=score_gate,
+    )
     truth = read_truth(truth_path(wav)) if truth_path(wav).exists() else []
     ends = truth_word_ends(audio, rate, truth, model.keywords)
     return ScoreTrace(wav, np.array(times), np.array(scores), truth, len(audio) / rate / 3600, ends)
@@ -235,19 +250,24 @@ def write_model_with_settings(model: KeywordModel, settings: dict, out: str, cli
 def main(args) -> int:
     from tqdm import tqdm
 
+    from .config import load_config
     from .resources import default_model
 
-    model = KeywordModel.load(args.model or default_model())
+    config = load_config(args.config)  # its gates and stride: the scores kwsd run will see
+    model = KeywordModel.load(args.model or default_model(), config.inference.backend, config.inference.threads)
     wavs = list(args.stream or []) + list(args.negative or [])
     if not wavs:
         raise ValueError("kwsd tune needs at least one --stream or --negative recording")
     for w in args.negative or []:
         if truth_path(w).exists() and read_truth(truth_path(w)):
             raise ValueError(f"--negative {w} has keyword truth beside it ({truth_path(w)}); give it as --stream")
-    stride = choose_clip_stride([model], args.clip_stride_ms)
+    stride = choose_clip_stride(
+        [model], args.clip_stride_ms if args.clip_stride_ms is not None else config.inference.clip_stride_ms
+    )
+    gates = dict(silence_gate_dbfs=config.inference.silence_gate_dbfs, score_gate=config.inference.score_gate)
     traces = []
     for w in tqdm(wavs, desc="scoring", unit="file"):
-        trace = record_scores(model, w, stride)
+        trace = record_scores(model, w, stride, **gates)
         if w in (args.negative or []):
             trace.truth = []
         traces.append(trace)

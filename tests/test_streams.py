@@ -308,6 +308,25 @@ def test_tune_keeps_to_a_delay_limit_and_says_in_one_line_when_no_setting_can(tm
     assert not any(line.startswith("Traceback") for line in lines)
 
 
+def test_tune_records_the_scores_kwsd_run_would_see_under_the_configs_gates_and_stride(tmp_path):
+    stream = tmp_path / "kw.wav"
+    make_keyword_stream(stream, 20, 5)
+    grid = ["--windows", "500", "--minimum-counts", "3", "--thresholds", "0.6", "--target-fa", "50"]
+    # a silence gate above the words' level: kwsd run would never run the model, and tune must not either
+    deaf = tmp_path / "deaf.yaml"
+    deaf.write_text("inference:\n  silence_gate_dbfs: -5\n  clip_stride_ms: 40\n")
+    proc = kwsd(
+        "tune", "--stream", stream, "--config", deaf, *grid, "--out", tmp_path / "deaf", timeout=300, check=True
+    )
+    assert re.search(r"keywords: false rejects 100\.0%", proc.stdout.decode())
+    assert yaml.safe_load((tmp_path / "deaf" / "recognize.yaml").read_text())["inference"]["clip_stride_ms"] == 40
+    heard = kwsd("tune", "--stream", stream, *grid, "--out", tmp_path / "plain", timeout=300, check=True)
+    assert not re.search(r"keywords: false rejects 100\.0%", heard.stdout.decode())
+    # a config that is not there: one line, non-zero exit
+    bad = kwsd("tune", "--stream", stream, "--config", tmp_path / "nope.yaml", "--out", tmp_path / "x")
+    assert bad.returncode != 0 and bad.stderr.decode().strip().count("\n") == 0 and "nope.yaml" in bad.stderr.decode()
+
+
 def test_a_models_recommended_settings_apply_and_the_config_overrides_them(tmp_path):
     from kwsd.tune import write_model_with_settings
 
