@@ -4,7 +4,7 @@ A stream evaluation counts rare events: 3 false accepts in an hour, 40 misses am
 keywords. Whether one model or setting is better than another, and whether a target such as
 "at most 0.5 false accepts per hour" is met at all, depends on how much those counts could
 move by chance.  No false accept in 30 minutes still allows 7.4 per hour at 95%
-confidence; ten in 108.5 minutes, anything from 2.6 to 10.2.  Both intervals are the
+confidence; ten in 108.5 minutes, anything from 2.7 to 10.2.  Both intervals are the
 exact (Clopper-Pearson / Garwood) ones, which never claim more certainty than the data has.
 """
 
