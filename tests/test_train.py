@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -667,9 +668,17 @@ def test_a_teacher_trains_first_and_then_teaches_every_batch(tmp_path):
     teacher = _stand_in_teacher(tmp_path / "teacher")
     out = tmp_path / "run"
     schedule = ["--how-many-training-steps", "20", "--learning-rate", "0.01"]
-    proc = kwsd("train", "--data-dir", SPEECH, *TINY, *schedule, "--teacher-dir", teacher, "--out", out, timeout=600)
+    pretrain = ["--pretrain-clips", "250", "--pretrain-epochs", "6"]
+    proc = kwsd(
+        "train", "--data-dir", SPEECH, *TINY, *schedule, "--teacher-dir", teacher, *pretrain, "--out", out, timeout=600
+    )
     text = proc.stdout.decode() + proc.stderr.decode()
     assert proc.returncode == 0, text[-3000:]
+    # before the first step the network learned to predict the embedding: far better than the average
+    learned = re.search(
+        r"pretraining: the body learned the speech embedding of 250 clips in 6 epochs, loss ([\d.]+)", text
+    )
+    assert learned and float(learned.group(1)) < 0.5
     assert "teacher: head trained on 2400 embedded clips" in text  # 150 batches of 16 from the data set
     assert "teacher: validation accuracy " in text
     assert "teacher: soft targets for " in text  # each training clip scored once, before the first step
@@ -726,6 +735,8 @@ def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():
         (["--teacher-dir", "nowhere"], "--teacher-dir: nowhere/melspectrogram.tflite, nowhere/embedding_model"),
         (["--teacher-dir", "t", "--binary", "--wanted-words", "yes"], "--teacher-dir needs a multi-class model"),
         (["--distill-weight", "1.5"], "--distill-weight must be 0..1"),
+        (["--pretrain-clips", "100"], "--pretrain-clips needs --teacher-dir"),
+        (["--teacher-dir", "t", "--pretrain-clips", "-5"], "--pretrain-clips must be 0 or more"),
         (["--negative-percentage", "30"], "--negative-percentage needs --negative-dir"),
         (["--gain-db", "6"], "--gain-db 6: give two numbers"),
         (["--speed-range", "1.1,0.9"], "--speed-range 1.1,0.9: give two factors, smaller first"),

@@ -56,6 +56,10 @@ HELP = {
     "training clip once, then every target mixes the true label with its soft label (knowledge distillation)",
     "distill_weight": "with --teacher-dir: share of the teacher's soft label in each target (default 0.5)",
     "distill_temperature": "with --teacher-dir: softens the teacher's probabilities (default 2)",
+    "pretrain_clips": "with --teacher-dir: before training, the fresh network learns to predict the speech "
+    "embedding from the MFCCs of this many augmented training clips (e.g. 40000; the embedding runs once per "
+    "clip, about 6 ms): what it hears, passed on (default 0: no pretraining)",
+    "pretrain_epochs": "passes over the --pretrain-clips set (default 12)",
     "eval_stream": "WAV streams made by 'kwsd stream make' (truth in FILE.txt beside), comma-separated: "
     "false-reject rate reported at the end",
     "eval_negative": "WAV recordings with no keyword, comma-separated: false accepts per hour reported at the end",

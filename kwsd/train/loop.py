@@ -144,6 +144,10 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
         norm.var(axis=0),
         s.level_invariant,
     )
+    if s.pretrain_clips:
+        from .pretrain import pretrain_body
+
+        pretrain_body(model, prep, s.pretrain_clips, s.pretrain_epochs, s.seed, s.teacher_dir)
     model.compile(
         optimizer=keras.optimizers.Adam(s.schedule()[0][1]),
         loss="binary_crossentropy" if s.binary else "sparse_categorical_crossentropy",

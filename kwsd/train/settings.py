@@ -55,6 +55,8 @@ class TrainSettings:
     teacher_dir: str = ""  # the pretrained speech embedding that teaches (teacher.py); empty: no teacher
     distill_weight: float = 0.5  # share of the teacher's soft label in each training target
     distill_temperature: float = 2.0  # softens the teacher's probabilities
+    pretrain_clips: int = 0  # clips on which the fresh network first learns the embedding (pretrain.py); 0: none
+    pretrain_epochs: int = 12
     eval_stream: str = ""  # WAV streams with LABELS beside (kwsd stream make) to report at the end
     eval_negative: str = ""  # WAV recordings of no keyword, for false accepts per hour at the end
     # the frontend: flag names as in TensorFlow's train.py, defaults from FrontendParams (the one source)
@@ -133,6 +135,10 @@ class TrainSettings:
             raise ValueError("--distill-weight must be 0..1")
         if self.distill_temperature <= 0:
             raise ValueError("--distill-temperature must be above 0")
+        if self.pretrain_clips < 0 or self.pretrain_epochs < 1:
+            raise ValueError("--pretrain-clips must be 0 or more and --pretrain-epochs 1 or more")
+        if self.pretrain_clips and not self.teacher_dir:
+            raise ValueError("--pretrain-clips needs --teacher-dir (the speech embedding it learns from)")
         if self.mine_hard_negatives and not self.negative_dir:
             raise ValueError("--mine-hard-negatives needs --negative-dir")
 
