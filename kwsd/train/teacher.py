@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model import quiet_native_stderr
+
 MEL_FILE = "melspectrogram.tflite"
 EMBEDDING_FILE = "embedding_model.tflite"
 PAD_SAMPLES = 2240  # 140 ms each side: the windows then reach the clip's edges
@@ -49,15 +51,17 @@ class SpeechEmbedding:
 
             Interpreter = tf.lite.Interpreter
         # tensors are allocated for each batch shape (the files' own shapes do not allocate under XNNPACK)
-        self.mel = Interpreter(model_path=str(Path(folder) / MEL_FILE), num_threads=1)
-        self.embedding = Interpreter(model_path=str(Path(folder) / EMBEDDING_FILE), num_threads=1)
+        with quiet_native_stderr():
+            self.mel = Interpreter(model_path=str(Path(folder) / MEL_FILE), num_threads=1)
+            self.embedding = Interpreter(model_path=str(Path(folder) / EMBEDDING_FILE), num_threads=1)
         self._shapes: dict[int, tuple] = {}
 
     def _run(self, interpreter, x: np.ndarray) -> np.ndarray:
         inp = interpreter.get_input_details()[0]
         if self._shapes.get(id(interpreter)) != x.shape:
             interpreter.resize_tensor_input(inp["index"], list(x.shape), strict=False)
-            interpreter.allocate_tensors()
+            with quiet_native_stderr():  # LiteRT's "Created ... XNNPACK delegate" line, amid the progress bar
+                interpreter.allocate_tensors()
             self._shapes[id(interpreter)] = x.shape
         interpreter.set_tensor(inp["index"], x)
         interpreter.invoke()
