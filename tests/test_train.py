@@ -668,7 +668,7 @@ def test_a_teacher_trains_first_and_then_teaches_every_batch(tmp_path):
     teacher = _stand_in_teacher(tmp_path / "teacher")
     out = tmp_path / "run"
     schedule = ["--how-many-training-steps", "20", "--learning-rate", "0.01"]
-    pretrain = ["--pretrain-clips", "250", "--pretrain-epochs", "6"]
+    pretrain = ["--pretrain-clips", "250", "--pretrain-epochs", "6", "--teacher-pool-percentage", "25"]
     proc = kwsd(
         "train", "--data-dir", SPEECH, *TINY, *schedule, "--teacher-dir", teacher, *pretrain, "--out", out, timeout=600
     )
@@ -683,6 +683,9 @@ def test_a_teacher_trains_first_and_then_teaches_every_batch(tmp_path):
     assert "teacher: head trained on 2400 embedded clips" in text  # 150 batches of 16 from the data set
     assert "teacher: validation accuracy " in text
     assert "teacher: soft targets for " in text  # each training clip scored once, before the first step
+    # and each pretraining clip as it was augmented (spoken ones only: silence and negatives keep their label)
+    pooled = re.search(r"teacher: targets for 250 augmented pretraining clips \((\d+) spoken\)", text)
+    assert pooled and 0 < int(pooled.group(1)) < 250
     report = json.loads((out / "report.json").read_text())
     assert report["settings"]["teacher_dir"] == "teacher" and report["settings"]["distill_weight"] == 0.5
     exported = KeywordModel.load(out / "model.tflite")  # nothing of the teacher in it
@@ -730,6 +733,55 @@ def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():
     assert (feats[6:] == 9).all() and np.array_equal(targets[6:], [[0, 1, 0, 0], [0, 1, 0, 0]])
 
 
+def test_a_teacher_pool_ends_each_batch_with_its_own_targets():
+    """--teacher-pool-percentage 25 of a batch of 8: two rows drawn from the pool (features and the
+    teacher's targets for that audio, unchanged), six made as usual; the same step without a pool
+    gives the usual batch of eight. SpecAugment masks the drawn rows, never the pool."""
+    from kwsd.train.batches import BatchMaker
+
+    class Frontend:  # (clips, 5 frames, 2 coefficients)
+        def batch_features(self, audio):
+            return audio[:, :10].reshape(-1, 5, 2).copy()
+
+    clips = np.random.default_rng(0).standard_normal((5, 100)).astype(np.float32)
+    labels = np.array([0, 1, 2, 3, 2])
+    pool_feats = np.full((3, 5, 2), 7.0, np.float32) + np.arange(10, dtype=np.float32).reshape(5, 2) / 100
+    pool_targets = np.array([[0.5, 0.5, 0, 0]] * 3, np.float32)
+
+    def first_batch(spec_augment=False, **pool):
+        args = (clips, labels, np.zeros(5, bool), Frontend(), lambda c, s, r: c, 8, 0, spec_augment)
+        maker = BatchMaker(*args, soft_targets=np.eye(4, dtype=np.float32)[labels], distill_weight=0.5, **pool)
+        try:
+            return maker.next()
+        finally:
+            maker.close()
+
+    feats, targets = first_batch(pool=(pool_feats, pool_targets), pool_percentage=25)
+    assert feats.shape == (8, 5, 2) and targets.shape == (8, 4)
+    assert (feats[6:] == pool_feats[0]).all() and np.array_equal(targets[6:], pool_targets[:2])
+    assert (feats[:6] < 7).all() and np.allclose(targets[:6].max(axis=1), 1)  # the clips' own labels
+    before = pool_feats.copy()
+    masked, _ = first_batch(spec_augment=True, pool=(pool_feats, pool_targets), pool_percentage=25)
+    assert not np.array_equal(masked[6:], feats[6:]) and np.array_equal(pool_feats, before)
+    plain, _ = first_batch()
+    assert plain.shape == (8, 5, 2) and (plain < 7).all()
+
+
+def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
+    from kwsd.train.batches import BatchMaker
+
+    def broken_augmenter(clips, silence, rng):
+        raise OSError("disk gone")
+
+    clips = np.zeros((5, 100), np.float32)
+    maker = BatchMaker(clips, np.zeros(5, int), np.zeros(5, bool), None, broken_augmenter, 8, 0, False)
+    try:  # before, next() waited for ever (the suite's timeout ends it then)
+        with pytest.raises(RuntimeError, match="making the training batch failed: OSError\\('disk gone'\\)"):
+            maker.next()
+    finally:
+        maker.close()
+
+
 @pytest.mark.parametrize(
     "flags,message",
     [
@@ -737,6 +789,8 @@ def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():
         (["--teacher-dir", "t", "--binary", "--wanted-words", "yes"], "--teacher-dir needs a multi-class model"),
         (["--distill-weight", "1.5"], "--distill-weight must be 0..1"),
         (["--pretrain-clips", "100"], "--pretrain-clips needs --teacher-dir"),
+        (["--teacher-dir", "t", "--teacher-pool-percentage", "20"], "--teacher-pool-percentage needs --pretrain-clips"),
+        (["--teacher-dir", "t", "--pretrain-clips", "9", "--teacher-pool-percentage", "100"], "must leave room"),
         (["--teacher-dir", "t", "--pretrain-clips", "-5"], "--pretrain-clips must be 0 or more"),
         (["--negative-percentage", "30"], "--negative-percentage needs --negative-dir"),
         (["--gain-db", "6"], "--gain-db 6: give two numbers"),

@@ -48,10 +48,14 @@ class BatchMaker:
         mix=None,
         soft_targets=None,
         distill_weight=0.0,
+        pool=None,
+        pool_percentage=0.0,
     ):
         self.clips, self.labels, self.silence = clips, labels, silence
         self.mix = mix
         self.soft_targets, self.distill_weight = soft_targets, distill_weight
+        self.pool = pool  # (features, target rows) of clips augmented once, with the teacher's view of each
+        self.pool_rows = round(batch_size * pool_percentage / 100) if pool is not None else 0
         self.frontend, self.augmenter, self.batch_size = frontend, augmenter, batch_size
         self.seed, self.spec_augment = seed, spec_augment
         self.queue: queue.Queue = queue.Queue(depth)
@@ -65,17 +69,15 @@ class BatchMaker:
     def make(self, step: int):
         """Features and targets of one step: class indices, or with a teacher's soft targets
         (one row per training clip) a row of probabilities per clip: the true label mixed with
-        the teacher's."""
+        the teacher's. With a pool, its rows end the batch (drawn as the rest of the batch is)."""
         from .augment import spec_augment
 
         t0 = time.perf_counter()
         rng = np.random.default_rng([self.seed, step])  # depends on the step only: resumable, deterministic
         audio, labels, idx = augmented_batch(
-            self.clips, self.labels, self.silence, self.mix, self.augmenter, self.batch_size, rng
+            self.clips, self.labels, self.silence, self.mix, self.augmenter, self.batch_size - self.pool_rows, rng
         )
         feats = self.frontend.batch_features(audio)
-        if self.spec_augment:
-            spec_augment(feats, rng)
         targets = labels
         if self.soft_targets is not None:
             # the teacher knows words, not what to ignore: the negative mix (after the data
@@ -83,25 +85,38 @@ class BatchMaker:
             targets = np.eye(self.soft_targets.shape[1], dtype=np.float32)[labels]
             targets[: len(idx)] *= 1 - self.distill_weight
             targets[: len(idx)] += self.distill_weight * self.soft_targets[idx]
+        if self.pool_rows:
+            rows = rng.integers(0, len(self.pool[0]), self.pool_rows)
+            feats = np.concatenate((feats, self.pool[0][rows]))
+            targets = np.concatenate((targets, self.pool[1][rows]))
+        if self.spec_augment:
+            spec_augment(feats, rng)
         self.make_seconds += time.perf_counter() - t0
         return feats, targets
 
     def _run(self):
         step = self.start_step
         while not self._stop.is_set():
-            item = self.make(step)
+            try:
+                item = self.make(step)
+            except Exception as exc:  # handed to the training loop, which would otherwise wait forever
+                item = exc
             while not self._stop.is_set():
                 try:
                     self.queue.put(item, timeout=0.2)
                     break
                 except queue.Full:
                     pass
+            if isinstance(item, Exception):
+                return
             step += 1
 
     def next(self):
         t0 = time.perf_counter()
         item = self.queue.get()
         self.wait_seconds += time.perf_counter() - t0
+        if isinstance(item, Exception):
+            raise RuntimeError(f"making the training batch failed: {item!r}") from item
         return item
 
     def close(self):

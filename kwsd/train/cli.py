@@ -60,6 +60,9 @@ HELP = {
     "embedding from the MFCCs of this many augmented training clips (e.g. 40000; the embedding runs once per "
     "clip, about 6 ms): what it hears, passed on (default 0: no pretraining)",
     "pretrain_epochs": "passes over the --pretrain-clips set (default 12)",
+    "teacher_pool_percentage": "with --pretrain-clips: share of each batch drawn from the pretraining clips, "
+    "whose targets mix the label with the teacher's view of that very (augmented) audio; the other targets "
+    "carry its view of the clean clip (default 0)",
     "eval_stream": "WAV streams made by 'kwsd stream make' (truth in FILE.txt beside), comma-separated: "
     "false-reject rate reported at the end",
     "eval_negative": "WAV recordings with no keyword, comma-separated: false accepts per hour reported at the end",

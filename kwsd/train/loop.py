@@ -6,11 +6,9 @@ resume, then the export and a report measured through the daemon's own runtime.
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import numpy as np
 from ..features import FrontendParams, MfccFrontend
 from ..recognize import UNKNOWN
 from .batches import BatchMaker, NegativeMix, load_rirs, make_negative_mix, mine
+from .checkpoint import TrainState, resume, save_checkpoint
 from .report import confusion_text, export_and_report
 from .settings import TrainSettings
 
@@ -39,6 +38,8 @@ class Prepared:
     eval_features: dict[str, np.ndarray]
     train_labels: np.ndarray  # training labels as trained: word classes (if any) not yet folded into _unknown_
     soft_targets: np.ndarray | None = None  # the teacher's, one row per training clip, when distilling
+    pretraining: Any = None  # pretrain.PretrainingSet, with --pretrain-clips
+    pool: tuple[np.ndarray, np.ndarray] | None = None  # features and teacher targets, --teacher-pool-percentage
 
     @property
     def counts(self) -> dict[str, int]:
@@ -46,15 +47,6 @@ class Prepared:
 
     def display_labels(self, binary: bool) -> list[str]:
         return ["no", "yes"] if binary else self.index.labels
-
-
-@dataclass
-class TrainState:
-    """What a checkpoint saves beside the model (state.json), so that ``--resume`` continues."""
-
-    step: int = 0
-    best_val: float = -1.0
-    history: list[dict] = field(default_factory=list)
 
 
 def prepare(s: TrainSettings) -> Prepared:
@@ -123,12 +115,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
 
     start = s.start_checkpoint or (str(ckpt_dir) if s.resume else "")
     if start:
-        path = Path(start)
-        model = keras.models.load_model(path / "model.keras" if path.is_dir() else path)
-        state_file = (path if path.is_dir() else path.parent) / "state.json"
-        state = TrainState(**json.loads(state_file.read_text())) if state_file.exists() else TrainState()
-        print(f"resuming from {start} at step {state.step}", flush=True)
-        return model, state
+        return resume(s, prep, start)
     (Path(s.out) / "best.keras").unlink(missing_ok=True)  # from an earlier run in the same folder
     clean = prep.frontend.batch_features(prep.data["training"][0][: min(1000, prep.counts["training"])])
     if s.level_invariant:
@@ -147,7 +134,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
     if s.pretrain_clips:
         from .pretrain import pretrain_body
 
-        pretrain_body(model, prep, s.pretrain_clips, s.pretrain_epochs, s.seed, s.teacher_dir)
+        prep.pretraining = pretrain_body(model, prep, s.pretrain_clips, s.pretrain_epochs, s.seed, s.teacher_dir)
     model.compile(
         optimizer=keras.optimizers.Adam(s.schedule()[0][1]),
         loss="binary_crossentropy" if s.binary else "sparse_categorical_crossentropy",
@@ -197,17 +184,6 @@ def record_validation(
     )
 
 
-def save_checkpoint(model, state: TrainState, ckpt_dir: Path) -> None:
-    """Written beside, then renamed: a crash mid-save leaves the previous checkpoint whole."""
-    tmp = ckpt_dir.with_name(ckpt_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    model.save(tmp / "model.keras")
-    (tmp / "state.json").write_text(json.dumps(asdict(state)))
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    tmp.rename(ckpt_dir)
-
-
 def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -> tuple[float, BatchMaker]:
     """Train to the last step of the schedule; returns the seconds spent and the last batch maker
     (for its timing figures). Ctrl-C saves a checkpoint to resume from."""
@@ -235,6 +211,8 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
             mix=prep.mix,
             soft_targets=prep.soft_targets,
             distill_weight=s.distill_weight,
+            pool=prep.pool,
+            pool_percentage=s.teacher_pool_percentage,
         )
 
     batches = start_batches(state.step)
@@ -289,8 +267,11 @@ def run_training(s: TrainSettings) -> dict:
     if s.teacher_dir:
         from .teacher import compile_for_soft_targets, soft_targets_for
 
-        prep.soft_targets = soft_targets_for(s, prep)
+        teacher, prep.soft_targets = soft_targets_for(s, prep)
+        if s.teacher_pool_percentage:
+            prep.pool = teacher.pool(prep.pretraining, prep.index.trained_classes, s.distill_weight)
         compile_for_soft_targets(model, s.learning_rate_at(state.step))
+    prep.pretraining = None  # only the pool needed its embeddings
     train_seconds, batches = fit(s, prep, model, state, out)
     if (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
         model = keras.models.load_model(out / "best.keras")

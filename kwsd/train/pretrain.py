@@ -16,6 +16,7 @@ it hears, on as many clips as one cares to embed (unlabelled audio counts as muc
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,34 +24,50 @@ BATCH = 100
 SEED_OFFSET = 7  # its batches are not the training's first ones
 
 
-def pretraining_set(prep, clips: int, seed: int, embedding) -> tuple[np.ndarray, np.ndarray]:
-    """MFCCs and standardised embeddings of ``clips`` augmented training-distribution clips."""
+@dataclass
+class PretrainingSet:
+    """The augmented clips the body learns the embedding on, kept for ``--teacher-pool-percentage``."""
+
+    features: np.ndarray  # (clips, frames, coefficients): MFCCs as training batches have them
+    embeddings: np.ndarray  # (clips, windows, 96): the speech embedding of each clip's audio
+    labels: np.ndarray  # trained class of each clip (_unknown_ for negative windows and partial words)
+    distillable: np.ndarray  # bool: a spoken clip of the keyword data set (not silence, not the negative mix)
+
+
+def pretraining_set(prep, clips: int, seed: int, embedding) -> PretrainingSet:
+    """MFCCs and embeddings of ``clips`` augmented training-distribution clips."""
     from tqdm import tqdm
 
     from .batches import augmented_batch
 
-    clip_set, labels, silence = prep.data["training"]
-    feats, targets = [], []
+    clip_set, _, silence = prep.data["training"]
+    feats, embeddings, labels, distillable = [], [], [], []
     for b in tqdm(range(-(-clips // BATCH)), desc="pretraining set", unit="batch", dynamic_ncols=True, leave=False):
         rng = np.random.default_rng([seed + SEED_OFFSET, b])
-        audio, _, _ = augmented_batch(clip_set, labels, silence, prep.mix, prep.augmenter, BATCH, rng)
+        audio, y, idx = augmented_batch(clip_set, prep.train_labels, silence, prep.mix, prep.augmenter, BATCH, rng)
         feats.append(prep.frontend.batch_features(audio))
-        targets.append(embedding(audio.astype(np.float32)).reshape(len(audio), -1))
-    x, y = np.concatenate(feats)[:clips], np.concatenate(targets)[:clips].astype(np.float32)
-    return x, (y - y.mean(axis=0)) / (y.std(axis=0) + 1e-6)
+        embeddings.append(embedding(audio.astype(np.float32)))
+        labels.append(y)
+        spoken = np.zeros(len(y), bool)
+        spoken[: len(idx)] = ~silence[idx]  # the batch's keyword-data-set clips come first
+        distillable.append(spoken)
+    first = lambda parts: np.concatenate(parts)[:clips]  # noqa: E731
+    return PretrainingSet(first(feats), first(embeddings), first(labels), first(distillable))
 
 
-def pretrain_body(model, prep, clips: int, epochs: int, seed: int, teacher_dir: str) -> float:
+def pretrain_body(model, prep, clips: int, epochs: int, seed: int, teacher_dir: str) -> PretrainingSet:
     """Train ``model``'s layers below its output layer ("scores") to predict the embedding, in
-    place; returns the last epoch's loss (mean squared error of standardised targets: 1.0 is no
-    better than always answering the average)."""
+    place, and print the last epoch's loss (mean squared error of standardised targets: 1.0 is no
+    better than always answering the average). Returns the clips it learned on."""
     import keras
     from tqdm import tqdm
 
     from .teacher import SpeechEmbedding
 
     t0 = time.time()
-    x, y = pretraining_set(prep, clips, seed, SpeechEmbedding(teacher_dir))
+    data = pretraining_set(prep, clips, seed, SpeechEmbedding(teacher_dir))
+    x, y = data.features, data.embeddings.reshape(len(data.embeddings), -1).astype(np.float32)
+    y = (y - y.mean(axis=0)) / (y.std(axis=0) + 1e-6)
     body = model.get_layer("scores").input
     regression = keras.Model(model.input, keras.layers.Dense(y.shape[1], name="embedding")(body))
     regression.compile(optimizer=keras.optimizers.Adam(0.001), loss="mse")
@@ -64,4 +81,4 @@ def pretrain_body(model, prep, clips: int, epochs: int, seed: int, teacher_dir: 
         f"loss {loss:.3f} (1.0: no better than the average); {time.time() - t0:.0f} s",
         flush=True,
     )
-    return loss
+    return data

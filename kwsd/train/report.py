@@ -15,7 +15,8 @@ from .batches import BatchMaker
 from .settings import TrainSettings, portable_settings
 
 if TYPE_CHECKING:  # loop.py imports this module; the types only annotate
-    from .loop import Prepared, TrainState
+    from .checkpoint import TrainState
+    from .loop import Prepared
 
 
 def confusion_text(confusion: np.ndarray, labels: list[str]) -> str:

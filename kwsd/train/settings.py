@@ -57,6 +57,7 @@ class TrainSettings:
     distill_temperature: float = 2.0  # softens the teacher's probabilities
     pretrain_clips: int = 0  # clips on which the fresh network first learns the embedding (pretrain.py); 0: none
     pretrain_epochs: int = 12
+    teacher_pool_percentage: float = 0.0  # share of each batch: pretraining clips with the teacher's targets
     eval_stream: str = ""  # WAV streams with LABELS beside (kwsd stream make) to report at the end
     eval_negative: str = ""  # WAV recordings of no keyword, for false accepts per hour at the end
     # the frontend: flag names as in TensorFlow's train.py, defaults from FrontendParams (the one source)
@@ -112,7 +113,8 @@ class TrainSettings:
         return slow, fast
 
     def check_shares(self) -> None:
-        for name in ("negative_percentage", "partial_percentage", "hard_negative_percentage", "reverb_percentage"):
+        shares = ("negative_percentage", "partial_percentage", "hard_negative_percentage", "reverb_percentage")
+        for name in (*shares, "teacher_pool_percentage"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0..100")
         extra = (
@@ -139,6 +141,10 @@ class TrainSettings:
             raise ValueError("--pretrain-clips must be 0 or more and --pretrain-epochs 1 or more")
         if self.pretrain_clips and not self.teacher_dir:
             raise ValueError("--pretrain-clips needs --teacher-dir (the speech embedding it learns from)")
+        if self.teacher_pool_percentage and not self.pretrain_clips:
+            raise ValueError("--teacher-pool-percentage needs --pretrain-clips (the clips it draws from)")
+        if self.teacher_pool_percentage >= 100:
+            raise ValueError("--teacher-pool-percentage must leave room for the other clips (< 100)")
         if self.mine_hard_negatives and not self.negative_dir:
             raise ValueError("--mine-hard-negatives needs --negative-dir")
 

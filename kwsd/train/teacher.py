@@ -108,9 +108,25 @@ class Teacher:
         return np.concatenate([np.asarray(self.head(self.embedding(c), training=False)) for c in chunks])
 
     def probabilities(self, audio: np.ndarray) -> np.ndarray:
-        z = self.logits(audio) / self.temperature
+        return self.soften(self.logits(audio))
+
+    def soften(self, logits: np.ndarray) -> np.ndarray:
+        z = logits / self.temperature
         z = np.exp(z - z.max(axis=1, keepdims=True))
         return z / z.sum(axis=1, keepdims=True)
+
+    def pool(self, data, classes: int, weight: float) -> tuple[np.ndarray, np.ndarray]:
+        """Features and targets of the pretraining clips (pretrain.PretrainingSet), whose
+        embeddings are known: the teacher's view of each augmented clip mixed into its spoken
+        clips' labels, as ``soft_targets`` does for clean clips (silence and the negative mix keep
+        their label). Cheap: only the head runs."""
+        targets = np.eye(classes, dtype=np.float32)[data.labels]
+        spoken = data.embeddings[data.distillable]
+        chunks = [spoken[i : i + 1000] for i in range(0, len(spoken), 1000)]
+        logits = np.concatenate([np.asarray(self.head(c, training=False)) for c in chunks])
+        targets[data.distillable] = (1 - weight) * targets[data.distillable] + weight * self.soften(logits)
+        print(f"teacher: targets for {len(targets)} augmented pretraining clips ({len(spoken)} spoken)", flush=True)
+        return data.features, targets
 
     def soft_targets(self, clips: np.ndarray, labels: np.ndarray, silence: np.ndarray) -> np.ndarray:
         """The teacher's probabilities for each clean clip (rows for the batches to look up).
@@ -127,8 +143,8 @@ class Teacher:
         return float(np.mean(fold(self.logits(clips).argmax(axis=1)) == labels))
 
 
-def soft_targets_for(s, prep) -> np.ndarray:
-    """The teacher's soft targets for the training clips (one row each).  Its head is trained
+def soft_targets_for(s, prep) -> tuple[Teacher, np.ndarray]:
+    """The teacher and its soft targets for the training clips (one row each).  Its head is trained
     first, on augmented batches of the keyword data set (another seed than the training
     batches), and its validation accuracy printed.  Negative recordings and partial words are
     left out: with them its head lost 8-10 points of validation accuracy (keywords
@@ -158,7 +174,7 @@ def soft_targets_for(s, prep) -> np.ndarray:
     t0 = time.time()
     targets = teacher.soft_targets(clips, prep.train_labels, silence)
     print(f"teacher: soft targets for {len(targets)} training clips in {time.time() - t0:.0f} s", flush=True)
-    return targets
+    return teacher, targets
 
 
 def compile_for_soft_targets(model, learning_rate: float) -> None:

@@ -1,0 +1,48 @@
+"""Checkpoints: the model and the loop's state saved every ``--save-step-interval`` steps and on
+Ctrl-C, and read back by ``--resume`` (or ``--start-checkpoint``) to go on where it stopped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint saves beside the model (state.json), so that ``--resume`` continues."""
+
+    step: int = 0
+    best_val: float = -1.0
+    history: list[dict] = field(default_factory=list)
+
+
+def save_checkpoint(model, state: TrainState, ckpt_dir: Path) -> None:
+    """Written beside, then renamed: a crash mid-save leaves the previous checkpoint whole."""
+    tmp = ckpt_dir.with_name(ckpt_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model.save(tmp / "model.keras")
+    (tmp / "state.json").write_text(json.dumps(asdict(state)))
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    tmp.rename(ckpt_dir)
+
+
+def resume(s, prep, start: str):
+    """The model and state saved at ``start`` (a checkpoint folder or a .keras file). With
+    ``--teacher-pool-percentage`` the pretraining clips are drawn again (the same ones: they are
+    seeded), without the pretraining itself."""
+    import keras
+
+    path = Path(start)
+    model = keras.models.load_model(path / "model.keras" if path.is_dir() else path)
+    state_file = (path if path.is_dir() else path.parent) / "state.json"
+    state = TrainState(**json.loads(state_file.read_text())) if state_file.exists() else TrainState()
+    print(f"resuming from {start} at step {state.step}", flush=True)
+    if s.teacher_pool_percentage:
+        from .pretrain import pretraining_set
+        from .teacher import SpeechEmbedding
+
+        prep.pretraining = pretraining_set(prep, s.pretrain_clips, s.seed, SpeechEmbedding(s.teacher_dir))
+    return model, state
