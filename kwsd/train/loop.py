@@ -184,6 +184,30 @@ def record_validation(
     )
 
 
+def start_batches(s: TrainSettings, prep: Prepared, served, step: int) -> BatchMaker:
+    """The batch maker from ``step`` on; at a phase boundary with ``--mine-hard-negatives`` the
+    model (``served``) first mines the negative recordings for the windows it takes for keywords."""
+    if s.mine_hard_negatives and prep.mix is not None and any(step >= b for b in s.phase_boundaries()):
+        prep.mix.hard = mine(served, prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold)
+    clips, _, silence = prep.data["training"]
+    return BatchMaker(
+        clips,
+        prep.train_labels,
+        silence,
+        prep.frontend,
+        prep.augmenter,
+        s.batch_size,
+        s.seed,
+        s.spec_augment,
+        start_step=step,
+        mix=prep.mix,
+        soft_targets=prep.soft_targets,
+        distill_weight=s.distill_weight,
+        pool=prep.pool,
+        pool_percentage=s.teacher_pool_percentage,
+    )
+
+
 def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -> tuple[float, BatchMaker]:
     """Train to the last step of the schedule; returns the seconds spent and the last batch maker
     (for its timing figures). Ctrl-C saves a checkpoint to resume from."""
@@ -194,28 +218,7 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
     boundaries = s.phase_boundaries()
     served = exported(model, prep)  # built once: it shares the layers, so it follows the training
 
-    def start_batches(step: int) -> BatchMaker:
-        if s.mine_hard_negatives and prep.mix is not None and any(step >= b for b in boundaries):
-            prep.mix.hard = mine(served, prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold)
-        clips, _, silence = prep.data["training"]
-        return BatchMaker(
-            clips,
-            prep.train_labels,
-            silence,
-            prep.frontend,
-            prep.augmenter,
-            s.batch_size,
-            s.seed,
-            s.spec_augment,
-            start_step=step,
-            mix=prep.mix,
-            soft_targets=prep.soft_targets,
-            distill_weight=s.distill_weight,
-            pool=prep.pool,
-            pool_percentage=s.teacher_pool_percentage,
-        )
-
-    batches = start_batches(state.step)
+    batches = start_batches(s, prep, served, state.step)
     t0 = time.time()
     bar = tqdm(total=total_steps, initial=state.step, unit="step", dynamic_ncols=True)
     try:
@@ -238,7 +241,7 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
             if s.mine_hard_negatives and step in boundaries:
                 batches.close()  # a new maker from this step on: batches stay a function of the step alone
                 bar.clear()
-                batches = start_batches(step)
+                batches = start_batches(s, prep, served, step)
     except KeyboardInterrupt:
         bar.close()
         save_checkpoint(model, state, ckpt_dir)
