@@ -691,6 +691,15 @@ def test_a_teacher_trains_first_and_then_teaches_every_batch(tmp_path):
     exported = KeywordModel.load(out / "model.tflite")  # nothing of the teacher in it
     assert exported.labels == ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
     assert (out / "model.tflite").stat().st_size < 30_000
+    # resumed, the pool is drawn again (the same seeded clips) without pretraining the body again
+    more = ["--how-many-training-steps", "20,10", "--learning-rate", "0.01,0.001", "--resume"]
+    again = ["train", "--data-dir", SPEECH, *TINY, *more, "--teacher-dir", teacher, *pretrain, "--out", out]
+    proc = kwsd(*again, timeout=600)
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "at step 20" in text and "pretraining: the body learned" not in text
+    assert f"teacher: targets for 250 augmented pretraining clips ({pooled.group(1)} spoken)" in text
+    assert json.loads((out / "report.json").read_text())["steps"] == 30
 
 
 def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():

@@ -134,7 +134,8 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
     if s.pretrain_clips:
         from .pretrain import pretrain_body
 
-        prep.pretraining = pretrain_body(model, prep, s.pretrain_clips, s.pretrain_epochs, s.seed, s.teacher_dir)
+        data = pretrain_body(model, prep, s.pretrain_clips, s.pretrain_epochs, s.seed, s.teacher_dir)
+        prep.pretraining = data if s.teacher_pool_percentage else None  # 4 KB a clip: kept only for the pool
     model.compile(
         optimizer=keras.optimizers.Adam(s.schedule()[0][1]),
         loss="binary_crossentropy" if s.binary else "sparse_categorical_crossentropy",
@@ -274,7 +275,7 @@ def run_training(s: TrainSettings) -> dict:
         if s.teacher_pool_percentage:
             prep.pool = teacher.pool(prep.pretraining, prep.index.trained_classes, s.distill_weight)
         compile_for_soft_targets(model, s.learning_rate_at(state.step))
-    prep.pretraining = None  # only the pool needed its embeddings
+    prep.pretraining = None  # the pool has what it needed
     train_seconds, batches = fit(s, prep, model, state, out)
     if (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
         model = keras.models.load_model(out / "best.keras")

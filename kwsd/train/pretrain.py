@@ -51,8 +51,8 @@ def pretraining_set(prep, clips: int, seed: int, embedding) -> PretrainingSet:
         spoken = np.zeros(len(y), bool)
         spoken[: len(idx)] = ~silence[idx]  # the batch's keyword-data-set clips come first
         distillable.append(spoken)
-    first = lambda parts: np.concatenate(parts)[:clips]  # noqa: E731
-    return PretrainingSet(first(feats), first(embeddings), first(labels), first(distillable))
+    joined = [np.concatenate(parts)[:clips] for parts in (feats, embeddings, labels, distillable)]
+    return PretrainingSet(*joined)
 
 
 def pretrain_body(model, prep, clips: int, epochs: int, seed: int, teacher_dir: str) -> PretrainingSet:
