@@ -29,6 +29,14 @@ def augmented_batch(clips, labels, silence, mix, augmenter, batch_size: int, rng
     return augmenter(clips, silence, rng), labels, idx
 
 
+def mixed_targets(labels, classes: int, taught, teacher_rows, weight: float) -> np.ndarray:
+    """One-hot rows of ``labels``; the rows ``taught`` (a slice or mask) become (1 - weight) of
+    the label plus ``weight`` of the teacher's row (``teacher_rows``, one per taught row)."""
+    targets = np.eye(classes, dtype=np.float32)[labels]
+    targets[taught] = (1 - weight) * targets[taught] + weight * teacher_rows
+    return targets
+
+
 class BatchMaker:
     """Augmented feature batches, made in a background thread so that numpy's FFTs
     (which release the GIL) overlap with TensorFlow's training step."""
@@ -82,9 +90,8 @@ class BatchMaker:
         if self.soft_targets is not None:
             # the teacher knows words, not what to ignore: the negative mix (after the data
             # set's clips) keeps its hard _unknown_ label
-            targets = np.eye(self.soft_targets.shape[1], dtype=np.float32)[labels]
-            targets[: len(idx)] *= 1 - self.distill_weight
-            targets[: len(idx)] += self.distill_weight * self.soft_targets[idx]
+            classes, taught = self.soft_targets.shape[1], slice(0, len(idx))
+            targets = mixed_targets(labels, classes, taught, self.soft_targets[idx], self.distill_weight)
         if self.pool_rows:
             rows = rng.integers(0, len(self.pool[0]), self.pool_rows)
             feats = np.concatenate((feats, self.pool[0][rows]))

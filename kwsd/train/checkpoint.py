@@ -29,10 +29,8 @@ def save_checkpoint(model, state: TrainState, ckpt_dir: Path) -> None:
     tmp.rename(ckpt_dir)
 
 
-def resume(s, prep, start: str):
-    """The model and state saved at ``start`` (a checkpoint folder or a .keras file). With
-    ``--teacher-pool-percentage`` the pretraining clips are drawn again (the same ones: they are
-    seeded), without the pretraining itself."""
+def resume(start: str):
+    """The model and state saved at ``start`` (a checkpoint folder or a .keras file)."""
     import keras
 
     path = Path(start)
@@ -40,9 +38,4 @@ def resume(s, prep, start: str):
     state_file = (path if path.is_dir() else path.parent) / "state.json"
     state = TrainState(**json.loads(state_file.read_text())) if state_file.exists() else TrainState()
     print(f"resuming from {start} at step {state.step}", flush=True)
-    if s.teacher_pool_percentage:
-        from .pretrain import pretraining_set
-        from .teacher import SpeechEmbedding
-
-        prep.pretraining = pretraining_set(prep, s.pretrain_clips, s.seed, SpeechEmbedding(s.teacher_dir))
     return model, state

@@ -115,7 +115,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
 
     start = s.start_checkpoint or (str(ckpt_dir) if s.resume else "")
     if start:
-        return resume(s, prep, start)
+        return resume(start)
     (Path(s.out) / "best.keras").unlink(missing_ok=True)  # from an earlier run in the same folder
     clean = prep.frontend.batch_features(prep.data["training"][0][: min(1000, prep.counts["training"])])
     if s.level_invariant:
@@ -273,7 +273,11 @@ def run_training(s: TrainSettings) -> dict:
 
         teacher, prep.soft_targets = soft_targets_for(s, prep)
         if s.teacher_pool_percentage:
-            prep.pool = teacher.pool(prep.pretraining, prep.index.trained_classes, s.distill_weight)
+            from .pretrain import pretraining_set
+
+            # a resumed run did not pretrain: the same clips again (they are seeded)
+            clips = prep.pretraining or pretraining_set(prep, s.pretrain_clips, s.seed, teacher.embedding)
+            prep.pool = teacher.pool(clips, prep.index.trained_classes, s.distill_weight)
         compile_for_soft_targets(model, s.learning_rate_at(state.step))
     prep.pretraining = None  # the pool has what it needed
     train_seconds, batches = fit(s, prep, model, state, out)

@@ -36,17 +36,16 @@ class PretrainingSet:
 
 def pretraining_set(prep, clips: int, seed: int, embedding) -> PretrainingSet:
     """MFCCs and embeddings of ``clips`` augmented training-distribution clips."""
-    from tqdm import tqdm
+    from .teacher import embedded_batches
 
-    from .batches import augmented_batch
-
-    clip_set, _, silence = prep.data["training"]
+    _, _, silence = prep.data["training"]
     feats, embeddings, labels, distillable = [], [], [], []
-    for b in tqdm(range(-(-clips // BATCH)), desc="pretraining set", unit="batch", dynamic_ncols=True, leave=False):
-        rng = np.random.default_rng([seed + SEED_OFFSET, b])
-        audio, y, idx = augmented_batch(clip_set, prep.train_labels, silence, prep.mix, prep.augmenter, BATCH, rng)
+    batches = embedded_batches(
+        prep, embedding, -(-clips // BATCH), BATCH, lambda b: [seed + SEED_OFFSET, b], prep.mix, "pretraining set"
+    )
+    for audio, y, idx, embedded in batches:
         feats.append(prep.frontend.batch_features(audio))
-        embeddings.append(embedding(audio.astype(np.float32)))
+        embeddings.append(embedded)
         labels.append(y)
         spoken = np.zeros(len(y), bool)
         spoken[: len(idx)] = ~silence[idx]  # the batch's keyword-data-set clips come first

@@ -77,6 +77,22 @@ class SpeechEmbedding:
         return self._run(self.embedding, flat).reshape(len(audio), len(starts), EMBEDDING_SIZE)
 
 
+def embedded_batches(prep, embedding: SpeechEmbedding, count: int, size: int, seeds, mix, desc: str):
+    """``count`` augmented training batches of ``size`` clips (batch b drawn with the seed
+    ``seeds(b)``, the negative ``mix`` or None), each with its embeddings: yields (audio, labels,
+    indices of the keyword-data-set clips, embeddings). The teacher's head and the pretraining
+    learn from these."""
+    from tqdm import tqdm
+
+    from .batches import augmented_batch
+
+    clips, _, silence = prep.data["training"]
+    for b in tqdm(range(count), desc=desc, unit="batch", dynamic_ncols=True, leave=False):
+        rng = np.random.default_rng(seeds(b))
+        audio, labels, idx = augmented_batch(clips, prep.train_labels, silence, mix, prep.augmenter, size, rng)
+        yield audio, labels, idx, embedding(audio.astype(np.float32))
+
+
 def build_head(windows: int, classes: int, seed: int):
     """A small classifier on the embedding windows: logits out."""
     import keras
@@ -105,7 +121,11 @@ class Teacher:
     def logits(self, audio: np.ndarray, batch: int = 100) -> np.ndarray:
         """In batches of 100 clips (the embedding's memory grows with the batch)."""
         chunks = [audio[i : i + batch] for i in range(0, len(audio), batch)]
-        return np.concatenate([np.asarray(self.head(self.embedding(c), training=False)) for c in chunks])
+        return np.concatenate([self.head_logits(self.embedding(c)) for c in chunks])
+
+    def head_logits(self, embeddings: np.ndarray, batch: int = 1000) -> np.ndarray:
+        chunks = [embeddings[i : i + batch] for i in range(0, len(embeddings), batch)]
+        return np.concatenate([np.asarray(self.head(c, training=False)) for c in chunks])
 
     def probabilities(self, audio: np.ndarray) -> np.ndarray:
         return self.soften(self.logits(audio))
@@ -120,11 +140,10 @@ class Teacher:
         embeddings are known: the teacher's view of each augmented clip mixed into its spoken
         clips' labels, as ``soft_targets`` does for clean clips (silence and the negative mix keep
         their label). Cheap: only the head runs."""
-        targets = np.eye(classes, dtype=np.float32)[data.labels]
-        spoken = data.embeddings[data.distillable]
-        chunks = [spoken[i : i + 1000] for i in range(0, len(spoken), 1000)]
-        logits = np.concatenate([np.asarray(self.head(c, training=False)) for c in chunks])
-        targets[data.distillable] = (1 - weight) * targets[data.distillable] + weight * self.soften(logits)
+        from .batches import mixed_targets
+
+        spoken = self.soften(self.head_logits(data.embeddings[data.distillable]))
+        targets = mixed_targets(data.labels, classes, data.distillable, spoken, weight)
         print(f"teacher: targets for {len(targets)} augmented pretraining clips ({len(spoken)} spoken)", flush=True)
         return data.features, targets
 
@@ -149,19 +168,17 @@ def soft_targets_for(s, prep) -> tuple[Teacher, np.ndarray]:
     batches), and its validation accuracy printed.  Negative recordings and partial words are
     left out: with them its head lost 8-10 points of validation accuracy (keywords
     inside speech and half words, labelled _unknown_, look like keywords to the embedding)."""
-    from tqdm import tqdm
-
-    from .batches import augmented_batch
     from .dataset import evaluation_clips
 
     embedding = SpeechEmbedding(s.teacher_dir)
     t0 = time.time()
     clips, _, silence = prep.data["training"]
     xs, ys = [], []
-    for step in tqdm(range(TEACHER_BATCHES), desc="teacher embeddings", unit="batch", dynamic_ncols=True, leave=False):
-        rng = np.random.default_rng([s.seed, step, 1])
-        audio, labels, _ = augmented_batch(clips, prep.train_labels, silence, None, prep.augmenter, s.batch_size, rng)
-        xs.append(embedding(audio))
+    batches = embedded_batches(
+        prep, embedding, TEACHER_BATCHES, s.batch_size, lambda b: [s.seed, b, 1], None, "teacher embeddings"
+    )
+    for _, labels, _, embedded in batches:
+        xs.append(embedded)
         ys.append(labels)
     x, y = np.concatenate(xs), np.concatenate(ys)
     head = build_head(x.shape[1], prep.index.trained_classes, s.seed)
