@@ -16,4 +16,5 @@ for p in asterisk-core-sounds-es-wav asterisk-core-sounds-fr-wav asterisk-core-s
   DEB_NEG="${DEB_NEG:+$DEB_NEG,}$DEB/$p"
 done
 # DEB_NEG: the Debian part alone (its 'testing' split is the second validation set, neg_val_extra.wav)
-TRAIN_NEG="$DATA/negative_speech/picovoice_speech_to_intent/speech,$DEB_NEG"
+# EXTRA_NEG: more training negatives, appended as they are (e.g. "runs/stamps:2", bench/fetch_stamps.sh)
+TRAIN_NEG="$DATA/negative_speech/picovoice_speech_to_intent/speech,$DEB_NEG${EXTRA_NEG:+,$EXTRA_NEG}"

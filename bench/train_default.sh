@@ -7,6 +7,7 @@
 # split puts in validation/testing, negative_speech/mycroft_precise_community, the Debian packages
 # asterisk-core-sounds-en-wav and fillets-ng-data, and the validation/testing hash split of the rest.
 # The teacher (a pretrained speech embedding, bench/fetch_teacher.sh) is fetched into TEACHER first.
+# EXTRA_NEG: more negative folders (bench/negative_dirs.sh).
 # EXTRA_ARGS: more `kwsd train` options. Until the level-invariant default (models/README.md, "Quiet
 # speech"), this script had neither --level-invariant nor --teacher-dir; the runs that
 # models/README.md describes up to and in that section add their EXTRA_ARGS to that older recipe.
