@@ -31,13 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from kwsd.features import MfccFrontend, StreamingMfcc  # noqa: E402
+from kwsd.machine import cpu_description  # noqa: E402
 from kwsd.model import KeywordModel, recommended_stride_ms  # noqa: E402
 from kwsd.pipeline import Pipeline  # noqa: E402
 from kwsd.recognize import RecognizeCommands  # noqa: E402
 from kwsd.wavfile import read_wav, write_wav  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import cpu_description  # noqa: E402
 
 
 def median_us(fn, runs=2000):

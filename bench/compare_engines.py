@@ -30,8 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import cpu_description  # noqa: E402
 from measure import measure as run_measured  # noqa: E402
+
+from kwsd.machine import cpu_description  # noqa: E402
 
 PYMICRO_DRIVER = r"""
 import sys, wave

@@ -57,22 +57,3 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
-
-
-def cpu_description() -> str:
-    """The CPU's model name and the SIMD extensions that an int8 invoke depends on.  The same
-    model took 131 µs per invoke on one day's machine and 258 µs on another's (bench/RESULTS.md,
-    sixth session); without this line the two tables look comparable."""
-    name, flags = "unknown CPU", set()
-    try:
-        for line in open("/proc/cpuinfo"):
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model") and name == "unknown CPU":
-                name = value.strip()
-            elif key.strip() in ("flags", "Features") and not flags:
-                flags = set(value.split())
-    except OSError:
-        pass
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "asimd", "asimddp")
-    simd = [f for f in wanted if f in flags]
-    return f"{name} ({', '.join(simd) or 'no AVX2/AVX-512/NEON flags listed'})"

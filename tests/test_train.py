@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import io
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -80,6 +81,8 @@ def test_training_writes_a_report_plots_and_checkpoints(tiny_run):
             assert 0 <= r["accuracy"] <= 1 and np.array(r["confusion"]).sum() == r["n"] > 0
         assert report[kind]["median_invoke_us"] > 0
     assert report["macs"] > 0 and report["steps"] == 40
+    # the weights depend on the CPU's instruction set: the report names the machine it trained on
+    assert report["machine"]["machine"] == platform.machine() and report["machine"]["model"] != "unknown CPU"
     assert [h["step"] for h in report["history"]] == [20, 40]
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"

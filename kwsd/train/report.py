@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..machine import cpu
 from .batches import BatchMaker
 from .settings import TrainSettings, portable_settings
 
@@ -123,6 +124,7 @@ def export_and_report(
         "macs": count_macs(model),
         "history": state.history,
         "settings": portable_settings(s),
+        "machine": cpu(),  # the weights depend on the CPU's instruction set (kwsd/machine.py)
     }
     windows = export.sliding_windows(calib[:8], STRIDE_FRAMES)
     for kind, path in files.items():
