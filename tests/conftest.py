@@ -24,6 +24,10 @@ DATA = Path(__file__).resolve().parent / "data"
 SPEECH = DATA / "speech"
 DEFAULT_MODEL = ROOT / "models" / "default.tflite"
 SAMPLE = ROOT / "models" / "sample.wav"
+# what the bundled model reports on the sample ("yes", "stop", "stop" 3 s later, "go" over kitchen
+# noise; models/README.md): each keyword and the second its clip starts. One place to change when
+# the bundled model changes what it hears there.
+SAMPLE_TRUTH = [("yes", 0.5), ("stop", 3.0), ("stop", 6.0), ("go", 8.5)]
 
 
 def clip(word: str, i: int = 0) -> np.ndarray:

@@ -40,9 +40,9 @@ hooks:
       argv: [{sys.executable}, {script}, {out}, any]
     - keyword: stop
       argv: [/nonexistent/program]
-    - keyword: yes
+    - keyword: stop
       argv: [{sys.executable}, -c, "import sys; sys.exit(3)"]
-    - keyword: yes
+    - keyword: stop
       argv: [{sys.executable}, -c, "import time; time.sleep(60)"]
       timeout_s: 0.5
 """)
