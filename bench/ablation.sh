@@ -1,7 +1,7 @@
 #!/bin/sh
 # What each training change buys: short runs (2,500 steps) adding one change at a time, each
 # measured on the held-out test streams at the built-in default settings (threshold 0.7,
-# average 500 ms). Needs bench/make_eval_sets.sh's streams and train_default.sh's data links.
+# average 500 ms). Needs bench/make_eval_sets.sh's streams.
 #   sh bench/ablation.sh [SHARED_DATA_DIR] [DEBIAN_SPEECH_DIR] [OUT_DIR]
 set -eu
 DATA=${1:-../shared/data}
@@ -9,6 +9,7 @@ DEB=${2:-runs/debian_speech}
 OUT=${3:-runs/ablation}
 KWSD=${KWSD:-.venv/bin/kwsd}
 . bench/negative_dirs.sh
+. bench/extra_words.sh
 BASE="--data-dir $DATA/speech_commands_v0.02_test,runs/extra
   --background-dir $DATA/speech_commands_background_noise/_background_noise_ --split-salt kwsd
   --unknown-percentage 30 --model-architecture ds_cnn --spec-augment

@@ -26,6 +26,7 @@ KWSD=${KWSD:-.venv/bin/kwsd}
 PYTHON=${PYTHON:-.venv/bin/python}
 TTS=${TTS:-runs/tts_neg}
 mkdir -p "$OUT"
+. bench/extra_words.sh
 KITCHEN="$DATA/negative_speech/picovoice_speech_to_intent/noise/kitchen.flac"
 PICO="$DATA/negative_speech/picovoice_speech_to_intent/speech"
 KW="--data-dir $DATA/speech_commands_v0.02_test,runs/extra --split-salt kwsd --background $KITCHEN"

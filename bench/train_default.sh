@@ -20,12 +20,7 @@ TEACHER=${TEACHER:-runs/teacher_models}
 sh bench/fetch_teacher.sh "$TEACHER"
 # the fetch script works in a folder of its own: give it an absolute path
 [ -d "$DEB/hedgewars-data" ] || sh "$DATA/debian_speech.sh" "$(realpath -m "$DEB")"
-# speech_commands_extra is flat (<word>_<speaker>_nohash_<n>.wav): give it a folder per word
-mkdir -p runs/extra
-for f in "$DATA"/speech_commands_extra/toy_dataset/*/*.wav; do
-  b=$(basename "$f"); w=${b%%_*}; mkdir -p "runs/extra/$w"
-  ln -sf "$(realpath "$f")" "runs/extra/$w/${b#*_}"
-done
+. bench/extra_words.sh
 . bench/negative_dirs.sh
 exec $KWSD train --data-dir "$DATA/speech_commands_v0.02_test,runs/extra" \
   --background-dir "$DATA/speech_commands_background_noise/_background_noise_" \
