@@ -8,9 +8,12 @@
 # asterisk-core-sounds-en-wav and fillets-ng-data, and the validation/testing hash split of the rest.
 # The teacher (a pretrained speech embedding, bench/fetch_teacher.sh) is fetched into TEACHER first.
 # EXTRA_NEG: more negative folders (bench/negative_dirs.sh).
-# EXTRA_ARGS: more `kwsd train` options. Until the level-invariant default (models/README.md, "Quiet
-# speech"), this script had neither --level-invariant nor --teacher-dir; the runs that
-# models/README.md describes up to and in that section add their EXTRA_ARGS to that older recipe.
+# EXTRA_ARGS: more `kwsd train` options (a later --seed overrides the one below). Until the
+# level-invariant default (models/README.md, "Quiet speech"), this script had neither
+# --level-invariant nor --teacher-dir, and until the pretrained default ("Adopted: seed 8") neither
+# --pretrain-clips nor --seed: the runs that models/README.md describes before each of those add
+# their EXTRA_ARGS to the older recipe (the earlier pretrained runs: EXTRA_ARGS="--pretrain-clips 40000
+# --seed N"). The same seed on another CPU trains another network: keep the file of a run you want.
 set -eu
 DATA=${1:-../shared/data}
 DEB=${2:-runs/debian_speech}
@@ -28,5 +31,6 @@ exec $KWSD train --data-dir "$DATA/speech_commands_v0.02_test,runs/extra" \
   --negative-dir "$TRAIN_NEG" --negative-percentage 35 --partial-percentage 5 \
   --rir-dir "$DATA/room_impulse_responses" --reverb-percentage 30 --gain-db=-10,6 --speed-range 0.9,1.1 \
   --mine-hard-negatives --hard-negative-percentage 15 --level-invariant --teacher-dir "$TEACHER" \
+  --pretrain-clips 40000 --seed 8 \
   --how-many-training-steps 6000,3000,2000 --learning-rate 0.001,0.0005,0.0001 \
   --eval-step-interval 1000 --save-step-interval 1000 --name default --out "$OUT" ${EXTRA_ARGS:-}

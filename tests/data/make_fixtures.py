@@ -7,8 +7,10 @@ Speech Commands layout, with a short background-noise file) and models/sample.wa
 (the demo recording that `kwsd run` plays when there is no microphone).  Clips come
 only from speakers that the default model's split (salt "kwsd") puts in the test
 set, so demos never replay training data; within those, the loudest clips are taken,
-and, when a model is given, only clips that it labels correctly: the fixtures test the
-pipeline, not the model, whose accuracy is measured on the whole held-out split.
+and, when a model is given, only clips that it labels correctly, and for the demo only
+clips that it detects at their place in the demo at every level the validation checks
+(0, -12, -20, -26 dB): the fixtures and the demo show the pipeline, not the model, whose
+accuracy is measured on the whole held-out split (models/README.md).
 All audio: Speech Commands v0.02 (Warden 2018), CC BY 4.0.
 """
 
@@ -30,6 +32,8 @@ from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 WORDS = {"yes": 3, "no": 3, "stop": 4, "go": 3, "left": 2, "_unknown_": 4}
+DEMO = (("yes", 0.5), ("stop", 3.0), ("stop", 6.0), ("go", 8.5))  # word, start second
+DEMO_LEVELS_DB = (0, -12, -20, -26)
 
 
 def test_clips(words_dir: Path, word: str, model=None):
@@ -47,38 +51,75 @@ def test_clips(words_dir: Path, word: str, model=None):
     return [f for _, f in sorted(zip(rms, files), key=lambda p: -p[0])]
 
 
+def demo_bed(noise: np.ndarray) -> np.ndarray:
+    return noise[16000 * 20 : 16000 * 30] * 0.3  # ten seconds of quiet kitchen noise
+
+
+def place(bed: np.ndarray, clip: np.ndarray, at: float) -> np.ndarray:
+    out = bed.copy()
+    start = int(at * 16000)
+    out[start : start + len(clip)] += clip[: len(out) - start]
+    return out
+
+
+def heard_in_demo(model, bed: np.ndarray, word: str, at: float, clip: np.ndarray) -> bool:
+    """Whether ``model`` reports exactly ``word`` for this clip at its demo place, at each level."""
+    from kwsd.pipeline import run_array
+
+    audio = place(bed, clip, at)
+    return all(
+        [d.keyword for d in run_array([model], audio * 10 ** (db / 20), 16000)] == [word] for db in DEMO_LEVELS_DB
+    )
+
+
+def demo_clips(words_dir: Path, bed: np.ndarray, model=None) -> list[Path]:
+    """One clip per demo slot: the loudest not used yet (of those that the model hears there)."""
+    picks: list[Path] = []
+    for word, at in DEMO:
+        for f in test_clips(words_dir, word, model):
+            if f in picks or (model is not None and not heard_in_demo(model, bed, word, at, read_wav(str(f))[0])):
+                continue
+            picks.append(f)
+            break
+        else:
+            raise SystemExit(f"no test-split clip of {word!r} is heard at {at} s of the demo")
+    return picks
+
+
 def main(shared: Path, model=None) -> None:
     words_dir = shared / "speech_commands_v0.02_test"
     noise_dir = shared / "speech_commands_background_noise" / "_background_noise_"
     out = HERE / "speech"
     shutil.rmtree(out, ignore_errors=True)
+    noise, rate = read_wav(str(noise_dir / "doing_the_dishes.wav"))
+    bed = demo_bed(noise)
+    demo = demo_clips(words_dir, bed, model)
     chosen = {}
     for word, count in WORDS.items():
         (out / word).mkdir(parents=True)
-        picks, speakers = [], set()
+        picks = [f for f, (w, _) in zip(demo, DEMO) if w == word]  # the demo's clips are fixtures too
+        speakers = {f.name.split("_nohash_")[0] for f in picks}
         for f in test_clips(words_dir, word, model):
             speaker = f.name.split("_nohash_")[0]
+            if len(picks) >= count:
+                break
             if speaker in speakers:
                 continue
             speakers.add(speaker)
             picks.append(f)
-            if len(picks) == count:
-                break
         for f in picks:
             name = f.name.replace(".wav.wav", ".wav")
             shutil.copy(f, out / word / name)
         chosen[word] = picks
     (out / "_background_noise_").mkdir()
-    noise, rate = read_wav(str(noise_dir / "doing_the_dishes.wav"))
     write_wav(str(out / "_background_noise_" / "doing_the_dishes_2s.wav"), noise[16000 * 10 : 16000 * 12], rate)
 
     # the demo: yes, stop, stop again 3 s later, go; over quiet kitchen noise
-    sample = noise[16000 * 20 : 16000 * 30] * 0.3
-    for word, at, i in (("yes", 0.5, 0), ("stop", 3.0, 0), ("stop", 6.0, 1), ("go", 8.5, 0)):
-        clip, _ = read_wav(str(chosen[word][i]))
-        start = int(at * 16000)
-        sample[start : start + len(clip)] += clip
+    sample = bed
+    for f, (_, at) in zip(demo, DEMO):
+        sample = place(sample, read_wav(str(f))[0], at)
     write_wav(str(ROOT / "models" / "sample.wav"), sample, 16000)
+    print("demo", [f"{w}/{f.name}" for f, (w, _) in zip(demo, DEMO)])
     for word, picks in chosen.items():
         print(word, [p.name for p in picks])
 
