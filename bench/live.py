@@ -1,6 +1,6 @@
 """kwsd live: time to READY, idle cost on a microphone, and keyword-end -> MQTT latency.
 
-    .venv/bin/python bench/live.py [--stream runs/eval/kw_test.wav] [--minutes 2]
+    .venv/bin/python bench/live.py [--stream runs/eval/kw_test.wav] [--minutes 2] [--model FILE]
 
 Needs pulseaudio, pactl and mosquitto (scripts/test.sh installs them); everything runs on
 loopback in private instances that this script starts and stops.
@@ -84,10 +84,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def ready_and_idle(tmp: Path, starts: int = 5, idle_s: float = 30.0) -> dict:
+def ready_and_idle(tmp: Path, starts: int = 5, idle_s: float = 30.0, head: str = "") -> dict:
     pulse, env = start_pulse(tmp / "pulse")
     config = tmp / "mic.yaml"
-    config.write_text("audio:\n  device: pulse\n")
+    config.write_text(head + "audio:\n  device: pulse\n")
     ready = []
     try:
         for i in range(starts):
@@ -126,7 +126,7 @@ def word_ends_ms(audio: np.ndarray, truth: list[tuple[str, int]], rate: int = 16
     return [(label, start, word_end_ms(audio, rate, start)) for label, start in truth]
 
 
-def latency(tmp: Path, stream: Path, minutes: float) -> dict:
+def latency(tmp: Path, stream: Path, minutes: float, head: str = "") -> dict:
     """Keyword end -> MQTT message, for a recording paced by kwsd (--realtime) and for the live path."""
     audio, rate = read_wav(str(stream))
     cut = audio[: int(minutes * 60 * rate)]
@@ -160,7 +160,7 @@ def latency(tmp: Path, stream: Path, minutes: float) -> dict:
             time.sleep(0.1)
     client.loop_start()
     connected.wait(10)
-    mqtt_yaml = f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n  site: bench\n"
+    mqtt_yaml = head + f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n  site: bench\n"
     try:
         t0 = _run_file(tmp, wav, mqtt_yaml, minutes)
         time.sleep(1.0)
@@ -289,12 +289,14 @@ def main(argv=None) -> int:
         help="a keyword stream with its .txt truth (kwsd stream make)",
     )
     ap.add_argument("--minutes", type=float, default=2.0, help="how much of the stream to play at real time")
+    ap.add_argument("--model", help="a model file instead of the bundled one (to compare two in one session)")
     args = ap.parse_args(argv)
+    head = f"models: [{json.dumps(str(Path(args.model).resolve()))}]\n" if args.model else ""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "pulse").mkdir()
-        live = ready_and_idle(tmp)
-        lat = latency(tmp, Path(args.stream), args.minutes)
+        live = ready_and_idle(tmp, head=head)
+        lat = latency(tmp, Path(args.stream), args.minutes, head=head)
     print(
         f"READY after start: median {statistics.median(live['ready_s']):.2f} s "
         f"(of {', '.join(f'{s:.2f}' for s in live['ready_s'])})"
