@@ -56,16 +56,21 @@ def test_the_watchdog_is_not_petted_while_no_audio_flows(tmp_path):
     proc = start_kwsd(
         ["--input", "-"], {"NOTIFY_SOCKET": notify.address, "WATCHDOG_USEC": "400000"}, stdin=subprocess.PIPE
     )
-    chunk = np.round(compose([], 2.0) * 32767).astype("<i2").tobytes()
-    proc.stdin.write(chunk)
-    proc.stdin.flush()
-    time.sleep(2.0)
+    tenth = np.round(compose([], 0.1) * 32767).astype("<i2").tobytes()
+
+    def deliver(seconds: float) -> None:
+        """Audio as a microphone delivers it: a tenth of a second every tenth of a second (one
+        burst of 2 s would be processed in a few ms, leaving the 0.2 s watchdog check to chance)."""
+        for _ in range(round(seconds * 10)):
+            proc.stdin.write(tenth)
+            proc.stdin.flush()
+            time.sleep(0.1)
+
+    deliver(2.0)
     starved_from = time.monotonic() + 0.5  # the last audio is consumed within a stride or two
     time.sleep(2.5)  # the "microphone" delivers nothing: a stuck pipeline
     starved_to = time.monotonic()
-    proc.stdin.write(chunk)
-    proc.stdin.flush()
-    time.sleep(1.5)
+    deliver(1.5)
     proc.stdin.close()
     proc.wait(30)
     notify.close()
