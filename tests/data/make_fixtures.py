@@ -9,8 +9,9 @@ only from speakers that the default model's split (salt "kwsd") puts in the test
 set, so demos never replay training data; within those, the loudest clips are taken,
 and, when a model is given, only clips that it labels correctly, and for the demo only
 clips that it detects at their place in the demo at every level the validation checks
-(0, -12, -20, -26 dB): the fixtures and the demo show the pipeline, not the model, whose
-accuracy is measured on the whole held-out split (models/README.md).
+(0, -12, -20, -26 dB), with thresholds 0.05 above its own: the fixtures and the demo
+show the pipeline, not the model, whose accuracy is measured on the whole held-out split
+(models/README.md).
 All audio: Speech Commands v0.02 (Warden 2018), CC BY 4.0.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,7 @@ ROOT = HERE.parents[1]
 WORDS = {"yes": 3, "no": 3, "stop": 4, "go": 3, "left": 2, "_unknown_": 4}
 DEMO = (("yes", 0.5), ("stop", 3.0), ("stop", 6.0), ("go", 8.5))  # word, start second
 DEMO_LEVELS_DB = (0, -12, -20, -26)
+DEMO_MARGIN = 0.05
 
 
 def test_clips(words_dir: Path, word: str, model=None):
@@ -63,12 +66,23 @@ def place(bed: np.ndarray, clip: np.ndarray, at: float) -> np.ndarray:
 
 
 def heard_in_demo(model, bed: np.ndarray, word: str, at: float, clip: np.ndarray) -> bool:
-    """Whether ``model`` reports exactly ``word`` for this clip at its demo place, at each level."""
+    """Whether ``model`` reports exactly ``word`` for this clip at its demo place, at each level,
+    with a margin: every threshold raised by DEMO_MARGIN.  Scores move by a few hundredths with
+    the interpreter's kernels, which depend on the CPU (models/README.md); a demo word heard at
+    0.501 against 0.5 here could be lost on the machine that runs the tests."""
     from kwsd.pipeline import run_array
+    from kwsd.recognize import SmootherSettings
 
+    own = SmootherSettings.for_model(model.metadata)
+    strict = replace(
+        own,
+        detection_threshold=own.detection_threshold + DEMO_MARGIN,
+        thresholds={k: v + DEMO_MARGIN for k, v in own.thresholds.items()},
+    )
     audio = place(bed, clip, at)
     return all(
-        [d.keyword for d in run_array([model], audio * 10 ** (db / 20), 16000)] == [word] for db in DEMO_LEVELS_DB
+        [d.keyword for d in run_array([model], audio * 10 ** (db / 20), 16000, strict)] == [word]
+        for db in DEMO_LEVELS_DB
     )
 
 
