@@ -28,6 +28,7 @@ SAMPLE = ROOT / "models" / "sample.wav"
 # noise; models/README.md): each keyword and the second its clip starts. One place to change when
 # the bundled model changes what it hears there.
 SAMPLE_TRUTH = [("yes", 0.5), ("stop", 3.0), ("stop", 6.0), ("go", 8.5)]
+SAMPLE_WORDS = [w for w, _ in SAMPLE_TRUTH]
 
 
 def clip(word: str, i: int = 0) -> np.ndarray:
