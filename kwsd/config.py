@@ -36,7 +36,7 @@ def _opt(default, **limits):
 @dataclass
 class AudioConfig:
     device: typing.Optional[typing.Union[int, str]] = _opt(None)  # index, or part of the name; null = default
-    channel: typing.Optional[int] = _opt(None, min=0, max=63)  # null = mean of the channels
+    channel: typing.Optional[int] = _opt(None, min=0, max=63)  # null: one, mixed by the server (hw: the mean of two)
     sample_rate: typing.Optional[int] = _opt(None, min=4000, max=384000)  # capture rate; null = automatic
     block_ms: typing.Optional[int] = _opt(None, min=5, max=200)  # null = the clip stride
     ring_seconds: float = _opt(2.0, min=0.5, max=60.0)

@@ -66,7 +66,7 @@ class MicrophoneSource(Source):
                 f"audio.channel {channel} does not exist: device '{self.device_name}' has {max_ch} input channel(s)"
             )
         self.channel = channel
-        self.channels = channel + 1 if channel is not None else min(max_ch, 2) if max_ch > 1 else 1
+        self.channels = channel + 1 if channel is not None else self._channels_to_mix(info)
         self.rate = self._pick_rate(rate, wanted_rate, info)
         if block_ms is None:
             # one clip stride per block: strides end where blocks end, so nothing waits for the
@@ -75,7 +75,11 @@ class MicrophoneSource(Source):
             block_ms = stride_ms if self.rate == wanted_rate else 20
         self.block = max(1, self.rate * block_ms // 1000)
         self._scratch = np.zeros(self.block * 4, np.float32)
-        mixing = f"channel {channel}" if channel is not None else f"mean of {self.channels} channel(s)"
+        mixing = (
+            f"channel {channel}"
+            if channel is not None
+            else ("one channel" if self.channels == 1 else f"mean of {self.channels} channels")
+        )
         self.description = f"microphone '{self.device_name}' at {self.rate} Hz, {mixing}, {block_ms} ms blocks"
         self.stream = None
 
@@ -114,6 +118,24 @@ class MicrophoneSource(Source):
             names = ", ".join(f"{i}: {d['name']}" for i, d in matches)
             raise AudioError(f"audio.device '{device}' matches several input devices ({names}); be more specific")
         return matches[0]
+
+    def _channels_to_mix(self, info) -> int:
+        """How many channels to open when ``audio.channel`` names none.
+
+        One on ALSA's converting devices: a sound server's ('pulse', 'pipewire', 'default' where one
+        runs) and ALSA's plug devices claim more channels than any microphone has (32 and more) and
+        mix the source's channels themselves.  Asking PulseAudio for two of a mono microphone's made
+        it copy the channel and kwsd average the copies back: 0.15-0.2% of a core for nothing
+        (bench/RESULTS.md).  Other devices (hardware, '... (hw:1,0)'; dsnoop) give the mean of their
+        first two channels."""
+        max_ch = int(info["max_input_channels"])
+        try:
+            alsa = self.sd.query_hostapis(info["hostapi"])["name"] == "ALSA"
+        except Exception:
+            alsa = False
+        if max_ch == 1 or (alsa and max_ch > 2 and "(hw:" not in info["name"]):
+            return 1
+        return min(max_ch, 2)
 
     def _pick_rate(self, rate, wanted, info) -> int:
         """The model's rate if the device takes it, else its default, else a common rate.
