@@ -7,10 +7,13 @@
 # Kept: Belarusian, Bulgarian, Catalan, Romanian, Malayalam, Brazilian Portuguese and the English
 # names (animals), leaving out stamps named after a keyword (the stop sign). Left out: the languages of the validation words
 # (neg_val_words.wav: da, el, es, fr, lt, nl, ru), whose speakers might be the same volunteers.
-# Written as 16 kHz mono WAV, one folder per language. Used for training only, not shipped.
+# Written as 16 kHz mono WAV, one folder per language. Not shipped.
+# STAMP_LANGS: the languages to keep instead (models/README.md used STAMP_LANGS="da el es fr lt nl ru"
+# for a second stream of unseen short words).
 #   sh bench/fetch_stamps.sh [OUT_DIR]     (default runs/stamps)
 set -eu
 OUT=${1:-runs/stamps}
+LANGS=${STAMP_LANGS:-be bg ca ro ml pt_BR en}
 [ -f "$OUT/VERSION" ] && { echo "$OUT already there"; exit 0; }
 command -v sox >/dev/null || { echo "fetch_stamps.sh: needs sox (apt-get install sox libsox-fmt-all)" >&2; exit 1; }
 TMP=$(mktemp -d); chmod 755 "$TMP"; trap 'rm -rf "$TMP"' EXIT
@@ -26,7 +29,7 @@ while read -r f; do
     *_desc_*) lang=${stem##*_desc_} ;;
     *) continue ;;
   esac
-  case " be bg ca ro ml pt_BR en " in *" $lang "*) ;; *) continue ;; esac
+  case " $LANGS " in *" $lang "*) ;; *) continue ;; esac
   # a stamp named after a keyword may say it in any language (the stop sign: "стоп", "stop")
   case "_${stem%%_desc*}_" in *_yes_*|*_no_*|*_up_*|*_down_*|*_left_*|*_right_*|*_on_*|*_off_*|*_stop_*|*_go_*) continue ;; esac
   # stamps in different folders share names (frog_desc_ca in two sets): keep the folder in the name
