@@ -255,3 +255,28 @@ def test_the_device_scan_leaves_alsas_output_plugins_unloaded():
     assert loaded_after_scan("plain")  # this machine has the plugins (libasound2-plugins)
     assert loaded_after_scan("kwsd") == []
     assert loaded_after_scan("kwsd", ALSA_CONFIG_PATH="/usr/share/alsa/alsa.conf") == loaded_after_scan("plain")
+
+
+@pytest.mark.parametrize(
+    "name, hostapi, channels, opened",
+    [
+        ("pulse", "ALSA", 32, 1),  # the sound server mixes the source down itself
+        ("default", "ALSA", 64, 1),  # PipeWire's or ALSA's plug default
+        ("USB PnP Sound Device: Audio (hw:1,0)", "ALSA", 2, 2),  # hardware: kwsd averages two
+        ("ReSpeaker 4 Mic Array: USB Audio (hw:2,0)", "ALSA", 6, 2),
+        ("dsnoop", "ALSA", 2, 2),  # no converter: it may refuse fewer channels than the card's
+        ("USB mic: Audio (hw:1,0)", "ALSA", 1, 1),
+        ("system", "JACK Audio Connection Kit", 8, 2),
+    ],
+)
+def test_channels_opened_without_audio_channel(name, hostapi, channels, opened):
+    from kwsd.microphone import MicrophoneSource
+
+    class Apis:  # stands in for sounddevice's host API table
+        @staticmethod
+        def query_hostapis(index):
+            return {"name": hostapi}
+
+    source = MicrophoneSource.__new__(MicrophoneSource)
+    source.sd = Apis()
+    assert source._channels_to_mix({"name": name, "hostapi": 0, "max_input_channels": channels}) == opened
