@@ -29,6 +29,13 @@ from .service import Notifier
 from .sinks.console import JsonLines, log_detection
 from .sources import StdinSource, WavSource
 
+# The main thread's turn (reload, READY, device recovery, watchdog, STATUS): short until the first
+# stride (READY goes out within FIRST_TURN_S of it), then longer: a quiet room's idle CPU is a few
+# wake-ups a second of every thread (bench/RESULTS.md). SIGTERM still stops kwsd at once (it stops
+# the worker, which ends the wait); a SIGHUP reload waits for the next turn.
+FIRST_TURN_S = 0.2
+TURN_S = 0.5
+
 log = logging.getLogger("kwsd")
 
 
@@ -164,7 +171,7 @@ class Daemon:
         self._last_status, self._flowing, self._strides_before = 0.0, False, 0
         try:
             engine.start()
-            while not engine.join(0.2):
+            while not engine.join(self._turn_s()):
                 if not self._stop.is_set():  # once stopping, a closed stream is no lost device
                     self._supervise(recovery)
         finally:
@@ -183,8 +190,13 @@ class Daemon:
             return EXIT_UNDELIVERED
         return 0
 
+    def _turn_s(self) -> float:
+        """How long the main thread sleeps between turns; a watchdog is petted twice per its half-period."""
+        turn = TURN_S if self.engine.stats.strides else FIRST_TURN_S
+        return min(turn, self.notifier.watchdog_s / 4) if self.notifier.watchdog_s else turn
+
     def _supervise(self, recovery: DeviceRecovery) -> None:
-        """One turn of the main thread (every 0.2 s): reload, READY, device recovery, watchdog, STATUS."""
+        """One turn of the main thread: reload, READY, device recovery, watchdog, STATUS."""
         engine = self.engine
         if self._reload.is_set():
             self._reload.clear()

@@ -27,10 +27,10 @@ log = logging.getLogger(__name__)
 
 # While the silence gate is shut the worker wakes once per this many strides instead of once per
 # microphone block (bench/RESULTS.md: the worker's share of a quiet room's CPU). The stride that
-# opens the gate is then handled up to two strides late; the worker catches up at once, and a
-# detection, whose average window (500 ms for the bundled model) must first fill with scores
-# above a threshold of 0.5 or more, cannot come out of the first two strides after the gate opens.
-QUIET_WAKE_STRIDES = 3
+# opens the gate is then handled up to five strides (400 ms at 80 ms) late; the worker catches up
+# at once, and a detection, whose average window (800 ms for the bundled model) must first fill
+# with at least three scores above a threshold of 0.5 or more, comes long after a word's start.
+QUIET_WAKE_STRIDES = 6
 
 
 def name_os_thread(name: str) -> None:

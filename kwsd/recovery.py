@@ -42,7 +42,7 @@ class DeviceRecovery:
         if not self.enabled:
             return
         now = time.monotonic() if now is None else now
-        suspended = now - self._last_check > 1.0  # the whole process was stopped or starved, not the device
+        suspended = now - self._last_check > 2.0  # the whole process was stopped or starved, not the device
         self._last_check = now
         if self.lost_since is None and suspended:
             self.engine.heartbeat = max(self.engine.heartbeat, now - self.stall_s / 2)  # let the worker catch up
