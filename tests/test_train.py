@@ -531,6 +531,30 @@ def test_partial_keywords_keep_only_a_part_of_the_word():
     assert rir[0] == 1.0 and np.abs(rir[len(rir) // 2 :]).max() < np.abs(rir[1 : len(rir) // 4]).max()
 
 
+def test_isolated_stretches_are_pieces_of_words_each_alone_in_its_window():
+    from kwsd.train.negatives import NegativePool, place_alone, speech_stretches
+
+    words = [scipy.io.wavfile.read(p)[1] for p in sorted((SPEECH / "_unknown_").glob("*.wav"))]
+    talk = np.concatenate([np.pad(w, (8000, 8000)) for w in words])  # words with half-second pauses
+    spans = speech_stretches(talk, 16000)
+    which = spans // 32000  # the padded word each end lies in
+    assert len(spans) and np.array_equal(which[:, 0], (spans[:, 1] - 1) // 32000)  # no piece spans a pause
+    assert set(which[:, 0]) == set(range(len(words)))  # every word gives pieces
+    assert ((spans[:, 1] - spans[:, 0] >= 2400) & (spans[:, 1] - spans[:, 0] <= 14400)).all()  # 0.15-0.9 s
+    hum = (np.sin(np.arange(48000) / 5) * 3000).astype(np.int16)
+    assert len(speech_stretches(hum, 16000)) == 0  # a steady sound has no word-long pieces
+    pool = NegativePool()
+    pool.add(talk / 32768.0, "talk", 1.0)
+    windows = pool.sample_isolated(np.random.default_rng(3), 20, 16000)
+    for w in windows:
+        kept = np.flatnonzero(w)
+        assert 2400 - 2 <= len(kept) <= kept[-1] - kept[0] + 1 <= 14400  # one piece, nothing else
+        assert 0.45 * 16000 - 1 <= kept[-1] < 0.95 * 16000
+    alone = place_alone(np.full(4000, 16384, np.int16), 16000, np.random.default_rng(0))
+    kept = np.flatnonzero(alone)
+    assert len(kept) == 4000 - 2 and (alone[kept[0] + 160 : kept[-1] - 160] == 0.5).all()  # faded in and out
+
+
 def test_speed_perturbation_changes_pitch_and_tempo_but_not_length_or_silence():
     from kwsd.train.augment import Augmenter, change_speeds
 
@@ -592,6 +616,8 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
         "20",
         "--partial-percentage",
         "10",
+        "--isolated-percentage",
+        "10",
         "--rir-dir",
         rirs,
         "--reverb-percentage",
@@ -617,6 +643,7 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     text = proc.stdout.decode() + proc.stderr.decode()
     assert proc.returncode == 0, text[-3000:]
     assert "negative audio: " in text and "room impulse responses: 1" in text
+    assert int(re.search(r"isolated stretches of speech \(0.15-0.9 s between pauses\): (\d+)", text)[1]) > 0
     assert "hard negatives: " in text and "streams (int8, default settings)" in text
     assert "tf_tfl_flatbuffer_helpers" not in text and "TensorSpec" not in text  # converter noise hidden
     assert "oneDNN" not in text and "absl::InitializeLog" not in text  # import-time notices hidden
@@ -807,6 +834,7 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--teacher-dir", "t", "--pretrain-clips", "9", "--teacher-pool-percentage", "100"], "must leave room"),
         (["--teacher-dir", "t", "--pretrain-clips", "-5"], "--pretrain-clips must be 0 or more"),
         (["--negative-percentage", "30"], "--negative-percentage needs --negative-dir"),
+        (["--isolated-percentage", "10"], "--isolated-percentage needs --negative-dir"),
         (["--gain-db", "6"], "--gain-db 6: give two numbers"),
         (["--speed-range", "1.1,0.9"], "--speed-range 1.1,0.9: give two factors, smaller first"),
         (["--negative-dir", "x", "--negative-percentage", "60", "--partial-percentage", "50"], "must leave room"),

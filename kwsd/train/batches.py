@@ -142,19 +142,23 @@ class NegativeMix:
         self.unknown = unknown_label
         self.s = s
 
-    def counts(self, batch: int) -> tuple[int, int, int]:
+    def counts(self, batch: int) -> tuple[int, int, int, int]:
         s = self.s
-        neg = round(batch * s.negative_percentage / 100) if self.pool is not None and self.pool.recordings else 0
+        pool = self.pool is not None and bool(self.pool.recordings)
+        neg = round(batch * s.negative_percentage / 100) if pool else 0
+        alone = round(batch * s.isolated_percentage / 100) if pool else 0
         part = round(batch * s.partial_percentage / 100) if len(self.keyword_clips) else 0
         hard = round(batch * s.hard_negative_percentage / 100) if self.hard is not None and self.hard.recordings else 0
-        return neg, part, hard
+        return neg, alone, part, hard
 
     def draw(self, rng: np.random.Generator, batch: int):
         from .augment import partial_keywords
 
-        neg, part, hard = self.counts(batch)
+        neg, alone, part, hard = self.counts(batch)
         samples = self.keyword_clips.shape[1]
         parts = [self.pool.sample(rng, neg, samples)] if neg else []
+        if alone:
+            parts.append(self.pool.sample_isolated(rng, alone, samples))
         if part:
             chosen = self.keyword_clips[rng.integers(0, len(self.keyword_clips), part)]
             parts.append(partial_keywords(chosen, rng))
@@ -203,6 +207,9 @@ def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
             f"({limited / 3600:.2f} h band-limited), {len(bad)} unreadable; {time.time() - t0:.0f} s",
             flush=True,
         )
+        if s.isolated_percentage:
+            n = pool.find_stretches()
+            print(f"isolated stretches of speech (0.15-0.9 s between pauses): {n}", flush=True)
     clips, labels, _ = training
     keyword_mask = (
         np.array([index.labels[y] not in (SILENCE, UNKNOWN) for y in labels]) if not s.binary else labels == 1

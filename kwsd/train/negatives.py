@@ -21,6 +21,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -31,6 +32,12 @@ log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus")
 # recordings below the model's rate are drawn this much less often than their length says
 BAND_LIMITED_WEIGHT = 0.25
+# isolated stretches of speech (``--isolated-percentage``), in 10 ms frames: a frame is speech if
+# it is within ISOLATED_RANGE_DB of the recording's loud frames (its 95th percentile); pauses
+# shorter than ISOLATED_PAUSE_MS do not end a stretch of speech; inside one, a frame at least
+# ISOLATED_DIP_DB below the loudest frame within ±150 ms and the quietest within ±50 ms is a
+# boundary between syllables; pieces from boundary to boundary ISOLATED_MS long are kept
+ISOLATED_RANGE_DB, ISOLATED_PAUSE_MS, ISOLATED_DIP_DB, ISOLATED_MS = 30.0, 60, 6.0, (150, 900)
 
 
 def audio_files(folder: str | Path) -> list[Path]:
@@ -65,6 +72,54 @@ def is_band_limited(audio: np.ndarray, sample_rate: int) -> bool:
     return float(spec[cut:].sum()) < 1e-4 * float(spec.sum())
 
 
+def speech_stretches(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(start, end) samples of every piece of speech from one boundary (a pause, or a dip in
+    level between syllables) to another that is as long as a spoken word; an (n, 2) int64
+    array, empty if there is none.
+
+    Why: random windows of running speech look nothing like a keyword clip (one short word
+    alone in the window); a network that has heard short words alone only as keywords or as
+    the 25 other Speech Commands words may take any short word for a keyword."""
+    frame = sample_rate // 100
+    n = len(audio) // frame
+    if n < 15:
+        return np.zeros((0, 2), np.int64)
+    x = audio[: n * frame].astype(np.float32).reshape(n, frame)
+    db = np.convolve(10 * np.log10(np.mean(x * x, axis=1) + 1e-10), np.ones(3) / 3, mode="same")
+    speech = db > max(np.percentile(db, 95) - ISOLATED_RANGE_DB, db.min() + 6)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], speech.astype(np.int8), [0])))).reshape(-1, 2)
+    gaps = np.flatnonzero(edges[1:, 0] - edges[:-1, 1] >= ISOLATED_PAUSE_MS // 10)
+    starts = np.concatenate((edges[:1, 0], edges[gaps + 1, 0]))
+    ends = np.concatenate((edges[gaps, 1], edges[-1:, 1]))
+    window = np.lib.stride_tricks.sliding_window_view(np.pad(db, 15, mode="edge"), 31)
+    dips = (db <= window[:, 10:21].min(axis=1)) & (window.max(axis=1) - db >= ISOLATED_DIP_DB)
+    lo, hi = ISOLATED_MS[0] // 10, ISOLATED_MS[1] // 10
+    pieces = []
+    for a, b in zip(starts, ends):
+        bounds = np.unique(np.concatenate(([a, b], a + np.flatnonzero(dips[a:b]))))
+        i, j = np.triu_indices(len(bounds), 1)
+        length = bounds[j] - bounds[i]
+        keep = (length >= lo) & (length <= hi)
+        pieces.append(np.column_stack((bounds[i][keep], bounds[j][keep])))
+    return np.concatenate(pieces).astype(np.int64) * frame if pieces else np.zeros((0, 2), np.int64)
+
+
+def place_alone(stretch: np.ndarray, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``stretch`` in a window of silence, ending 0.45-0.95 of the way in (Speech Commands words
+    end about 0.72 s into their clips), with 10 ms fades at both ends."""
+    out = np.zeros(samples, np.float32)
+    x = stretch[:samples].astype(np.float32) / 32768.0
+    fade = min(len(x) // 2, samples // 100)
+    if fade:
+        ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+        x[:fade] *= ramp
+        x[-fade:] *= ramp[::-1]
+    end = int(rng.uniform(0.45, 0.95) * samples)
+    start = max(0, end - len(x))
+    out[start : start + len(x)] = x[: samples - start]
+    return out
+
+
 def file_set(path: str | Path, validation_percentage: float, testing_percentage: float, salt: str = "") -> str:
     """The split of one recording, decided by its file name (see dataset.which_set)."""
     return which_set(Path(path).stem + "_nohash_", validation_percentage, testing_percentage, "neg" + salt)
@@ -79,6 +134,33 @@ class NegativePool:
     weights: list[float] = field(default_factory=list)  # per recording: folder weight x length
     band_limited: list[bool] = field(default_factory=list)
     sample_rate: int = 16000
+    stretches: Optional[np.ndarray] = None  # (recording, start, end) rows: see find_stretches
+
+    def find_stretches(self) -> int:
+        """Find the isolated stretches of speech of every recording (speech_stretches); their count."""
+        rows = [
+            np.column_stack((np.full(len(sp), r), sp))
+            for r, rec in enumerate(self.recordings)
+            if len(sp := speech_stretches(rec, self.sample_rate))
+        ]
+        self.stretches = np.concatenate(rows) if rows else np.zeros((0, 3), np.int64)
+        return len(self.stretches)
+
+    def sample_isolated(self, rng: np.random.Generator, count: int, samples: int) -> np.ndarray:
+        """``count`` windows each holding one isolated stretch alone (place_alone); every second of
+        isolated speech is drawn alike, times its folder's weight (band-limited recordings less)."""
+        if self.stretches is None:
+            self.find_stretches()
+        out = np.zeros((count, samples), np.float32)
+        if self.stretches is None or not len(self.stretches) or count == 0:
+            return out
+        rec = self.stretches[:, 0]
+        per_rec = np.asarray(self.weights, np.float64) / np.array([len(r) for r in self.recordings])
+        p = per_rec[rec] * (self.stretches[:, 2] - self.stretches[:, 1])
+        for i, row in enumerate(rng.choice(len(self.stretches), size=count, p=p / p.sum())):
+            r, a, b = self.stretches[row]
+            out[i] = place_alone(self.recordings[r][a:b], samples, rng)
+        return out
 
     @property
     def seconds(self) -> float:

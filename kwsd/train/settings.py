@@ -45,6 +45,7 @@ class TrainSettings:
     negative_dir: str = ""  # DIR[:WEIGHT],... long recordings of non-keyword audio
     negative_percentage: float = 0.0  # share of each batch cut from them, as _unknown_
     partial_percentage: float = 0.0  # share of each batch: keywords cut to their start or end, as _unknown_
+    isolated_percentage: float = 0.0  # share of each batch: short stretches of negative speech between pauses
     rir_dir: str = ""  # measured room impulse responses
     reverb_percentage: float = 0.0  # share of clips put in a room (measured or simulated)
     gain_db: str = "0,0"  # random gain range in dB, e.g. -12,6
@@ -113,22 +114,30 @@ class TrainSettings:
         return slow, fast
 
     def check_shares(self) -> None:
-        shares = ("negative_percentage", "partial_percentage", "hard_negative_percentage", "reverb_percentage")
+        shares = (
+            "negative_percentage",
+            "isolated_percentage",
+            "partial_percentage",
+            "hard_negative_percentage",
+            "reverb_percentage",
+        )
         for name in (*shares, "teacher_pool_percentage"):
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0..100")
         extra = (
             self.negative_percentage
+            + self.isolated_percentage
             + self.partial_percentage
             + (self.hard_negative_percentage if self.mine_hard_negatives else 0)
         )
         if extra >= 100:
             raise ValueError(
-                "--negative-percentage, --partial-percentage and --hard-negative-percentage "
-                "together must leave room for the keyword clips (< 100)"
+                "--negative-percentage, --isolated-percentage, --partial-percentage and "
+                "--hard-negative-percentage together must leave room for the keyword clips (< 100)"
             )
-        if self.negative_percentage and not self.negative_dir:
-            raise ValueError("--negative-percentage needs --negative-dir")
+        for name in ("negative_percentage", "isolated_percentage"):
+            if getattr(self, name) and not self.negative_dir:
+                raise ValueError(f"--{name.replace('_', '-')} needs --negative-dir")
         if self.unknown_word_classes and self.binary:
             raise ValueError("--unknown-word-classes needs a multi-class model (not --binary)")
         if self.teacher_dir and self.binary:
