@@ -643,7 +643,7 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     text = proc.stdout.decode() + proc.stderr.decode()
     assert proc.returncode == 0, text[-3000:]
     assert "negative audio: " in text and "room impulse responses: 1" in text
-    assert int(re.search(r"isolated stretches of speech \(0.15-0.9 s between pauses\): (\d+)", text)[1]) > 0
+    assert int(re.search(r"pieces of speech to place alone \(0.15-0.9 s, --isolated-percentage\): (\d+)", text)[1]) > 0
     assert "hard negatives: " in text and "streams (int8, default settings)" in text
     assert "tf_tfl_flatbuffer_helpers" not in text and "TensorSpec" not in text  # converter noise hidden
     assert "oneDNN" not in text and "absl::InitializeLog" not in text  # import-time notices hidden

@@ -209,7 +209,7 @@ def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
         )
         if s.isolated_percentage:
             n = pool.find_stretches()
-            print(f"isolated stretches of speech (0.15-0.9 s between pauses): {n}", flush=True)
+            print(f"pieces of speech to place alone (0.15-0.9 s, --isolated-percentage): {n}", flush=True)
     clips, labels, _ = training
     keyword_mask = (
         np.array([index.labels[y] not in (SILENCE, UNKNOWN) for y in labels]) if not s.binary else labels == 1

@@ -39,8 +39,9 @@ HELP = {
     "comma-separated, each with an optional :WEIGHT; their training split (a hash of the file "
     "name, like speakers) is cut into random clips for _unknown_",
     "negative_percentage": "share of each batch cut from --negative-dir recordings (e.g. 30)",
-    "isolated_percentage": "share of each batch made of short stretches of the --negative-dir speech between "
-    "pauses (0.15-0.9 s, like one spoken word), alone in the window as a keyword is in its clip, as _unknown_",
+    "isolated_percentage": "share of each batch made of short pieces of the --negative-dir speech (0.15-0.9 s, "
+    "from a pause or a dip between syllables to another, like one spoken word), each alone in its window as a "
+    "keyword is in its clip, as _unknown_",
     "partial_percentage": "share of each batch made of keywords cut to their start or end, as _unknown_",
     "rir_dir": "folder of measured room impulse responses for --reverb-percentage",
     "reverb_percentage": "share of clips put in a room: a measured response (--rir-dir) or a simulated one",

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus")
 # recordings below the model's rate are drawn this much less often than their length says
 BAND_LIMITED_WEIGHT = 0.25
-# isolated stretches of speech (``--isolated-percentage``), in 10 ms frames: a frame is speech if
+# pieces of speech placed alone (``--isolated-percentage``), in 10 ms frames: a frame is speech if
 # it is within ISOLATED_RANGE_DB of the recording's loud frames (its 95th percentile); pauses
 # shorter than ISOLATED_PAUSE_MS do not end a stretch of speech; inside one, a frame at least
 # ISOLATED_DIP_DB below the loudest frame within ±150 ms and the quietest within ±50 ms is a
@@ -137,7 +137,7 @@ class NegativePool:
     stretches: Optional[np.ndarray] = None  # (recording, start, end) rows: see find_stretches
 
     def find_stretches(self) -> int:
-        """Find the isolated stretches of speech of every recording (speech_stretches); their count."""
+        """Find the word-long pieces of speech of every recording (speech_stretches); their count."""
         rows = [
             np.column_stack((np.full(len(sp), r), sp))
             for r, rec in enumerate(self.recordings)
@@ -147,8 +147,8 @@ class NegativePool:
         return len(self.stretches)
 
     def sample_isolated(self, rng: np.random.Generator, count: int, samples: int) -> np.ndarray:
-        """``count`` windows each holding one isolated stretch alone (place_alone); every second of
-        isolated speech is drawn alike, times its folder's weight (band-limited recordings less)."""
+        """``count`` windows each holding one piece of speech alone (place_alone); every second of
+        the pieces is drawn alike, times its folder's weight (band-limited recordings less)."""
         if self.stretches is None:
             self.find_stretches()
         out = np.zeros((count, samples), np.float32)
