@@ -29,12 +29,9 @@ from .service import Notifier
 from .sinks.console import JsonLines, log_detection
 from .sources import StdinSource, WavSource
 
-# The main thread's turn (reload, READY, device recovery, watchdog, STATUS): short until the first
-# stride (READY goes out within FIRST_TURN_S of it), then longer: a quiet room's idle CPU is a few
-# wake-ups a second of every thread (bench/RESULTS.md). SIGTERM still stops kwsd at once (it stops
-# the worker, which ends the wait); a SIGHUP reload waits for the next turn.
-FIRST_TURN_S = 0.2
-TURN_S = 0.5
+# The main thread's turn: short until the first stride (READY within 0.2 s of it), then longer, as a
+# quiet room's idle CPU is every thread's wake-ups (bench/RESULTS.md); SIGTERM still acts at once
+FIRST_TURN_S, TURN_S = 0.2, 0.5
 
 log = logging.getLogger("kwsd")
 
@@ -191,7 +188,7 @@ class Daemon:
         return 0
 
     def _turn_s(self) -> float:
-        """How long the main thread sleeps between turns; a watchdog is petted twice per its half-period."""
+        """Seconds to the next turn (a SIGHUP waits for it); a watchdog is petted twice per half-period."""
         turn = TURN_S if self.engine.stats.strides else FIRST_TURN_S
         return min(turn, self.notifier.watchdog_s / 4) if self.notifier.watchdog_s else turn
 
