@@ -135,29 +135,32 @@ class NegativePool:
     band_limited: list[bool] = field(default_factory=list)
     sample_rate: int = 16000
     stretches: Optional[np.ndarray] = None  # (recording, start, end) rows: see find_stretches
+    stretch_p: Optional[np.ndarray] = None  # the chance of drawing each row (sample_isolated)
 
     def find_stretches(self) -> int:
-        """Find the word-long pieces of speech of every recording (speech_stretches); their count."""
+        """Find the word-long pieces of speech of every recording (speech_stretches) and the chance
+        of drawing each: every second of the pieces alike, times its folder's weight (band-limited
+        recordings less). Returns their count."""
         rows = [
             np.column_stack((np.full(len(sp), r), sp))
             for r, rec in enumerate(self.recordings)
             if len(sp := speech_stretches(rec, self.sample_rate))
         ]
         self.stretches = np.concatenate(rows) if rows else np.zeros((0, 3), np.int64)
+        per_second = np.asarray(self.weights, np.float64) / np.array([len(r) for r in self.recordings])
+        p = per_second[self.stretches[:, 0]] * (self.stretches[:, 2] - self.stretches[:, 1])
+        self.stretch_p = p / p.sum() if len(p) else p
         return len(self.stretches)
 
     def sample_isolated(self, rng: np.random.Generator, count: int, samples: int) -> np.ndarray:
-        """``count`` windows each holding one piece of speech alone (place_alone); every second of
-        the pieces is drawn alike, times its folder's weight (band-limited recordings less)."""
+        """``count`` windows each holding one piece of speech alone (place_alone), drawn as
+        find_stretches weighs them."""
         if self.stretches is None:
             self.find_stretches()
         out = np.zeros((count, samples), np.float32)
-        if self.stretches is None or not len(self.stretches) or count == 0:
+        if not len(self.stretches) or count == 0:
             return out
-        rec = self.stretches[:, 0]
-        per_rec = np.asarray(self.weights, np.float64) / np.array([len(r) for r in self.recordings])
-        p = per_rec[rec] * (self.stretches[:, 2] - self.stretches[:, 1])
-        for i, row in enumerate(rng.choice(len(self.stretches), size=count, p=p / p.sum())):
+        for i, row in enumerate(rng.choice(len(self.stretches), size=count, p=self.stretch_p)):
             r, a, b = self.stretches[row]
             out[i] = place_alone(self.recordings[r][a:b], samples, rng)
         return out

@@ -45,7 +45,7 @@ class TrainSettings:
     negative_dir: str = ""  # DIR[:WEIGHT],... long recordings of non-keyword audio
     negative_percentage: float = 0.0  # share of each batch cut from them, as _unknown_
     partial_percentage: float = 0.0  # share of each batch: keywords cut to their start or end, as _unknown_
-    isolated_percentage: float = 0.0  # share of each batch: short stretches of negative speech between pauses
+    isolated_percentage: float = 0.0  # share of each batch: word-long pieces of negative speech, each alone
     rir_dir: str = ""  # measured room impulse responses
     reverb_percentage: float = 0.0  # share of clips put in a room (measured or simulated)
     gain_db: str = "0,0"  # random gain range in dB, e.g. -12,6
