@@ -158,10 +158,11 @@ class NegativePool:
         if self.stretches is None:
             self.find_stretches()
         out = np.zeros((count, samples), np.float32)
-        if not len(self.stretches) or count == 0:
+        stretches, p = self.stretches, self.stretch_p
+        if stretches is None or p is None or not len(stretches) or count == 0:
             return out
-        for i, row in enumerate(rng.choice(len(self.stretches), size=count, p=self.stretch_p)):
-            r, a, b = self.stretches[row]
+        for i, row in enumerate(rng.choice(len(stretches), size=count, p=p)):
+            r, a, b = stretches[row]
             out[i] = place_alone(self.recordings[r][a:b], samples, rng)
         return out
 
