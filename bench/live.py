@@ -1,6 +1,6 @@
 """kwsd live: time to READY, idle cost on a microphone, and keyword-end -> MQTT latency.
 
-    .venv/bin/python bench/live.py [--stream runs/eval/kw_test.wav] [--minutes 2] [--model FILE]
+    .venv/bin/python bench/live.py [--stream runs/eval/kw_test.wav] [--minutes 2] [--model FILE] [--settings FILE]
 
 Needs pulseaudio, pactl and mosquitto (scripts/test.sh installs them); everything runs on
 loopback in private instances that this script starts and stops.
@@ -290,8 +290,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--minutes", type=float, default=2.0, help="how much of the stream to play at real time")
     ap.add_argument("--model", help="a model file instead of the bundled one (to compare two in one session)")
+    ap.add_argument("--settings", help="a config holding only recognize:/inference: sections, e.g. config/quick.yaml")
     args = ap.parse_args(argv)
     head = f"models: [{json.dumps(str(Path(args.model).resolve()))}]\n" if args.model else ""
+    if args.settings:
+        head += Path(args.settings).read_text() + "\n"
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "pulse").mkdir()

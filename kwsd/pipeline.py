@@ -128,9 +128,7 @@ class Pipeline:
         model: KeywordModel, settings: Optional[SmootherSettings], recognize: Optional[dict]
     ) -> RecognizeCommands:
         s = settings if settings is not None else SmootherSettings.for_model(model.metadata, recognize)
-        return RecognizeCommands(
-            model.labels, s.average_window_ms, s.detection_threshold, s.suppression_ms, s.minimum_count, s.thresholds
-        )
+        return RecognizeCommands.from_settings(model.labels, s)
 
     def update_smoother(self, settings: Optional[SmootherSettings] = None, recognize: Optional[dict] = None) -> None:
         """New thresholds etc.; the next stride uses them (a fresh averaging window)."""

@@ -12,6 +12,13 @@ detection; TFLite-Micro's uses OR, so a long word above threshold repeats every
 ``suppression_ms``.  Here a label may be reported again once its average has fallen
 back below the threshold (it is "re-armed"), and never within ``suppression_ms`` of
 the previous report.  ``_silence_`` and ``_unknown_`` are never reported.
+
+One optional addition, the quick rule (``quick_threshold``, off unless set): a keyword
+is also reported as soon as its average over the last ``quick_window_ms`` exceeds
+``quick_threshold``.  The long average is what keeps a small model quiet on short
+words it has not heard, and it is also most of the delay after a word (a score must
+stay high for about threshold x window); a very sure, short stretch can skip that
+wait.  It is a trade (models/README.md, "A quick profile"), so it is not the default.
 """
 
 from __future__ import annotations
@@ -40,9 +47,15 @@ class SmootherSettings:
     suppression_ms: int = 1500
     minimum_count: int = 3
     thresholds: dict = field(default_factory=dict)
+    quick_threshold: float | None = None  # None: no quick rule
+    quick_window_ms: int = 160
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings as a config's ``recognize:`` section writes them (no quick rule: no keys)."""
+        data = asdict(self)
+        if self.quick_threshold is None:
+            del data["quick_threshold"], data["quick_window_ms"]
+        return data
 
     def describe(self) -> str:
         """One line for the log, so a user can see which thresholds are in force."""
@@ -52,6 +65,11 @@ class SmootherSettings:
             + (f" ({per})" if per else "")
             + f", average {self.average_window_ms} ms, minimum count {self.minimum_count}, "
             f"suppression {self.suppression_ms} ms"
+            + (
+                f", quick {self.quick_threshold:g} over {self.quick_window_ms} ms"
+                if self.quick_threshold is not None
+                else ""
+            )
         )
 
     @classmethod
@@ -87,6 +105,8 @@ class RecognizeCommands:
         suppression_ms=SmootherSettings.suppression_ms,
         minimum_count=SmootherSettings.minimum_count,
         thresholds=None,
+        quick_threshold=None,
+        quick_window_ms=SmootherSettings.quick_window_ms,
     ):
         self.labels = list(labels)
         self.average_window_ms = average_window_ms
@@ -104,6 +124,12 @@ class RecognizeCommands:
         self._head = self._tail = 0
         self._last_report_ms = None
         self._armed = np.ones(len(self.labels), bool)
+        self.quick_threshold = quick_threshold
+        self.quick_window_ms = quick_window_ms
+
+    @classmethod
+    def from_settings(cls, labels, settings: SmootherSettings) -> "RecognizeCommands":
+        return cls(labels, **settings.to_dict())
 
     def _append(self, time_ms: int, scores: np.ndarray) -> None:
         if self._tail == len(self._times):
@@ -137,6 +163,13 @@ class RecognizeCommands:
         # recomputed each time (a few dozen rows): a running sum would drift over days
         average = np.add.reduce(self._rows[self._head : self._tail], axis=0) / count  # = .mean(), bit for bit
         above = average > self._thresholds
+        quick = self._quick_average(time_ms)
+        if quick is not None:
+            quick_above = quick > self.quick_threshold
+            reportable = above & self._reportable
+            if not reportable[average.argmax()] and (quick_above & self._reportable)[quick.argmax()]:
+                average = quick  # a sure, short stretch of a keyword: report it now, with its own average
+            above |= quick_above
         # a label that has dropped below its threshold may be reported again
         self._armed |= ~above
         top = int(average.argmax())
@@ -147,3 +180,10 @@ class RecognizeCommands:
             self._last_report_ms = time_ms
             return Recognition(label, score, True)
         return Recognition(label, score, False)
+
+    def _quick_average(self, time_ms: int):
+        """The average over the last ``quick_window_ms``, or None without a quick rule."""
+        if self.quick_threshold is None:
+            return None
+        first = self._head + int(np.searchsorted(self._times[self._head : self._tail], time_ms - self.quick_window_ms))
+        return np.add.reduce(self._rows[first : self._tail], axis=0) / (self._tail - first)

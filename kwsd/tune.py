@@ -87,14 +87,7 @@ def record_scores(
 
 def replay(trace: ScoreTrace, model: KeywordModel, settings: SmootherSettings) -> list[Detection]:
     """The detections RecognizeCommands makes from recorded scores at ``settings``."""
-    rc = RecognizeCommands(
-        model.labels,
-        settings.average_window_ms,
-        settings.detection_threshold,
-        settings.suppression_ms,
-        settings.minimum_count,
-        settings.thresholds,
-    )
+    rc = RecognizeCommands.from_settings(model.labels, settings)
     found = []
     for t, s in zip(trace.times_ms.tolist(), trace.scores):
         r = rc.process(s, t)

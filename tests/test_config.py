@@ -234,3 +234,19 @@ def test_the_strict_settings_load_and_report_only_what_the_default_settings_repo
     assert words[1] == SAMPLE_WORDS, words
     assert 3 <= len(words[0]) < len(words[1]) and all(w in words[1] for w in words[0]), words
     assert "average 800 ms" in strict.stderr.decode()  # the file's settings are the ones in use
+
+
+@pytest.mark.integration
+def test_the_quick_settings_report_the_same_words_sooner():
+    """config/quick.yaml adds the quick rule to the model's own settings: on the demo recording
+    the same four words, none later, and at least half of them two strides (160 ms) or more sooner."""
+    runs = [
+        kwsd("run", *extra, "--input", SAMPLE, "--json", check=True)
+        for extra in (("--config", ROOT / "config" / "quick.yaml"), ())
+    ]
+    found = [[json.loads(x) for x in p.stdout.decode().splitlines() if x] for p in runs]
+    quick, own = ([(d["keyword"], d["audio_ms"]) for d in f] for f in found)
+    assert [w for w, _ in own] == SAMPLE_WORDS and [w for w, _ in quick] == SAMPLE_WORDS, found
+    sooner = [b - a for (_, a), (_, b) in zip(quick, own)]
+    assert min(sooner) >= 0 and sum(s >= 160 for s in sooner) >= len(sooner) / 2, sooner
+    assert "quick 0.95 over 160 ms" in runs[0].stderr.decode()  # the file's settings are the ones in use

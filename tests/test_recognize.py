@@ -98,8 +98,9 @@ def test_minimum_count_and_quarter_window_are_required():
     assert rc.process(np.array([0, 1.0]), 300).is_new_command
 
 
-def _reference(labels, scores, times, window, threshold, suppression, minimum_count):
-    """The smoother as first written (a deque and np.mean), to check the buffered one against."""
+def _reference(labels, scores, times, window, threshold, suppression, minimum_count, quick=None, quick_ms=160):
+    """The smoother as first written (a deque and np.mean), to check the buffered one against;
+    with ``quick``, the quick rule as its docstring states it."""
     from collections import deque
 
     results, armed, last, out = deque(), np.ones(len(labels), bool), None, []
@@ -111,6 +112,12 @@ def _reference(labels, scores, times, window, threshold, suppression, minimum_co
             continue
         avg = np.mean([r for _, r in results], axis=0)
         above = avg > threshold
+        if quick is not None:
+            recent = np.mean([r for u, r in results if u >= t - quick_ms], axis=0)
+            keyword = [x not in ("_silence_", "_unknown_") for x in labels]
+            if not (above & keyword)[np.argmax(avg)] and (keyword & (recent > quick))[np.argmax(recent)]:
+                avg = recent
+            above = above | (recent > quick)
         armed |= ~above
         top = int(np.argmax(avg))
         if (
@@ -125,8 +132,10 @@ def _reference(labels, scores, times, window, threshold, suppression, minimum_co
     return out
 
 
-@pytest.mark.parametrize("window,stride,count", [(500, 40, 3), (2000, 10, 3), (1000, 20, 40)])
-def test_the_buffered_window_decides_exactly_as_the_plain_definition(window, stride, count):
+@pytest.mark.parametrize(
+    "window,stride,count,quick", [(500, 40, 3, None), (2000, 10, 3, None), (1000, 20, 40, None), (800, 80, 3, 0.9)]
+)
+def test_the_buffered_window_decides_exactly_as_the_plain_definition(window, stride, count, quick):
     labels = ["_silence_", "_unknown_", "yes", "no", "stop"]
     rng = np.random.default_rng(window)
     # a label that changes every one and a half windows dominates, under random noise
@@ -134,6 +143,31 @@ def test_the_buffered_window_decides_exactly_as_the_plain_definition(window, str
     dominant = np.repeat(rng.integers(0, len(labels), 3000 // run + 1), run)[:3000]
     scores = 0.4 * rng.dirichlet(np.ones(len(labels)) * 0.2, size=3000) + 0.6 * np.eye(len(labels))[dominant]
     times = np.arange(3000) * stride
-    rc = RecognizeCommands(labels, window, 0.5, 700, count)
+    rc = RecognizeCommands(labels, window, 0.5, 700, count, quick_threshold=quick)
     got = [(r.label, t, r.score) for s, t in zip(scores, times) for r in [rc.process(s, int(t))] if r.is_new_command]
-    assert got == _reference(labels, scores, times, window, 0.5, 700, count) and len(got) > 3
+    assert got == _reference(labels, scores, times, window, 0.5, 700, count, quick) and len(got) > 3
+
+
+# --- the quick rule (config/quick.yaml)
+
+
+def test_a_sure_short_word_is_reported_at_once_with_the_quick_rule_and_late_without():
+    """Four strides of a sure "stop" after silence, at the bundled model's 80 ms stride and 800 ms
+    average: the long average never reaches 0.5 (4 of at least 10 results), the quick rule reports
+    it on its third stride."""
+    labels = ["_silence_", "_unknown_", "stop"]
+
+    def found(rc):
+        return feed(rc, [1, 0, 0], 0, 15, 80) + feed(rc, [0, 0, 1], 1200, 4, 80) + feed(rc, [1, 0, 0], 1520, 15, 80)
+
+    assert found(RecognizeCommands(labels, 800, 0.5, 1500, 3)) == []
+    assert found(RecognizeCommands(labels, 800, 0.5, 1500, 3, quick_threshold=0.9)) == [("stop", 1200 + 2 * 80)]
+    # a stretch that is not sure enough waits for the long average, as without the rule
+    assert found(RecognizeCommands(labels, 800, 0.5, 1500, 3, quick_threshold=1.0)) == []
+
+
+def test_a_long_word_is_reported_once_by_the_quick_rule_even_without_suppression():
+    """The quick report must not be followed by a second one from the long average of the same word."""
+    rc = RecognizeCommands(["_silence_", "stop"], 800, 0.5, suppression_ms=0, quick_threshold=0.9)
+    found = feed(rc, [1, 0], 0, 20, 80) + feed(rc, [0, 1], 1600, 20, 80) + feed(rc, [1, 0], 3200, 20, 80)
+    assert found == [("stop", 1600 + 2 * 80)]
