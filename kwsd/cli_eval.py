@@ -113,6 +113,20 @@ def add_tune_parser(sub, common) -> None:
         default=list(grid.thresholds),
         help=f"thresholds to sweep (default {_csv(grid.thresholds)})",
     )
+    tune.add_argument(
+        "--quick-thresholds",
+        type=_float_list,
+        default=list(grid.quick_thresholds),
+        help="also try the quick rule (report a keyword whose average over --quick-window-ms exceeds one of "
+        "these) besides none; it answers sooner, and short words the tuning audio lacks may set it off: "
+        "use it with --max-delay-ms and check on other audio",
+    )
+    tune.add_argument(
+        "--quick-window-ms",
+        type=int,
+        default=grid.quick_window_ms,
+        help=f"the quick rule's window (default {grid.quick_window_ms}: three results at an 80 ms stride)",
+    )
 
 
 def _csv(values) -> str:

@@ -110,6 +110,16 @@ class Grid:
     minimum_counts: tuple[int, ...] = (3, 6)
     suppressions: tuple[int, ...] = (1500,)
     thresholds: tuple[float, ...] = THRESHOLDS
+    # the quick rule (recognize.py) at each of these thresholds, besides none; off by default, since
+    # tuning audio rarely holds the short words it fires on (models/README.md, "A quick profile")
+    quick_thresholds: tuple[float, ...] = ()
+    quick_window_ms: int = SmootherSettings.quick_window_ms
+
+    @property
+    def points(self) -> list[tuple]:
+        """(window, minimum count, suppression, quick threshold or None) for every grid point."""
+        quick = (None, *self.quick_thresholds)
+        return list(itertools.product(self.windows, self.minimum_counts, self.suppressions, quick))
 
 
 def pick_threshold(curve: list[tuple[float, float | None, float]], budget: float, highest: float) -> float:
@@ -138,10 +148,11 @@ def tune(
     keywords = model.keywords
     budget = target_fa_per_hour / len(keywords)  # each keyword's share of the target
     points = []
-    for window, count, suppression in itertools.product(grid.windows, grid.minimum_counts, grid.suppressions):
+    for window, count, suppression, quick in grid.points:
+        rule = dict(quick_threshold=quick, quick_window_ms=grid.quick_window_ms)
         curves: dict[str, list[tuple[float, float | None, float]]] = {k: [] for k in keywords}  # th, frr, fa/h
         for th in grid.thresholds:
-            s = SmootherSettings(window, th, suppression, count)
+            s = SmootherSettings(window, th, suppression, count, **rule)
             per = measure(traces, model, s).summary()["per_keyword"]
             for k in keywords:
                 curves[k].append((th, per[k]["false_reject_rate"], per[k]["false_accepts"] / hours))
@@ -151,7 +162,7 @@ def tune(
         figures: dict = {}
         for _ in range(len(grid.thresholds)):  # verify; raise the keywords that still fire too often
             s = SmootherSettings(
-                window, round(float(np.median(list(chosen.values()))), 4), suppression, count, dict(chosen)
+                window, round(float(np.median(list(chosen.values()))), 4), suppression, count, dict(chosen), **rule
             )
             figures = measure(traces, model, s).summary()
             over = [
@@ -193,47 +204,20 @@ def recognize_yaml(settings: dict, clip_stride_ms: int) -> str:
     """The config sections that reproduce the tuning: the smoother, and the stride it was tuned at."""
     import yaml
 
-    rounded = {**settings, "thresholds": {k: round(float(v), 4) for k, v in settings["thresholds"].items()}}
-    return yaml.safe_dump({"recognize": rounded, "inference": {"clip_stride_ms": clip_stride_ms}}, sort_keys=False)
-
-
-def plot_det(result: dict, path: Path) -> None:
-    """False-reject rate against false accepts per hour, one curve per keyword (chosen grid point)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    best = result["best"]
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for k, curve in best["curves"].items():
-        frr = [c[1] for c in curve if c[1] is not None]
-        fa = [c[2] for c in curve if c[1] is not None]
-        ax.plot(fa, frr, marker=".", label=k)
-    ax.axvline(result["target_fa_per_hour"], color="grey", linestyle="--", linewidth=1)
-    ax.set_xscale("symlog", linthresh=0.5)
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("false accepts per hour (this keyword)")
-    ax.set_ylabel("false-reject rate")
-    s = best["settings"]
-    ax.set_title(
-        f"DET: window {s['average_window_ms']} ms, min count {s['minimum_count']}, "
-        f"suppression {s['suppression_ms']} ms; {result['hours'] * 60:.0f} min of audio",
-        fontsize=9,
+    return yaml.safe_dump(
+        {"recognize": _rounded(settings), "inference": {"clip_stride_ms": clip_stride_ms}}, sort_keys=False
     )
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+
+def _rounded(settings: dict) -> dict:
+    return {**settings, "thresholds": {k: round(float(v), 4) for k, v in settings["thresholds"].items()}}
 
 
 def write_model_with_settings(model: KeywordModel, settings: dict, out: str, clip_stride_ms: int | None = None) -> None:
     """A copy of the model file whose metadata recommends ``settings`` (and the stride they were
     tuned at: ``kwsd run`` uses it unless the config sets ``inference.clip_stride_ms``)."""
     flatbuffer, meta = unpack_model(Path(model.path).read_bytes(), model.path)
-    meta["recognize"] = {**settings, "thresholds": {k: round(float(v), 4) for k, v in settings["thresholds"].items()}}
+    meta["recognize"] = _rounded(settings)
     if clip_stride_ms is not None:
         meta["inference"] = {**meta.get("inference", {}), "clip_stride_ms": clip_stride_ms}
     meta.pop("format_version", None)
@@ -244,6 +228,7 @@ def main(args) -> int:
     from tqdm import tqdm
 
     from .config import load_config
+    from .det_plot import plot_det
     from .resources import default_model
 
     config = load_config(args.config)  # its gates and stride: the scores kwsd run will see
@@ -264,8 +249,15 @@ def main(args) -> int:
         if w in (args.negative or []):
             trace.truth = []
         traces.append(trace)
-    grid = Grid(tuple(args.windows), tuple(args.minimum_counts), tuple(args.suppressions), tuple(args.thresholds))
-    total = len(grid.windows) * len(grid.minimum_counts) * len(grid.suppressions) * len(grid.thresholds)
+    grid = Grid(
+        tuple(args.windows),
+        tuple(args.minimum_counts),
+        tuple(args.suppressions),
+        tuple(args.thresholds),
+        tuple(args.quick_thresholds),
+        args.quick_window_ms,
+    )
+    total = len(grid.points) * len(grid.thresholds)
     with tqdm(total=total, desc="replaying", unit="setting") as bar:
         result = tune(model, traces, args.target_fa, grid, progress=bar.update, max_delay_ms=args.max_delay_ms)
     out = Path(args.out)

@@ -308,6 +308,28 @@ def test_tune_keeps_to_a_delay_limit_and_says_in_one_line_when_no_setting_can(tm
     assert not any(line.startswith("Traceback") for line in lines)
 
 
+def test_tune_tries_the_quick_rule_when_asked_and_writes_it_where_kwsd_run_reads_it(tmp_path):
+    """With --quick-thresholds each grid point is also tried with the quick rule; it answers sooner
+    than the same window without it, a delay limit then picks it, and kwsd run accepts the result."""
+    stream = tmp_path / "kw.wav"
+    make_keyword_stream(stream, 30, 5)
+    model = KeywordModel.load(DEFAULT_MODEL)
+    trace = record_scores(model, str(stream), 80)
+    grid = Grid(windows=(800,), minimum_counts=(3,), thresholds=(0.5, 0.9), quick_thresholds=(0.9,))
+    free = tune(model, [trace], 50, grid)
+    delays = {p["settings"].get("quick_threshold"): p["figures"]["median_delay_ms"] for p in free["grid"]}
+    assert set(delays) == {None, 0.9} and delays[0.9] < delays[None], delays
+    limited = tune(model, [trace], 50, grid, max_delay_ms=delays[0.9])
+    assert limited["best"]["settings"]["quick_threshold"] == 0.9
+    out = tmp_path / "t"
+    args = ("--windows", "800", "--minimum-counts", "3", "--thresholds", "0.5,0.9", "--quick-thresholds", "0.9")
+    kwsd("tune", "--stream", stream, *args, "--max-delay-ms", str(delays[0.9]), "--out", out, timeout=300, check=True)
+    section = yaml.safe_load((out / "recognize.yaml").read_text())["recognize"]
+    assert section["quick_threshold"] == 0.9 and section["quick_window_ms"] == 160
+    run = kwsd("run", "--config", out / "recognize.yaml", "--input", stream, "--json", check=True)
+    assert detections(run) and "quick 0.9 over 160 ms" in run.stderr.decode()
+
+
 def test_tune_records_the_scores_kwsd_run_would_see_under_the_configs_gates_and_stride(tmp_path):
     stream = tmp_path / "kw.wav"
     make_keyword_stream(stream, 20, 5)
