@@ -123,7 +123,7 @@ def add_tune_parser(sub, common) -> None:
     )
     tune.add_argument(
         "--quick-window-ms",
-        type=int,
+        type=_milliseconds,
         default=grid.quick_window_ms,
         help=f"the quick rule's window (default {grid.quick_window_ms}: three results at an 80 ms stride)",
     )
@@ -131,6 +131,13 @@ def add_tune_parser(sub, common) -> None:
 
 def _csv(values) -> str:
     return ",".join(f"{v:g}" for v in values)
+
+
+def _milliseconds(text: str) -> int:
+    value = _int_list(text)
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one whole number of milliseconds")
+    return value[0]
 
 
 def _int_list(text: str) -> list[int]:

@@ -107,9 +107,20 @@ def test_no_microphone_under_systemd_fails_in_one_line():
     assert proc.stdout == b""
 
 
-@pytest.mark.parametrize("args", [["run", "--bogus"], ["nonsense"], [], ["run", "--input"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--bogus"],
+        ["nonsense"],
+        [],
+        ["run", "--input"],
+        ["tune", "--stream", SAMPLE, "--out", "x", "--quick-window-ms", "-5"],
+        ["tune", "--stream", SAMPLE, "--out", "x", "--quick-thresholds", "1.5"],
+    ],
+)
 def test_usage_errors_exit_2(args):
-    assert kwsd(*args).returncode == 2
+    proc = kwsd(*args)
+    assert proc.returncode == 2 and proc.stderr.decode().strip().splitlines()[-1].startswith("kwsd")
 
 
 @pytest.mark.parametrize(
