@@ -62,8 +62,6 @@ def add_stream_parsers(sub, common) -> None:
 
 
 def add_tune_parser(sub, common) -> None:
-    from .tune import Grid
-
     tune = sub.add_parser("tune", parents=[common], help="choose thresholds and smoothing from measured streams")
     tune.add_argument("--model", help="model file (default: bundled)")
     tune.add_argument(
@@ -88,6 +86,13 @@ def add_tune_parser(sub, common) -> None:
         help="how often the model runs, as inference.clip_stride_ms in kwsd run (default: the config's, else "
         "the model's recommended stride, else 40); the settings are tuned for this stride and --write-model stores it",
     )
+    _add_grid_options(tune)
+
+
+def _add_grid_options(tune) -> None:
+    """The grid that ``kwsd tune`` replays the smoother over."""
+    from .tune import Grid
+
     grid = Grid()  # the defaults live with the search itself
     tune.add_argument(
         "--windows",
@@ -118,8 +123,8 @@ def add_tune_parser(sub, common) -> None:
         type=_float_list,
         default=list(grid.quick_thresholds),
         help="also try the quick rule (report a keyword whose average over --quick-window-ms exceeds one of "
-        "these) besides none; it answers sooner, and short words the tuning audio lacks may set it off: "
-        "use it with --max-delay-ms and check on other audio",
+        "these) besides none; it answers sooner. Keep a long --windows and check the result on other audio: "
+        "short words that the tuning audio lacks may set it off",
     )
     tune.add_argument(
         "--quick-window-ms",

@@ -176,6 +176,7 @@ def test_stream_make_refuses_both_or_neither_source():
         (SmootherSettings(), None),
         (SmootherSettings(300, 0.5, 1000, 3, {"stop": 0.95}), None),
         (SmootherSettings(800, 0.9, 2000, 8), 40),
+        (SmootherSettings(800, 0.6, 1500, 3, quick_threshold=0.9, quick_window_ms=160), None),
     ],
 )
 def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, settings, stride):
