@@ -39,6 +39,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from kwsd.streams import word_end_ms  # noqa: E402
+from kwsd.strict_yaml import load_yaml  # noqa: E402
 from kwsd.wavfile import read_wav, write_wav  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,7 +88,7 @@ def cpu_seconds(pid: int) -> float:
 def ready_and_idle(tmp: Path, starts: int = 5, idle_s: float = 30.0, head: str = "") -> dict:
     pulse, env = start_pulse(tmp / "pulse")
     config = tmp / "mic.yaml"
-    config.write_text(head + "audio:\n  device: pulse\n")
+    config.write_text(_join(head, "audio:\n  device: pulse\n"))
     ready = []
     try:
         for i in range(starts):
@@ -160,7 +161,7 @@ def latency(tmp: Path, stream: Path, minutes: float, head: str = "") -> dict:
             time.sleep(0.1)
     client.loop_start()
     connected.wait(10)
-    mqtt_yaml = head + f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n  site: bench\n"
+    mqtt_yaml = _join(head, f"mqtt:\n  host: 127.0.0.1\n  port: {port}\n  site: bench\n")
     try:
         t0 = _run_file(tmp, wav, mqtt_yaml, minutes)
         time.sleep(1.0)
@@ -212,7 +213,7 @@ def _run_live(tmp: Path, audio: np.ndarray, rate: int, mqtt_yaml: str) -> float:
     chunk = rate // 100
     pcm = np.round(np.clip(audio, -1, 1) * 32767).astype("<i2")
     config = tmp / "live.yaml"
-    config.write_text("audio:\n  device: pulse\n" + mqtt_yaml)
+    config.write_text(_join("audio:\n  device: pulse\n", mqtt_yaml))
     out = os.open(fifo, os.O_WRONLY)
     silence = np.zeros(chunk, "<i2").tobytes()
     proc = None
@@ -275,6 +276,20 @@ def _delays(arrivals: list, ends: list, t0: float) -> dict:
     }
 
 
+def _join(*configs: str) -> str:
+    """One config from several, section by section (``--settings`` may add to ``audio:`` too)."""
+    import yaml
+
+    merged: dict = {}
+    for text in configs:
+        for name, value in (load_yaml(text) or {}).items():
+            if isinstance(value, dict) and isinstance(merged.get(name), dict):
+                merged[name] = {**merged[name], **value}
+            else:
+                merged[name] = value
+    return yaml.safe_dump(merged, sort_keys=False)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -290,7 +305,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--minutes", type=float, default=2.0, help="how much of the stream to play at real time")
     ap.add_argument("--model", help="a model file instead of the bundled one (to compare two in one session)")
-    ap.add_argument("--settings", help="a config holding only recognize:/inference: sections, e.g. config/quick.yaml")
+    ap.add_argument("--settings", help="a config whose sections are added to every run's, e.g. config/quick.yaml")
     args = ap.parse_args(argv)
     head = f"models: [{json.dumps(str(Path(args.model).resolve()))}]\n" if args.model else ""
     if args.settings:

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 # microphone block (bench/RESULTS.md: the worker's share of a quiet room's CPU). The stride that
 # opens the gate is then handled up to five strides (400 ms at 80 ms) late; the worker catches up
 # at once, and a detection, whose average window (800 ms for the bundled model) must first fill
-# with at least three scores above a threshold of 0.5 or more, comes long after a word's start.
+# with at least three scores above a threshold of 0.5 or more (the quick rule: three results above
+# 0.95, given once the network has heard most of a word), comes long after a word's start.
 QUIET_WAKE_STRIDES = 6
 
 
