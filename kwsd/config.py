@@ -52,7 +52,7 @@ class RecognizeConfig:
     suppression_ms: typing.Optional[int] = _opt(None, min=0, max=60000)
     minimum_count: typing.Optional[int] = _opt(None, min=1, max=100)
     thresholds: typing.Dict[str, float] = _opt({}, min=0.0, max=1.0)  # per keyword
-    # also report a keyword whose average over quick_window_ms exceeds this; null = no quick rule
+    # also report a keyword whose average over quick_window_ms exceeds this (and its own threshold)
     quick_threshold: typing.Optional[float] = _opt(None, min=0.0, max=1.0)
     quick_window_ms: typing.Optional[int] = _opt(None, min=0, max=10000)
 

@@ -15,10 +15,10 @@ the previous report.  ``_silence_`` and ``_unknown_`` are never reported.
 
 One optional addition, the quick rule (``quick_threshold``, off unless set): a keyword
 is also reported as soon as its average over the last ``quick_window_ms`` exceeds
-``quick_threshold``.  The long average is what keeps a small model quiet on short
-words it has not heard, and it is also most of the delay after a word (a score must
-stay high for about threshold x window); a very sure, short stretch can skip that
-wait.  It is a trade (models/README.md, "A quick profile"), so it is not the default.
+``quick_threshold`` (and its own threshold, if that is higher).  The long average is
+what keeps a small model quiet on short words it has not heard, and it is also most of
+the delay after a word (a score must stay high for about threshold x window); a very
+sure, short stretch can skip that wait.  It is a trade (models/README.md, "A quick profile"), so it is not the default.
 """
 
 from __future__ import annotations
@@ -165,7 +165,8 @@ class RecognizeCommands:
         above = average > self._thresholds
         quick = self._quick_average(time_ms)
         if quick is not None:
-            quick_above = quick > self.quick_threshold
+            # never below a keyword's own threshold: one set to 1.0 stays silent, and tune can raise it
+            quick_above = quick > np.maximum(self.quick_threshold, self._thresholds)
             reportable = above & self._reportable
             if not reportable[average.argmax()] and (quick_above & self._reportable)[quick.argmax()]:
                 average = quick  # a sure, short stretch of a keyword: report it now, with its own average

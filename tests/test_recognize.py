@@ -115,9 +115,10 @@ def _reference(labels, scores, times, window, threshold, suppression, minimum_co
         if quick is not None:
             recent = np.mean([r for u, r in results if u >= t - quick_ms], axis=0)
             keyword = [x not in ("_silence_", "_unknown_") for x in labels]
-            if not (above & keyword)[np.argmax(avg)] and (keyword & (recent > quick))[np.argmax(recent)]:
+            quick_above = recent > np.maximum(quick, threshold)
+            if not (above & keyword)[np.argmax(avg)] and (keyword & quick_above)[np.argmax(recent)]:
                 avg = recent
-            above = above | (recent > quick)
+            above = above | quick_above
         armed |= ~above
         top = int(np.argmax(avg))
         if (
@@ -171,3 +172,9 @@ def test_a_long_word_is_reported_once_by_the_quick_rule_even_without_suppression
     rc = RecognizeCommands(["_silence_", "stop"], 800, 0.5, suppression_ms=0, quick_threshold=0.9)
     found = feed(rc, [1, 0], 0, 20, 80) + feed(rc, [0, 1], 1600, 20, 80) + feed(rc, [1, 0], 3200, 20, 80)
     assert found == [("stop", 1600 + 2 * 80)]
+
+
+def test_a_keyword_silenced_by_its_threshold_stays_silent_with_the_quick_rule():
+    rc = RecognizeCommands(["_silence_", "stop", "go"], 800, 0.5, 0, 3, {"stop": 1.0}, quick_threshold=0.9)
+    found = feed(rc, [1, 0, 0], 0, 10, 80) + feed(rc, [0, 1, 0], 800, 20, 80) + feed(rc, [0, 0, 1], 2400, 20, 80)
+    assert [label for label, _ in found] == ["go"]
