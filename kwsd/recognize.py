@@ -126,6 +126,8 @@ class RecognizeCommands:
         self._armed = np.ones(len(self.labels), bool)
         self.quick_threshold = quick_threshold
         self.quick_window_ms = quick_window_ms
+        # never below a keyword's own threshold: one set to 1.0 stays silent, and tune can raise it
+        self._quick_thresholds = None if quick_threshold is None else np.maximum(quick_threshold, self._thresholds)
 
     @classmethod
     def from_settings(cls, labels, settings: SmootherSettings) -> "RecognizeCommands":
@@ -165,8 +167,7 @@ class RecognizeCommands:
         above = average > self._thresholds
         quick = self._quick_average(time_ms)
         if quick is not None:
-            # never below a keyword's own threshold: one set to 1.0 stays silent, and tune can raise it
-            quick_above = quick > np.maximum(self.quick_threshold, self._thresholds)
+            quick_above = quick > self._quick_thresholds
             reportable = above & self._reportable
             if not reportable[average.argmax()] and (quick_above & self._reportable)[quick.argmax()]:
                 average = quick  # a sure, short stretch of a keyword: report it now, with its own average
@@ -184,7 +185,7 @@ class RecognizeCommands:
 
     def _quick_average(self, time_ms: int):
         """The average over the last ``quick_window_ms``, or None without a quick rule."""
-        if self.quick_threshold is None:
+        if self._quick_thresholds is None:
             return None
         first = self._head + int(np.searchsorted(self._times[self._head : self._tail], time_ms - self.quick_window_ms))
         return np.add.reduce(self._rows[first : self._tail], axis=0) / (self._tail - first)
