@@ -47,10 +47,10 @@ TINY = [
 ]
 
 
-def train_tiny(out, check=False):
-    """The tiny run: TINY for 30 + 10 steps into ``out``."""
+def train_tiny(out, check=False, extra=()):
+    """The tiny run: TINY for 30 + 10 steps into ``out`` (``extra``: more options)."""
     schedule = ["--how-many-training-steps", "30,10", "--learning-rate", "0.01,0.001"]
-    return kwsd("train", "--data-dir", SPEECH, *TINY, *schedule, "--out", out, timeout=600, check=check)
+    return kwsd("train", "--data-dir", SPEECH, *TINY, *schedule, *extra, "--out", out, timeout=600, check=check)
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,29 @@ def test_the_same_seed_gives_the_same_model(tiny_run, tmp_path):
     second = json.loads((again / "report.json").read_text())
     assert first["int8"]["testing"]["confusion"] == second["int8"]["testing"]["confusion"]
     assert (out / "model.tflite").read_bytes() == (again / "model.tflite").read_bytes()
+
+
+def test_a_run_with_the_average_trains_the_same_path_and_exports_the_average(tiny_run, tmp_path):
+    plain, _ = tiny_run
+    out = tmp_path / "avg"
+    proc = train_tiny(out, extra=["--average-weights", "0.9"])
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "trained weights" in text
+    history = json.loads((out / "report.json").read_text())["history"]
+    plain_history = json.loads((plain / "report.json").read_text())["history"]
+    # the trained weights follow the plain run's path exactly: the average only watches
+    assert [h["val_accuracy_raw"] for h in history] == [h["val_accuracy"] for h in plain_history]
+    assert [h["loss"] for h in history] == [h["loss"] for h in plain_history]
+    assert (out / "best_raw.keras").exists() and (out / "checkpoints" / "average.npz").exists()
+    assert (out / "model.tflite").read_bytes() != (plain / "model.tflite").read_bytes()
+
+    # stopped at step 20 and resumed: the same average, so the same exported model
+    part = tmp_path / "part"
+    first = ["--how-many-training-steps", "20", "--learning-rate", "0.01", "--average-weights", "0.9"]
+    kwsd("train", "--data-dir", SPEECH, *TINY, *first, "--out", part, timeout=600, check=True)
+    train_tiny(part, extra=["--average-weights", "0.9", "--resume"], check=True)
+    assert (part / "model.tflite").read_bytes() == (out / "model.tflite").read_bytes()
 
 
 def test_splits_keep_each_speaker_in_one_set_and_are_stable():
@@ -841,6 +864,7 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--gain-db", "6"], "--gain-db 6: give two numbers"),
         (["--speed-range", "1.1,0.9"], "--speed-range 1.1,0.9: give two factors, smaller first"),
         (["--negative-dir", "x", "--negative-percentage", "60", "--partial-percentage", "50"], "must leave room"),
+        (["--average-weights", "1"], "--average-weights must be 0 (off) or a decay below 1"),
     ],
 )
 def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):

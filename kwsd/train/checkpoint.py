@@ -15,16 +15,20 @@ class TrainState:
 
     step: int = 0
     best_val: float = -1.0
+    best_val_raw: float = -1.0  # with --average-weights: the trained (not averaged) weights' best
     history: list[dict] = field(default_factory=list)
 
 
-def save_checkpoint(model, state: TrainState, ckpt_dir: Path) -> None:
-    """Written beside, then renamed: a crash mid-save leaves the previous checkpoint whole."""
+def save_checkpoint(model, state: TrainState, ckpt_dir: Path, average=None) -> None:
+    """Written beside, then renamed: a crash mid-save leaves the previous checkpoint whole.
+    ``average``: the running average of the weights (averaging.py), saved with them."""
     tmp = ckpt_dir.with_name(ckpt_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     model.save(tmp / "model.keras")
     (tmp / "state.json").write_text(json.dumps(asdict(state)))
+    if average is not None:
+        average.save(tmp)
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     tmp.rename(ckpt_dir)
 

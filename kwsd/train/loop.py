@@ -16,10 +16,12 @@ import numpy as np
 
 from ..features import FrontendParams, MfccFrontend
 from ..recognize import UNKNOWN
+from .averaging import start_average
 from .batches import BatchMaker, NegativeMix, load_rirs, make_negative_mix, mine
 from .checkpoint import TrainState, resume, save_checkpoint
-from .report import confusion_text, export_and_report
+from .report import export_and_report
 from .settings import TrainSettings
+from .validation import record_validation
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,8 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
     start = s.start_checkpoint or (str(ckpt_dir) if s.resume else "")
     if start:
         return resume(start)
-    (Path(s.out) / "best.keras").unlink(missing_ok=True)  # from an earlier run in the same folder
+    for old in ("best.keras", "best_raw.keras"):  # from an earlier run in the same folder
+        (Path(s.out) / old).unlink(missing_ok=True)
     clean = prep.frontend.batch_features(prep.data["training"][0][: min(1000, prep.counts["training"])])
     if s.level_invariant:
         clean = c0_from_loudest(clean)
@@ -153,38 +156,6 @@ def exported(model, prep: Prepared):
     return fold_word_classes(model, len(prep.index.labels), prep.index.labels.index(UNKNOWN))
 
 
-def validate(served, prep: Prepared, binary: bool) -> tuple[float | None, np.ndarray]:
-    """Accuracy and confusion matrix of the exported classes (``served``: see ``exported``) on the
-    validation clips (None with no validation set)."""
-    y = prep.data["validation"][1]
-    n = 2 if binary else len(prep.index.labels)
-    confusion = np.zeros((n, n), np.int64)
-    if len(y) == 0:  # --validation-percentage 0: keep the last weights
-        return None, confusion
-    probs = served.predict(prep.eval_features["validation"], batch_size=256, verbose=0)
-    pred = (probs[:, 0] > 0.5).astype(int) if binary else probs.argmax(axis=1)
-    np.add.at(confusion, (y, pred), 1)
-    return float(np.trace(confusion) / len(y)), confusion
-
-
-def record_validation(
-    model, served, prep: Prepared, state: TrainState, acc: float, loss: float, best: Path, binary: bool
-):
-    """Validate ``served`` (the exported view of ``model``), add the figures to the history, keep the
-    best ``model``; returns what to print."""
-    val_acc, confusion = validate(served, prep, binary)
-    state.history.append({"step": state.step, "train_accuracy": acc, "loss": loss, "val_accuracy": val_acc})
-    if val_acc is None:
-        return None
-    if val_acc > state.best_val:
-        state.best_val = val_acc
-        model.save(best)
-    n = len(prep.data["validation"][1])
-    return f"step {state.step}: validation accuracy {val_acc:.1%} (N={n})\n" + confusion_text(
-        confusion, prep.display_labels(binary)
-    )
-
-
 def start_batches(s: TrainSettings, prep: Prepared, served, step: int) -> BatchMaker:
     """The batch maker from ``step`` on; at a phase boundary with ``--mine-hard-negatives`` the
     model (``served``) first mines the negative recordings for the windows it takes for keywords."""
@@ -218,6 +189,7 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
     total_steps = sum(n for n, _ in s.schedule())
     boundaries = s.phase_boundaries()
     served = exported(model, prep)  # built once: it shares the layers, so it follows the training
+    average = start_average(s, model, ckpt_dir)
 
     batches = start_batches(s, prep, served, state.step)
     t0 = time.time()
@@ -228,30 +200,30 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
             model.optimizer.learning_rate.assign(lr)
             x, y = batches.next()
             loss, acc = model.train_on_batch(x, y)[:2]
+            if average is not None:
+                average.update(model.get_weights())
             state.step = step = state.step + 1
             bar.set_postfix(lr=f"{lr:g}", acc=f"{float(acc):.3f}", loss=f"{float(loss):.3f}")
             bar.update(1)
             if step % s.eval_step_interval == 0 or step == total_steps:
-                report = record_validation(
-                    model, served, prep, state, float(acc), float(loss), out / "best.keras", s.binary
-                )
+                report = record_validation(model, served, prep, state, float(acc), float(loss), out, s.binary, average)
                 if report:
                     bar.write(report)
             if step % s.save_step_interval == 0:
-                save_checkpoint(model, state, ckpt_dir)
+                save_checkpoint(model, state, ckpt_dir, average)
             if s.mine_hard_negatives and step in boundaries:
                 batches.close()  # a new maker from this step on: batches stay a function of the step alone
                 bar.clear()
                 batches = start_batches(s, prep, served, step)
     except KeyboardInterrupt:
         bar.close()
-        save_checkpoint(model, state, ckpt_dir)
+        save_checkpoint(model, state, ckpt_dir, average)
         print(f"\ninterrupted at step {state.step}; continue with --resume --out {s.out}", flush=True)
         raise
     finally:
         batches.close()
         bar.close()
-    save_checkpoint(model, state, ckpt_dir)
+    save_checkpoint(model, state, ckpt_dir, average)
     return time.time() - t0, batches
 
 

@@ -75,6 +75,7 @@ class TrainSettings:
     learning_rate: str = "0.001,0.0001"
     batch_size: int = 100
     dropout: float = 0.2
+    average_weights: float = 0.0  # decay of a running average of the weights, exported instead; 0: off
     eval_step_interval: int = 400
     save_step_interval: int = 100
     start_checkpoint: str = ""
@@ -154,6 +155,8 @@ class TrainSettings:
             raise ValueError("--teacher-pool-percentage needs --pretrain-clips (the clips it draws from)")
         if self.teacher_pool_percentage >= 100:
             raise ValueError("--teacher-pool-percentage must leave room for the other clips (< 100)")
+        if not 0 <= self.average_weights < 1:
+            raise ValueError("--average-weights must be 0 (off) or a decay below 1, e.g. 0.999")
         if self.mine_hard_negatives and not self.negative_dir:
             raise ValueError("--mine-hard-negatives needs --negative-dir")
 
