@@ -3,13 +3,13 @@
 The model runs once over every stream (keyword streams with their truth files and
 negative recordings); its scores are kept, and only RecognizeCommands is replayed
 over a grid of average window, minimum count and suppression, each with a sweep of
-one threshold for all keywords.  For each grid point a threshold is then picked per
-keyword: of those whose false accepts stay within that keyword's share of the
-target (default 0.5 per hour over all keywords), the one with the fewest false
-rejects, the highest of equals; the per-keyword thresholds are verified by one more
-replay.  The grid point with the lowest verified false-reject
-rate under the target wins.  Replays use the daemon's own RecognizeCommands on the
-same scores the pipeline produced, so they give exactly what ``kwsd run`` would.
+one threshold for all keywords.  For each grid point the per-keyword thresholds are
+then chosen together: of the combinations whose false accepts stay within what the
+target allows (default 0.5 per hour; fa_budget.py), the one that misses the fewest
+keywords, with the highest thresholds of equals; they are verified by one more replay.
+The grid point with the lowest verified false-reject rate under the target wins.  Replays
+use the daemon's own RecognizeCommands on the same scores the pipeline produced, so they
+give exactly what ``kwsd run`` would.
 
 Writes ``recognize.yaml`` (a config section ``kwsd run --config`` accepts), ``det.png``
 (false-reject rate against false accepts per hour, one curve per keyword) and
@@ -28,6 +28,7 @@ import numpy as np
 
 from .confidence import hours_to_show
 from .detection import Detection
+from .fa_budget import Option, allowed_false_accepts, share
 from .model import KeywordModel, pack_model, unpack_model
 from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS, choose_clip_stride
 from .recognize import RecognizeCommands, SmootherSettings
@@ -122,14 +123,6 @@ class Grid:
         return list(itertools.product(self.windows, self.minimum_counts, self.suppressions, quick))
 
 
-def pick_threshold(curve: list[tuple[float, float | None, float]], budget: float, highest: float) -> float:
-    """Of the thresholds whose false accepts stay within ``budget``, the one with the fewest
-    false rejects; of equals, the highest (the most margin against false accepts that the
-    tuning audio did not happen to contain)."""
-    allowed = [(frr if frr is not None else 0.0, -th) for th, frr, fa in curve if fa <= budget]
-    return -min(allowed)[1] if allowed else highest
-
-
 def tune(
     model: KeywordModel,
     traces: list[ScoreTrace],
@@ -146,30 +139,30 @@ def tune(
     grid = grid if grid is not None else Grid()
     hours = sum(t.hours for t in traces)
     keywords = model.keywords
-    budget = target_fa_per_hour / len(keywords)  # each keyword's share of the target
+    allowed = allowed_false_accepts(target_fa_per_hour, hours)
     points = []
     for window, count, suppression, quick in grid.points:
         rule = dict(quick_threshold=quick, quick_window_ms=grid.quick_window_ms)
         curves: dict[str, list[tuple[float, float | None, float]]] = {k: [] for k in keywords}  # th, frr, fa/h
+        options: dict[str, list[Option]] = {k: [] for k in keywords}
         for th in grid.thresholds:
             s = SmootherSettings(window, th, suppression, count, **rule)
             per = measure(traces, model, s).summary()["per_keyword"]
             for k in keywords:
                 curves[k].append((th, per[k]["false_reject_rate"], per[k]["false_accepts"] / hours))
+                options[k].append(Option(th, per[k]["false_accepts"], per[k]["truths"] - per[k]["correct"]))
             if progress:
                 progress()
-        chosen = {k: pick_threshold(curves[k], budget, grid.thresholds[-1]) for k in keywords}
+        plan = share(options, allowed)
+        chosen = {k: o.threshold for k, o in plan.items()}
         figures: dict = {}
         for _ in range(len(grid.thresholds)):  # verify; raise the keywords that still fire too often
             s = SmootherSettings(
                 window, round(float(np.median(list(chosen.values()))), 4), suppression, count, dict(chosen), **rule
             )
             figures = measure(traces, model, s).summary()
-            over = [
-                k
-                for k in keywords
-                if figures["per_keyword"][k]["false_accepts"] / hours > budget and chosen[k] < grid.thresholds[-1]
-            ]
+            fired = {k: v["false_accepts"] for k, v in figures["per_keyword"].items()}
+            over = [k for k in keywords if fired[k] > plan[k].false_accepts and chosen[k] < grid.thresholds[-1]]
             if figures["false_accepts_per_hour"] <= target_fa_per_hour or not over:
                 break
             for k in over:

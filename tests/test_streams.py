@@ -370,13 +370,22 @@ def test_a_models_recommended_settings_apply_and_the_config_overrides_them(tmp_p
     assert [x["keyword"] for x in again] == [x["keyword"] for x in plain] and plain
 
 
-def test_a_keyword_gets_the_fewest_false_rejects_within_its_budget_and_the_most_margin():
-    from kwsd.tune import pick_threshold
+def test_the_allowed_false_accepts_go_where_they_cost_the_fewest_misses():
+    from kwsd.fa_budget import Option, allowed_false_accepts, share
 
-    curve = [(0.3, 0.10, 2.0), (0.5, 0.20, 0.0), (0.7, 0.20, 0.0), (0.9, 0.40, 0.0)]
-    assert pick_threshold(curve, 0.05, 0.99) == 0.7  # 0.3 fires too often; 0.5 and 0.7 miss as many
-    assert pick_threshold(curve, 5.0, 0.99) == 0.3
-    assert pick_threshold([(0.5, 0.1, 3.0)], 0.05, 0.99) == 0.99  # nothing within budget: the highest
+    yes = [Option(0.5, 3, 2.0), Option(0.7, 1, 4.0), Option(0.8, 0, 10.0), Option(0.9, 0, 12.0)]
+    go = [Option(0.5, 1, 1.0), Option(0.7, 0, 3.0), Option(0.9, 0, 3.0)]
+    assert allowed_false_accepts(3.0, 3.29) == 9 and allowed_false_accepts(0.5, 1.28) == 0
+    pick = lambda allowed: {k: o.threshold for k, o in share({"yes": yes, "go": go}, allowed).items()}  # noqa: E731
+    # none allowed: the fewest misses at none, the highest threshold of equals ("go" at 0.9, not 0.7)
+    assert pick(0) == {"yes": 0.8, "go": 0.9}
+    # one allowed: it buys 6 fewer misses for "yes" but only 2 for "go" (an even split of one: none each)
+    assert pick(1) == {"yes": 0.7, "go": 0.9}
+    assert pick(2) == {"yes": 0.7, "go": 0.5}
+    assert pick(4) == {"yes": 0.5, "go": 0.5}
+    # not reachable: the fewest false accepts there are, then the fewest misses
+    stuck = share({"yes": [Option(0.5, 3, 0.0), Option(0.9, 2, 5.0)], "go": go}, 1)
+    assert (stuck["yes"].threshold, stuck["go"].threshold) == (0.9, 0.9)
 
 
 def test_stream_make_on_unreadable_clips_fails_in_one_line_instead_of_looping(tmp_path):
