@@ -35,7 +35,8 @@ while read -r f; do
   # stamps in different folders share names (frog_desc_ca in two sets): keep the folder in the name
   rel=$(dirname "${f#"$TMP"/x/usr/share/tuxpaint/stamps/}" | tr '/' '-')
   mkdir -p "$OUT/$lang"
-  sox -q "$f" -r 16000 -c 1 -b 16 -e signed "$OUT/$lang/$rel-$stem.wav" 2>/dev/null || echo "skipped (sox could not read): $f" >&2
+  # -D: no dither, so two fetches give the same samples (sox's dither is random)
+  sox -D -q "$f" -r 16000 -c 1 -b 16 -e signed "$OUT/$lang/$rel-$stem.wav" 2>/dev/null || echo "skipped (sox could not read): $f" >&2
 done < "$TMP/list"
 dpkg-deb -f "$TMP"/tuxpaint-stamps-default_*.deb Version > "$OUT/VERSION"
 echo "wrote $(find "$OUT" -name '*.wav' | wc -l) recordings to $OUT"
