@@ -1,11 +1,13 @@
-"""A running average of the weights (``kwsd train --average-weights DECAY``).
+"""A running average of the weights (``kwsd train --average-weights DECAY``), exported at the end.
 
-Why: the best-validation checkpoint of one run lands wherever a noisy validation figure peaks,
-and runs of one recipe at different seeds have differed by 15 points of missed keywords
+Why: without it, kwsd exports the checkpoint with the best validation clip accuracy, and that
+lands wherever a noisy figure peaks: in three runs of the bundled model's recipe it came before
+the first hard-negative mining, from networks that fire far more often on speech than the final
+weights; and runs at different seeds have differed by 15 points of missed keywords
 (models/README.md). An exponential moving average of the weights, as TensorFlow's
-``tf.train.ExponentialMovingAverage`` keeps and as many speech recipes export, smooths the
-last thousand or so steps into one network at no cost at inference. The batch-norm statistics
-are averaged with the weights, as timm's ``ModelEmaV2`` does.
+``tf.train.ExponentialMovingAverage`` keeps and as many speech recipes export, smooths the last
+thousand or so steps into one network at no cost at inference. The batch-norm statistics are
+averaged with the weights, as timm's ``ModelEmaV2`` does.
 
 The average draws no random numbers and never touches the weights being trained, so a run with
 it follows the same training path as one without."""

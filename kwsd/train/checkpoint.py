@@ -15,7 +15,6 @@ class TrainState:
 
     step: int = 0
     best_val: float = -1.0
-    best_val_raw: float = -1.0  # with --average-weights: the trained (not averaged) weights' best
     history: list[dict] = field(default_factory=list)
 
 

@@ -31,8 +31,8 @@ HELP = {
     "how_many_training_steps": "steps per learning-rate phase, e.g. 15000,3000",
     "learning_rate": "learning rate per phase, e.g. 0.001,0.0001",
     "average_weights": "keep a running average of the weights with this decay per step (e.g. 0.999: about the "
-    "last thousand steps) and validate, keep and export it instead of the trained weights, whose best is kept "
-    "beside as best_raw.keras (default 0: off)",
+    "last thousand steps) and export the final average instead of the best checkpoint; its validation accuracy "
+    "is reported beside the trained weights' (default 0: off)",
     "start_checkpoint": "a checkpoint folder or .keras file to start from",
     "resume": "continue from OUT/checkpoints after Ctrl-C or a crash",
     "out": "output folder: model.tflite, report.json, plots, checkpoints",

@@ -118,8 +118,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
     start = s.start_checkpoint or (str(ckpt_dir) if s.resume else "")
     if start:
         return resume(start)
-    for old in ("best.keras", "best_raw.keras"):  # from an earlier run in the same folder
-        (Path(s.out) / old).unlink(missing_ok=True)
+    (Path(s.out) / "best.keras").unlink(missing_ok=True)  # from an earlier run in the same folder
     clean = prep.frontend.batch_features(prep.data["training"][0][: min(1000, prep.counts["training"])])
     if s.level_invariant:
         clean = c0_from_loudest(clean)
@@ -180,9 +179,10 @@ def start_batches(s: TrainSettings, prep: Prepared, served, step: int) -> BatchM
     )
 
 
-def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -> tuple[float, BatchMaker]:
-    """Train to the last step of the schedule; returns the seconds spent and the last batch maker
-    (for its timing figures). Ctrl-C saves a checkpoint to resume from."""
+def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -> tuple[float, BatchMaker, Any]:
+    """Train to the last step of the schedule; returns the seconds spent, the last batch maker
+    (for its timing figures) and the running average of the weights (None without
+    ``--average-weights``). Ctrl-C saves a checkpoint to resume from."""
     from tqdm import tqdm
 
     ckpt_dir = out / "checkpoints"
@@ -224,7 +224,7 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
         batches.close()
         bar.close()
     save_checkpoint(model, state, ckpt_dir, average)
-    return time.time() - t0, batches
+    return time.time() - t0, batches, average
 
 
 def run_training(s: TrainSettings) -> dict:
@@ -252,7 +252,9 @@ def run_training(s: TrainSettings) -> dict:
             prep.pool = teacher.pool(clips, prep.index.trained_classes, s.distill_weight)
         compile_for_soft_targets(model, s.learning_rate_at(state.step))
     prep.pretraining = None  # the pool has what it needed
-    train_seconds, batches = fit(s, prep, model, state, out)
-    if (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
+    train_seconds, batches, average = fit(s, prep, model, state, out)
+    if average is not None:  # the final average, as TensorFlow's and SWA's recipes export it
+        model.set_weights(average.weights)
+    elif (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
         model = keras.models.load_model(out / "best.keras")
     return export_and_report(s, prep, exported(model, prep), state, out, train_seconds, batches)

@@ -1,11 +1,10 @@
 """Validation during training: the exported classes' accuracy and confusion matrix on the
-validation clips, the history, and the best checkpoint kept (with ``--average-weights``, the
-averaged weights judged and kept, the trained ones' best beside)."""
+validation clips, the history (with ``--average-weights``, the averaged weights' accuracy
+too), and the best checkpoint kept."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 
@@ -31,30 +30,20 @@ def record_validation(
     model, served, prep, state: TrainState, acc: float, loss: float, out: Path, binary: bool, average=None
 ):
     """Validate ``served`` (the exported view of ``model``), add the figures to the history, keep the
-    best ``model`` as OUT/best.keras; returns what to print. With ``average`` (a WeightAverage) the
-    averaged weights are validated and kept, and the trained weights' best goes to best_raw.keras
-    beside, so that a run shows what the average bought."""
+    best ``model`` as OUT/best.keras; returns what to print. With ``average`` (a WeightAverage) its
+    weights are validated too, for the history: it is the final average that is exported."""
     val_acc, confusion = validate(served, prep, binary)
     entry = {"step": state.step, "train_accuracy": acc, "loss": loss, "val_accuracy": val_acc}
     state.history.append(entry)
     if val_acc is None:
         return None
-    if average is not None:
-        entry["val_accuracy_raw"] = val_acc
-        if val_acc > state.best_val_raw:
-            state.best_val_raw = val_acc
-            model.save(out / "best_raw.keras")
-        with average.applied(model):
-            averaged, confusion = validate(served, prep, binary)
-            entry["val_accuracy"] = val_acc = cast(float, averaged)  # not None: the same clips
-            if val_acc > state.best_val:
-                state.best_val = val_acc
-                model.save(out / "best.keras")
-    elif val_acc > state.best_val:
+    if val_acc > state.best_val:
         state.best_val = val_acc
         model.save(out / "best.keras")
     n = len(prep.data["validation"][1])
-    raw = "" if average is None else f", trained weights {entry['val_accuracy_raw']:.1%}"
-    return f"step {state.step}: validation accuracy {val_acc:.1%} (N={n}){raw}\n" + confusion_text(
-        confusion, prep.display_labels(binary)
-    )
+    line = f"step {state.step}: validation accuracy {val_acc:.1%} (N={n})"
+    if average is not None:
+        with average.applied(model):
+            entry["val_accuracy_average"] = averaged = validate(served, prep, binary)[0]
+        line += f", averaged weights {averaged:.1%}"
+    return line + "\n" + confusion_text(confusion, prep.display_labels(binary))
