@@ -94,6 +94,9 @@ def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
     out, _ = tiny_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
+    state = json.loads((copy / "checkpoints" / "state.json").read_text())
+    state["kept_by_another_version"] = 1.0  # a checkpoint of another kwsd version still resumes
+    (copy / "checkpoints" / "state.json").write_text(json.dumps(state))
     proc = kwsd(
         "train",
         "--data-dir",

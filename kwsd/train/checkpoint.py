@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 
@@ -39,6 +39,8 @@ def resume(start: str):
     path = Path(start)
     model = keras.models.load_model(path / "model.keras" if path.is_dir() else path)
     state_file = (path if path.is_dir() else path.parent) / "state.json"
-    state = TrainState(**json.loads(state_file.read_text())) if state_file.exists() else TrainState()
+    saved = json.loads(state_file.read_text()) if state_file.exists() else {}
+    known = {f.name for f in fields(TrainState)}  # a checkpoint of another kwsd version may have more
+    state = TrainState(**{k: v for k, v in saved.items() if k in known})
     print(f"resuming from {start} at step {state.step}", flush=True)
     return model, state
