@@ -1,7 +1,7 @@
 """A running average of the weights (``kwsd train --average-weights DECAY``), exported at the end.
 
 Why: without it, kwsd exports the checkpoint with the best validation clip accuracy, and that
-lands wherever a noisy figure peaks: in three runs of the bundled model's recipe it came before
+lands wherever a noisy figure peaks: in three of four runs of the bundled model's recipe it came before
 the first hard-negative mining, from networks that fire far more often on speech than the final
 weights; and runs at different seeds have differed by 15 points of missed keywords
 (models/README.md). An exponential moving average of the weights, as TensorFlow's
