@@ -47,9 +47,6 @@ def share(options: dict[str, list[Option]], allowed: int) -> dict[str, Option]:
                 if key not in nxt or cand[:2] < nxt[key][:2]:
                     nxt[key] = cand
         states = nxt
-    within = [(m, total, margin, total) for total, (m, margin, _) in states.items() if total <= allowed]
-    if within:
-        best = min(within)[-1]
-    else:
-        best = min(states)  # the fewest false accepts there are
+    within = [(misses, total, margin) for total, (misses, margin, _) in states.items() if total <= allowed]
+    best = min(within)[1] if within else min(states)  # else: the fewest false accepts there are
     return states[best][2]
