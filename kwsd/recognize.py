@@ -18,7 +18,8 @@ is also reported as soon as its average over the last ``quick_window_ms`` exceed
 ``quick_threshold`` (and its own threshold, if that is higher).  The long average is
 what keeps a small model quiet on short words it has not heard, and it is also most of
 the delay after a word (a score must stay high for about threshold x window); a very
-sure, short stretch can skip that wait.  It is a trade (models/README.md, "A quick profile"), so it is not the default.
+sure, short stretch can skip that wait.  It is a trade (models/README.md, "A quick
+profile"), so it is not the default.
 """
 
 from __future__ import annotations

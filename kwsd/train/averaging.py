@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import start_point
 from .settings import TrainSettings
 
 FILE = "average.npz"  # in a checkpoint folder, so that --resume goes on with the same average
@@ -73,5 +74,5 @@ def start_average(s: TrainSettings, model, ckpt_dir: Path):
     checkpoint a run resumes from, else a new one."""
     if not s.average_weights:
         return None
-    start = Path(s.start_checkpoint or (str(ckpt_dir) if s.resume else ""))
+    start = Path(start_point(s.start_checkpoint, s.resume, ckpt_dir))
     return WeightAverage.load_or_start(s.average_weights, model, start if start.is_dir() else None)

@@ -32,6 +32,12 @@ def save_checkpoint(model, state: TrainState, ckpt_dir: Path, average=None) -> N
     tmp.rename(ckpt_dir)
 
 
+def start_point(start_checkpoint: str, resume: bool, ckpt_dir: Path) -> str:
+    """Where a run starts from: ``--start-checkpoint``, else OUT/checkpoints with ``--resume``,
+    else "" (a fresh model)."""
+    return start_checkpoint or (str(ckpt_dir) if resume else "")
+
+
 def resume(start: str):
     """The model and state saved at ``start`` (a checkpoint folder or a .keras file)."""
     import keras

@@ -18,7 +18,7 @@ from ..features import FrontendParams, MfccFrontend
 from ..recognize import UNKNOWN
 from .averaging import start_average
 from .batches import BatchMaker, NegativeMix, load_rirs, make_negative_mix, mine
-from .checkpoint import TrainState, resume, save_checkpoint
+from .checkpoint import TrainState, resume, save_checkpoint, start_point
 from .report import export_and_report
 from .settings import TrainSettings
 from .validation import record_validation
@@ -115,7 +115,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
 
     from .architectures import build_model, c0_from_loudest
 
-    start = s.start_checkpoint or (str(ckpt_dir) if s.resume else "")
+    start = start_point(s.start_checkpoint, s.resume, ckpt_dir)
     if start:
         return resume(start)
     (Path(s.out) / "best.keras").unlink(missing_ok=True)  # from an earlier run in the same folder

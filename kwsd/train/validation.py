@@ -5,14 +5,18 @@ too), and the best checkpoint kept."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .checkpoint import TrainState
 from .report import confusion_text
 
+if TYPE_CHECKING:  # loop.py imports this module; the type only annotates
+    from .loop import Prepared
 
-def validate(served, prep, binary: bool) -> tuple[float | None, np.ndarray]:
+
+def validate(served, prep: Prepared, binary: bool) -> tuple[float | None, np.ndarray]:
     """Accuracy and confusion matrix of the exported classes (``served``: see ``exported``) on the
     validation clips (None with no validation set)."""
     y = prep.data["validation"][1]
@@ -27,7 +31,7 @@ def validate(served, prep, binary: bool) -> tuple[float | None, np.ndarray]:
 
 
 def record_validation(
-    model, served, prep, state: TrainState, acc: float, loss: float, out: Path, binary: bool, average=None
+    model, served, prep: Prepared, state: TrainState, acc: float, loss: float, out: Path, binary: bool, average=None
 ):
     """Validate ``served`` (the exported view of ``model``), add the figures to the history, keep the
     best ``model`` as OUT/best.keras; returns what to print. With ``average`` (a WeightAverage) its
