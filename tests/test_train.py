@@ -466,6 +466,37 @@ def test_negative_recordings_split_by_file_and_load_at_any_rate(tmp_path):
     assert clips.shape == (8, 16000) and np.abs(clips).max() > 0.01
 
 
+def test_the_checkpoint_can_be_chosen_by_false_accepts_on_the_negatives_validation_split(tmp_path):
+    import soundfile
+
+    neg = _negatives(tmp_path / "neg")
+    soundfile.write(neg / "morning.flac", soundfile.read(neg / "talk.flac", dtype="int16")[0], 16000)
+    out = tmp_path / "run"
+    proc = train_tiny(out, extra=["--negative-dir", neg, "--select-under-fa", "0"])
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    # split salt "a": morning.flac is the only recording of the validation split
+    assert "negative audio for choosing the checkpoint: 0.1 min (validation split)" in text
+    assert "false accepts" in text and "per hour of negative audio" in text
+    report = json.loads((out / "report.json").read_text())
+    history = report["history"]
+    assert all(h["val_false_accepts_per_hour"] >= 0 for h in history)
+    # microWakeWord's rule, target 0: the most accurate without a false accept, else the fewest
+    # false accepts (the earlier checkpoint of equals)
+    pick = max(
+        history,
+        key=lambda h: (
+            h["val_false_accepts_per_hour"] <= 0,
+            -h["val_false_accepts_per_hour"] if h["val_false_accepts_per_hour"] > 0 else 0,
+            h["val_accuracy"],
+        ),
+    )
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert state["best_fa"] == pick["val_false_accepts_per_hour"] and state["best_val"] == pick["val_accuracy"]
+    n = report["float"]["validation"]["n"]
+    assert abs(report["float"]["validation"]["accuracy"] - pick["val_accuracy"]) <= 1 / n  # the one exported
+
+
 def speak_tts(*args) -> None:
     """python -m kwsd.train.tts with these options, which must succeed."""
     cmd = [sys.executable, "-m", "kwsd.train.tts", *map(str, args)]
@@ -873,6 +904,8 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--speed-range", "1.1,0.9"], "--speed-range 1.1,0.9: give two factors, smaller first"),
         (["--negative-dir", "x", "--negative-percentage", "60", "--partial-percentage", "50"], "must leave room"),
         (["--average-weights", "1"], "--average-weights must be 0 (off) or a decay below 1"),
+        (["--select-under-fa", "2"], "--select-under-fa needs --negative-dir"),
+        (["--negative-dir", "x", "--select-under-fa", "2", "--average-weights", "0.9"], "--average-weights exports"),
     ],
 )
 def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):

@@ -218,20 +218,28 @@ def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
     return NegativeMix(s, pool, clips[keyword_mask], unknown)
 
 
-def mine(model, pool, frontend, labels, threshold):
-    """Hard negatives for the next phase: see negatives.mine_hard_negatives."""
-    from .negatives import mine_hard_negatives
-
-    t0 = time.time()
-
-    binary = len(labels) == 1  # binary mode: one sigmoid output for the keyword
+def predictor(model, binary: bool):
+    """features -> probabilities of every label (binary mode: [not keyword, keyword]), in batches."""
 
     def predict(x):
         p = np.concatenate([model(x[i : i + 2048], training=False).numpy() for i in range(0, len(x), 2048)])
         return np.concatenate([1 - p, p], axis=1) if binary else p
 
-    names = [UNKNOWN] + labels if binary else labels
-    mined, scored = mine_hard_negatives(predict, pool, frontend, names, threshold)
+    return predict
+
+
+def scored_labels(labels: list[str]) -> list[str]:
+    """The labels of ``predictor``'s columns: binary mode (one keyword) has _unknown_ first."""
+    return [UNKNOWN] + labels if len(labels) == 1 else labels
+
+
+def mine(model, pool, frontend, labels, threshold):
+    """Hard negatives for the next phase: see negatives.mine_hard_negatives."""
+    from .negatives import mine_hard_negatives
+
+    t0 = time.time()
+    predict = predictor(model, binary=len(labels) == 1)  # binary mode: one sigmoid output for the keyword
+    mined, scored = mine_hard_negatives(predict, pool, frontend, scored_labels(labels), threshold)
     print(
         f"hard negatives: {len(mined.recordings)} of {scored} negative windows score above {threshold} "
         f"({time.time() - t0:.0f} s)",

@@ -15,6 +15,7 @@ class TrainState:
 
     step: int = 0
     best_val: float = -1.0
+    best_fa: float | None = None  # the best checkpoint's false accepts per hour (--select-under-fa)
     history: list[dict] = field(default_factory=list)
 
 

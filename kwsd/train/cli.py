@@ -56,6 +56,10 @@ HELP = {
     "mine_hard_negatives": "before each learning-rate phase after the first, run the model over the negative "
     "recordings and train on the windows it takes for a keyword",
     "hard_negative_threshold": "a negative window scoring above this for any keyword is mined (default 0.3)",
+    "select_under_fa": "choose the exported checkpoint by its false accepts per hour (windows scoring above "
+    "--hard-negative-threshold) on the validation split of the --negative-dir recordings: the best validation "
+    "accuracy among the checkpoints at or below this rate, else the fewest false accepts (microWakeWord's rule; "
+    "default: off, the best validation accuracy as in TensorFlow's train.py)",
     "hard_negative_percentage": "share of each batch drawn from the mined windows (default 10)",
     "teacher_dir": "folder with a pretrained speech embedding (melspectrogram.tflite, embedding_model.tflite; "
     "sh bench/fetch_teacher.sh DIR) that teaches the model: a head on it is trained and scores each "

@@ -21,7 +21,7 @@ from .batches import BatchMaker, NegativeMix, load_rirs, make_negative_mix, mine
 from .checkpoint import TrainState, resume, save_checkpoint, start_point
 from .report import export_and_report
 from .settings import TrainSettings
-from .validation import record_validation
+from .validation import NegativeCheck, negative_check, record_validation
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ class Prepared:
     soft_targets: np.ndarray | None = None  # the teacher's, one row per training clip, when distilling
     pretraining: Any = None  # pretrain.PretrainingSet, with --pretrain-clips
     pool: tuple[np.ndarray, np.ndarray] | None = None  # features and teacher targets, --teacher-pool-percentage
+    negative_check: NegativeCheck | None = None  # --select-under-fa: the negative audio that chooses the checkpoint
 
     @property
     def counts(self) -> dict[str, int]:
@@ -106,7 +107,9 @@ def prepare(s: TrainSettings) -> Prepared:
     )
     mix = make_negative_mix(s, index, data["training"])
     eval_features = {k: evaluation_features(s.seed, data[k], augmenter, frontend, k) for k in ("validation", "testing")}
-    return Prepared(params, frontend, words, index, data, augmenter, mix, eval_features, train_labels)
+    prep = Prepared(params, frontend, words, index, data, augmenter, mix, eval_features, train_labels)
+    prep.negative_check = negative_check(s, frontend)
+    return prep
 
 
 def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
@@ -206,7 +209,9 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
             bar.set_postfix(lr=f"{lr:g}", acc=f"{float(acc):.3f}", loss=f"{float(loss):.3f}")
             bar.update(1)
             if step % s.eval_step_interval == 0 or step == total_steps:
-                report = record_validation(model, served, prep, state, float(acc), float(loss), out, s.binary, average)
+                report = record_validation(
+                    model, served, prep, state, float(acc), float(loss), out, s.binary, average, s.select_under_fa
+                )
                 if report:
                     bar.write(report)
             if step % s.save_step_interval == 0:

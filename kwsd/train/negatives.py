@@ -237,6 +237,25 @@ def load_pool(
     return pool, bad
 
 
+def keyword_scores(predict, feats: np.ndarray, num_frames: int, keyword_cols: list[int], hop_frames: int = 10):
+    """The first frame of every window (``hop_frames`` apart) of one recording's features and the
+    window's best keyword probability by ``predict`` (features -> probabilities); empty arrays for a
+    recording shorter than one window."""
+    if len(feats) < num_frames:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    starts = np.arange(0, len(feats) - num_frames + 1, hop_frames)
+    windows = np.lib.stride_tricks.sliding_window_view(feats, num_frames, axis=0)[starts]
+    probs = predict(np.ascontiguousarray(windows.transpose(0, 2, 1)))
+    return starts, probs[:, keyword_cols].max(axis=1)
+
+
+def keyword_columns(labels: list[str]) -> list[int]:
+    """The output columns of the labels that are reported as keywords."""
+    from ..recognize import NOT_REPORTED
+
+    return [i for i, x in enumerate(labels) if x not in NOT_REPORTED]
+
+
 def mine_hard_negatives(
     predict, pool: NegativePool, frontend, labels: list[str], threshold: float, hop_frames: int = 10, limit: int = 20000
 ) -> tuple[NegativePool, int]:
@@ -248,20 +267,13 @@ def mine_hard_negatives(
     computed over each whole recording, as the streaming daemon computes them.
     Returns (pool of the mined windows, number of windows scored).
     """
-    from ..recognize import NOT_REPORTED
-
     p = frontend.params
-    keyword_cols = [i for i, x in enumerate(labels) if x not in NOT_REPORTED]
+    keyword_cols = keyword_columns(labels)
     found: list[tuple[float, int, int]] = []  # score, recording, first frame
     scored = 0
     for r, rec in enumerate(pool.recordings):
         feats = frontend.signal_features(rec / 32768.0)
-        if len(feats) < p.num_frames:
-            continue
-        starts = np.arange(0, len(feats) - p.num_frames + 1, hop_frames)
-        windows = np.lib.stride_tricks.sliding_window_view(feats, p.num_frames, axis=0)[starts]
-        probs = predict(np.ascontiguousarray(windows.transpose(0, 2, 1)))
-        best = probs[:, keyword_cols].max(axis=1)
+        starts, best = keyword_scores(predict, feats, p.num_frames, keyword_cols, hop_frames)
         scored += len(starts)
         for i in np.flatnonzero(best > threshold):
             found.append((float(best[i]), r, int(starts[i])))

@@ -53,6 +53,7 @@ class TrainSettings:
     mine_hard_negatives: bool = False  # at each learning-rate phase after the first
     hard_negative_threshold: float = 0.3
     hard_negative_percentage: float = 10.0  # share of each batch drawn from mined windows
+    select_under_fa: float = -1.0  # choose the checkpoint by false accepts per hour (validation.better); <0: off
     teacher_dir: str = ""  # the pretrained speech embedding that teaches (teacher.py); empty: no teacher
     distill_weight: float = 0.5  # share of the teacher's soft label in each training target
     distill_temperature: float = 2.0  # softens the teacher's probabilities
@@ -159,6 +160,10 @@ class TrainSettings:
             raise ValueError("--average-weights must be 0 (off) or a decay below 1, e.g. 0.999")
         if self.mine_hard_negatives and not self.negative_dir:
             raise ValueError("--mine-hard-negatives needs --negative-dir")
+        if self.select_under_fa >= 0 and not self.negative_dir:
+            raise ValueError("--select-under-fa needs --negative-dir (its validation split is counted)")
+        if self.select_under_fa >= 0 and self.average_weights:
+            raise ValueError("--select-under-fa chooses a checkpoint; --average-weights exports the final average")
 
     def schedule(self) -> list[tuple[int, float]]:
         steps = [int(s) for s in str(self.how_many_training_steps).split(",")]
