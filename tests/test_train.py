@@ -84,6 +84,10 @@ def test_training_writes_a_report_plots_and_checkpoints(tiny_run):
     # the weights depend on the CPU's instruction set: the report names the machine it trained on
     assert report["machine"]["machine"] == platform.machine() and report["machine"]["model"] != "unknown CPU"
     assert [h["step"] for h in report["history"]] == [20, 40]
+    # exported: the checkpoint of the best validation accuracy (the earlier of equals)
+    best = max(report["history"], key=lambda h: (h["val_accuracy"], -h["step"]))
+    assert report["exported_step"] == best["step"]
+    assert f"exporting the best checkpoint: step {best['step']}" in proc.stdout.decode()
     assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "checkpoints" / "model.keras").exists()
@@ -144,6 +148,7 @@ def test_a_run_with_the_average_trains_the_same_path_and_exports_the_final_avera
     assert (out / "model.tflite").read_bytes() != (plain / "model.tflite").read_bytes()
     n = report["float"]["validation"]["n"]
     assert abs(report["float"]["validation"]["accuracy"] - history[-1]["val_accuracy_average"]) <= 1 / n
+    assert report["exported_step"] == 40
 
     # stopped at step 20 and resumed: the average goes on from the checkpoint's (40 updates, not 20)
     part = tmp_path / "part"
@@ -493,6 +498,7 @@ def test_the_checkpoint_can_be_chosen_by_false_accepts_on_the_negatives_validati
     )
     state = json.loads((out / "checkpoints" / "state.json").read_text())
     assert state["best_fa"] == pick["val_false_accepts_per_hour"] and state["best_val"] == pick["val_accuracy"]
+    assert report["exported_step"] == state["best_step"] == pick["step"]
     n = report["float"]["validation"]["n"]
     assert abs(report["float"]["validation"]["accuracy"] - pick["val_accuracy"]) <= 1 / n  # the one exported
 

@@ -16,6 +16,7 @@ class TrainState:
     step: int = 0
     best_val: float = -1.0
     best_fa: float | None = None  # the best checkpoint's false accepts per hour (--select-under-fa)
+    best_step: int = 0  # the step at which the best checkpoint was saved (0: none yet)
     history: list[dict] = field(default_factory=list)
 
 

@@ -258,8 +258,10 @@ def run_training(s: TrainSettings) -> dict:
         compile_for_soft_targets(model, s.learning_rate_at(state.step))
     prep.pretraining = None  # the pool has what it needed
     train_seconds, batches, average = fit(s, prep, model, state, out)
+    step = state.step  # the weights exported: the last, the final average, or the best checkpoint
     if average is not None:  # the final average, as TensorFlow's and SWA's recipes export it
         model.set_weights(average.weights)
-    elif (out / "best.keras").exists():  # the best validation accuracy; else (no validation set) the last
-        model = keras.models.load_model(out / "best.keras")
-    return export_and_report(s, prep, exported(model, prep), state, out, train_seconds, batches)
+    elif (out / "best.keras").exists():  # the best checkpoint (validation.better); else (no validation set) the last
+        model, step = keras.models.load_model(out / "best.keras"), state.best_step
+        print(f"exporting the best checkpoint: step {step}", flush=True)
+    return export_and_report(s, prep, exported(model, prep), state, out, train_seconds, batches, step)

@@ -91,10 +91,18 @@ def write_files(s: TrainSettings, prep: Prepared, model, calib: np.ndarray, meta
 
 
 def export_and_report(
-    s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path, train_seconds: float, batches: BatchMaker
+    s: TrainSettings,
+    prep: Prepared,
+    model,
+    state: TrainState,
+    out: Path,
+    train_seconds: float,
+    batches: BatchMaker,
+    exported_step: int | None = None,
 ) -> dict:
     """Write model.tflite (int8; the float model too, to report its accuracy beside), then
-    measure both files through the daemon's own runtime and write report.json and the plots."""
+    measure both files through the daemon's own runtime and write report.json and the plots.
+    ``exported_step``: the step whose weights ``model`` holds (default: the last)."""
     from . import export
     from .architectures import count_macs
 
@@ -118,6 +126,7 @@ def export_and_report(
         "bad_files": [(os.path.join(*Path(p).parts[-2:]), why) for p, why in prep.index.bad_files],
         "train_seconds": round(train_seconds, 1),
         "steps": state.step,
+        "exported_step": state.step if exported_step is None else exported_step,
         "feature_seconds": round(batches.make_seconds, 1),
         "feature_wait_seconds": round(batches.wait_seconds, 1),
         "params": int(model.count_params()),

@@ -114,7 +114,7 @@ def record_validation(
             served, prep.negative_check, prep.frontend, prep.index.labels
         )
     if better(val_acc, fa, state, target):
-        state.best_val, state.best_fa = val_acc, fa
+        state.best_val, state.best_fa, state.best_step = val_acc, fa, state.step
         model.save(out / "best.keras")
     n = len(prep.data["validation"][1])
     line = f"step {state.step}: validation accuracy {val_acc:.1%} (N={n})"
