@@ -475,6 +475,12 @@ def test_the_checkpoint_can_be_chosen_by_false_accepts_on_the_negatives_validati
     import soundfile
 
     neg = _negatives(tmp_path / "neg")
+    # split salt "a": none of the three is in the validation split
+    proc = train_tiny(tmp_path / "none", extra=["--negative-dir", neg, "--select-under-fa", "0"])
+    assert proc.returncode != 0 and proc.stderr.decode().endswith(
+        "--select-under-fa: the validation split of --negative-dir holds no recording\n"
+    )
+    assert "Traceback" not in proc.stderr.decode()
     soundfile.write(neg / "morning.flac", soundfile.read(neg / "talk.flac", dtype="int16")[0], 16000)
     out = tmp_path / "run"
     proc = train_tiny(out, extra=["--negative-dir", neg, "--select-under-fa", "0"])
