@@ -1,6 +1,7 @@
 """kwsd live: time to READY, idle cost on a microphone, and keyword-end -> MQTT latency.
 
     .venv/bin/python bench/live.py [--stream runs/eval/kw_test.wav] [--minutes 2] [--model FILE] [--settings FILE]
+                                   [--starts 5] [--idle-s 30]
 
 Needs pulseaudio, pactl and mosquitto (scripts/test.sh installs them); everything runs on
 loopback in private instances that this script starts and stops.
@@ -306,6 +307,8 @@ def main(argv=None) -> int:
     ap.add_argument("--minutes", type=float, default=2.0, help="how much of the stream to play at real time")
     ap.add_argument("--model", help="a model file instead of the bundled one (to compare two in one session)")
     ap.add_argument("--settings", help="a config whose sections are added to every run's, e.g. config/quick.yaml")
+    ap.add_argument("--starts", type=int, default=5, help="starts timed to READY (the median is reported)")
+    ap.add_argument("--idle-s", type=float, default=30.0, help="seconds of silence over which idle CPU is measured")
     args = ap.parse_args(argv)
     head = f"models: [{json.dumps(str(Path(args.model).resolve()))}]\n" if args.model else ""
     if args.settings:
@@ -313,7 +316,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "pulse").mkdir()
-        live = ready_and_idle(tmp, head=head)
+        live = ready_and_idle(tmp, args.starts, args.idle_s, head=head)
         lat = latency(tmp, Path(args.stream), args.minutes, head=head)
     print(
         f"READY after start: median {statistics.median(live['ready_s']):.2f} s "

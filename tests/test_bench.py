@@ -1,10 +1,12 @@
 """The benchmark scripts run (seconds-long smoke runs; the real figures are in bench/RESULTS.md)."""
 
+import re
+import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SAMPLE, SAMPLE_TRUTH
 
 pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
@@ -53,3 +55,26 @@ def test_silence_gate_check_runs_the_sample_with_and_without_the_gate():
     assert len(lines) == 4
     assert "gain +0 dB, gate -60.0: skipped 0.0% of strides" in lines[1] and lines[1].endswith("True")
     assert "gain -50 dB, gate -60.0" in lines[3] and "skipped 0.0%" not in lines[3]  # turned down, it closes
+
+
+def test_live_bench_times_ready_idle_and_the_latency_of_the_sample_words(tmp_path):
+    stream = tmp_path / "sample.wav"
+    shutil.copy(SAMPLE, stream)
+    stream.with_suffix(".txt").write_text("".join(f"{w},{int(s * 1000)}\n" for w, s in SAMPLE_TRUTH))
+    proc = subprocess.run(
+        [sys.executable, "bench/live.py", "--stream", stream, "--minutes", "0.2", "--starts", "1", "--idle-s", "2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 0 < float(re.search(r"READY after start: median ([\d.]+) s", proc.stdout)[1]) < 30
+    idle = re.search(r"idle on a silent PulseAudio source: ([\d.]+)% of one core, RSS (\d+) MB", proc.stdout)
+    assert idle and 0 < float(idle[1]) < 100 and 10 < int(idle[2]) < 1000
+    # the four words of the sample, through --realtime and through the live PulseAudio path
+    for what in ("a recording, --realtime", "live, through PulseAudio"):
+        pattern = rf"\({re.escape(what)}\): median (-?\d+) ms.*\((\d+) detections matched of \d+; 4 keywords played\)"
+        line = re.search(pattern, proc.stdout)
+        assert line, proc.stdout
+        assert int(line[2]) == 4 and 0 < int(line[1]) < 2000
