@@ -25,9 +25,12 @@ SPEECH = DATA / "speech"
 DEFAULT_MODEL = ROOT / "models" / "default.tflite"
 SAMPLE = ROOT / "models" / "sample.wav"
 # what the bundled model reports on the sample ("yes", "stop", "stop" 3 s later, "go" over kitchen
-# noise; models/README.md): each keyword and the second its clip starts. One place to change when
-# the bundled model changes what it hears there.
-SAMPLE_TRUTH = [("yes", 0.5), ("stop", 3.0), ("stop", 6.0), ("go", 8.5)]
+# noise; models/README.md): each keyword and the second its clip starts, from the truth file that
+# tests/data/make_fixtures.py writes beside it
+SAMPLE_TRUTH = [
+    (label, int(ms) / 1000)
+    for label, ms in (line.split(",") for line in SAMPLE.with_suffix(".txt").read_text().split())
+]
 SAMPLE_WORDS = [w for w, _ in SAMPLE_TRUTH]
 
 

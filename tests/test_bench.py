@@ -1,12 +1,11 @@
 """The benchmark scripts run (seconds-long smoke runs; the real figures are in bench/RESULTS.md)."""
 
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SAMPLE, SAMPLE_TRUTH
+from conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.integration  # starts real programs: see pyproject.toml
 
@@ -58,11 +57,8 @@ def test_silence_gate_check_runs_the_sample_with_and_without_the_gate():
 
 
 def test_live_bench_times_ready_idle_and_the_latency_of_the_sample_words(tmp_path):
-    stream = tmp_path / "sample.wav"
-    shutil.copy(SAMPLE, stream)
-    stream.with_suffix(".txt").write_text("".join(f"{w},{int(s * 1000)}\n" for w, s in SAMPLE_TRUTH))
-    proc = subprocess.run(
-        [sys.executable, "bench/live.py", "--stream", stream, "--minutes", "0.2", "--starts", "1", "--idle-s", "2"],
+    proc = subprocess.run(  # the sample's truth is beside it, models/sample.txt
+        [sys.executable, "bench/live.py", "--stream", SAMPLE, "--minutes", "0.2", "--starts", "1", "--idle-s", "2"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -71,7 +67,8 @@ def test_live_bench_times_ready_idle_and_the_latency_of_the_sample_words(tmp_pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert 0 < float(re.search(r"READY after start: median ([\d.]+) s", proc.stdout)[1]) < 30
     idle = re.search(r"idle on a silent PulseAudio source: ([\d.]+)% of one core, RSS (\d+) MB", proc.stdout)
-    assert idle and 0 < float(idle[1]) < 100 and 10 < int(idle[2]) < 1000
+    # CPU time is counted in 10 ms ticks: two idle seconds (< 1% of a core) may show none
+    assert idle and 0 <= float(idle[1]) < 100 and 10 < int(idle[2]) < 1000
     # the four words of the sample, through --realtime and through the live PulseAudio path
     for what in ("a recording, --realtime", "live, through PulseAudio"):
         pattern = rf"\({re.escape(what)}\): median (-?\d+) ms.*\((\d+) detections matched of \d+; 4 keywords played\)"

@@ -4,7 +4,8 @@
 
 Writes tests/data/speech/<word>/<speaker>_nohash_<n>.wav (a tiny dataset in the
 Speech Commands layout, with a short background-noise file) and models/sample.wav
-(the demo recording that `kwsd run` plays when there is no microphone).  Clips come
+(the demo recording that `kwsd run` plays when there is no microphone) with its truth,
+models/sample.txt.  Clips come
 only from speakers that the default model's split (salt "kwsd") puts in the test
 set, so demos never replay training data; within those, the loudest clips are taken,
 and, when a model is given, only clips that it labels correctly, and for the demo only
@@ -142,6 +143,8 @@ def main(shared: Path, model=None) -> None:
     for f, (_, at) in zip(demo, DEMO):
         sample = place(sample, read_wav(str(f))[0], at)
     write_wav(str(ROOT / "models" / "sample.wav"), sample, 16000)
+    # its truth beside it, as `kwsd stream make` writes one: `kwsd stream eval models/sample.wav` reads it
+    (ROOT / "models" / "sample.txt").write_text("".join(f"{w},{round(at * 1000)}\n" for w, at in DEMO))
     print("demo", [f"{w}/{f.name}" for f, (w, _) in zip(demo, DEMO)])
     for word, picks in chosen.items():
         print(word, [p.name for p in picks])
