@@ -3,16 +3,15 @@
     python tests/data/make_fixtures.py ../shared/data [models/default.tflite]
 
 Writes tests/data/speech/<word>/<speaker>_nohash_<n>.wav (a tiny dataset in the
-Speech Commands layout, with a short background-noise file) and models/sample.wav
-(the demo recording that `kwsd run` plays when there is no microphone) with its truth,
-models/sample.txt.  Clips come
-only from speakers that the default model's split (salt "kwsd") puts in the test
-set, so demos never replay training data; within those, the loudest clips are taken,
-and, when a model is given, only clips that it labels correctly, and for the demo only
-clips that it detects at their place in the demo at every level the validation checks
-(0, -12, -20, -26 dB), with thresholds 0.05 above its own: the fixtures and the demo
-show the pipeline, not the model, whose accuracy is measured on the whole held-out split
-(models/README.md).
+Speech Commands layout, with a short background-noise file), models/sample.wav (the
+demo recording that `kwsd run` plays when there is no microphone) and its truth,
+models/sample.txt. Clips come only from speakers that the default model's split
+(salt "kwsd") puts in the test set, so demos never replay training data; within
+those, the loudest clips are taken, and, when a model is given, only clips that it
+labels correctly, and for the demo only clips that it detects at their place in the
+demo at every level the validation checks (0, -12, -20, -26 dB), with thresholds
+0.05 above its own: the fixtures and the demo show the pipeline, not the model,
+whose accuracy is measured on the whole held-out split (models/README.md).
 All audio: Speech Commands v0.02 (Warden 2018), CC BY 4.0.
 """
 
