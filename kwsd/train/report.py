@@ -98,11 +98,11 @@ def export_and_report(
     out: Path,
     train_seconds: float,
     batches: BatchMaker,
-    exported_step: int | None = None,
+    exported_step: int,
 ) -> dict:
     """Write model.tflite (int8; the float model too, to report its accuracy beside), then
     measure both files through the daemon's own runtime and write report.json and the plots.
-    ``exported_step``: the step whose weights ``model`` holds (default: the last)."""
+    ``exported_step``: the step whose weights ``model`` holds."""
     from . import export
     from .architectures import count_macs
 
@@ -126,7 +126,7 @@ def export_and_report(
         "bad_files": [(os.path.join(*Path(p).parts[-2:]), why) for p, why in prep.index.bad_files],
         "train_seconds": round(train_seconds, 1),
         "steps": state.step,
-        "exported_step": state.step if exported_step is None else exported_step,
+        "exported_step": exported_step,
         "feature_seconds": round(batches.make_seconds, 1),
         "feature_wait_seconds": round(batches.wait_seconds, 1),
         "params": int(model.count_params()),
