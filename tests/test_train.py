@@ -885,6 +885,95 @@ def test_a_teacher_pool_ends_each_batch_with_its_own_targets():
     assert plain.shape == (8, 5, 2) and (plain < 7).all()
 
 
+def test_an_ensemble_teacher_mixes_its_scores_into_every_row_as_the_model_sees_it():
+    """--ensemble-weight 0.25: every row, the negative mix's too, becomes 75% its own target and
+    25% the ensemble's scores for exactly the features the model is trained on (SpecAugment's
+    masks included), on top of the speech embedding's soft targets where those are given."""
+    from kwsd.train.batches import BatchMaker
+
+    class Frontend:  # (clips, 5 frames, 2 coefficients)
+        def batch_features(self, audio):
+            return audio[:, :10].reshape(-1, 5, 2).copy()
+
+    class TwoNegatives:
+        def draw(self, rng, batch):
+            return np.full((2, 100), 9.0, np.float32), np.array([1, 1])
+
+    class Ensemble:  # names class 3 for every window, and keeps what it was shown
+        classes = 4
+
+        def __init__(self):
+            self.seen = []
+
+        def probabilities(self, feats):
+            self.seen.append(feats.copy())
+            return np.tile(np.float32([0, 0, 0, 1]), (len(feats), 1))
+
+    clips = np.tile(np.random.default_rng(0).standard_normal(100).astype(np.float32), (5, 1))  # one clip, 5 labels
+    labels = np.array([0, 1, 2, 0, 2])
+
+    def first_batch(**teachers):
+        ensemble = Ensemble()
+        args = (clips, labels, np.zeros(5, bool), Frontend(), lambda c, s, r: c, 8, 0, True)
+        maker = BatchMaker(*args, mix=TwoNegatives(), ensemble=ensemble, ensemble_weight=0.25, **teachers)
+        try:
+            return (*maker.next(), ensemble.seen[0])
+        finally:
+            maker.close()
+
+    feats, targets, seen = first_batch()
+    assert np.array_equal(seen, feats) and (feats[:6] != Frontend().batch_features(clips[:1])).any()  # masked first
+    assert targets.shape == (8, 4) and np.allclose(targets.sum(axis=1), 1)
+    assert np.allclose(targets[:, 3], 0.25)  # the ensemble's share, in every row
+    assert np.allclose(np.sort(targets[:, :3], axis=1), [0, 0, 0.75])  # the rest: the row's own label
+    assert np.allclose(targets[6:], [[0, 0.75, 0, 0.25]] * 2)  # the negatives: _unknown_ and the ensemble
+    # with the embedding's soft targets (here: class 2 for every clip at weight 0.4) the row mixes all three
+    soft = np.tile(np.float32([0, 0, 1, 0]), (5, 1))
+    _, both, _ = first_batch(soft_targets=soft, distill_weight=0.4)
+    assert np.allclose(both[:, 3], 0.25) and np.allclose(both[:6, 2].min(), 0.75 * 0.4)
+    assert np.allclose(both[6:], [[0, 0.75, 0, 0.25]] * 2)
+
+
+def test_an_ensemble_of_trained_models_teaches_a_new_one(tiny_run, tmp_path):
+    """--ensemble-teacher A,B: the average of two real models' scores for each window teaches the
+    new model; a model of other labels, or no model, is a one-line error before training starts."""
+    from kwsd.features import MfccFrontend
+    from kwsd.train.ensemble import EnsembleTeacher
+    from kwsd.wavfile import read_wav
+
+    first = tiny_run[0] / "model.tflite"
+    second = tmp_path / "second"
+    assert train_tiny(second, extra=["--seed", "8"]).returncode == 0  # another network of the same labels
+    models = [KeywordModel.load(first), KeywordModel.load(second / "model.tflite")]
+    audio, _ = read_wav(str(SAMPLE))
+    feats = MfccFrontend(models[0].frontend).batch_features(audio[: 4 * 16000].reshape(4, 16000).astype(np.float32))
+    teacher = EnsembleTeacher([m.path for m in models], models[0].labels, models[0].frontend)
+    each = np.array([[m.scores(f) for f in feats] for m in models])
+    assert not np.allclose(each[0], each[1], atol=0.01)  # two networks that disagree somewhere
+    mean = each.mean(axis=0)
+    assert np.allclose(teacher.probabilities(feats), mean / mean.sum(axis=1, keepdims=True), atol=1e-6)
+
+    out = tmp_path / "student"
+    both = f"{first},{second / 'model.tflite'}"
+    proc = train_tiny(out, extra=["--ensemble-teacher", both, "--ensemble-weight", "0.7"])
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "ensemble teacher: 2 models score every batch row" in text
+    report = json.loads((out / "report.json").read_text())
+    assert report["settings"]["ensemble_teacher"] == "model.tflite,model.tflite"  # file names only
+    assert report["settings"]["ensemble_weight"] == 0.7 and report["steps"] == 40
+    assert KeywordModel.load(out / "model.tflite").labels == models[0].labels
+
+    for option, message in [
+        (DEFAULT_MODEL, f"--ensemble-teacher {DEFAULT_MODEL}: its labels ['_silence_', '_unknown_', 'yes', 'no', 'up'"),
+        (tmp_path / "none.tflite", f"--ensemble-teacher: model {tmp_path / 'none.tflite'}: cannot read"),
+    ]:
+        proc = train_tiny(tmp_path / "bad", extra=["--ensemble-teacher", option])
+        err = proc.stderr.decode()
+        assert proc.returncode != 0 and err.startswith("kwsd: error: " + message) and err.count("\n") == 1, err
+        assert not (tmp_path / "bad" / "checkpoints").exists()  # before any training step
+
+
 def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
     from kwsd.train.batches import BatchMaker
 
@@ -918,6 +1007,8 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--average-weights", "1"], "--average-weights must be 0 (off) or a decay below 1"),
         (["--select-under-fa", "2"], "--select-under-fa needs --negative-dir"),
         (["--negative-dir", "x", "--select-under-fa", "2", "--average-weights", "0.9"], "--average-weights exports"),
+        (["--ensemble-weight", "0"], "--ensemble-weight must be above 0 and at most 1"),
+        (["--ensemble-teacher", "m.tflite", "--unknown-word-classes"], "--ensemble-teacher needs the exported classes"),
     ],
 )
 def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):

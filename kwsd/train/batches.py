@@ -58,11 +58,14 @@ class BatchMaker:
         distill_weight=0.0,
         pool=None,
         pool_percentage=0.0,
+        ensemble=None,
+        ensemble_weight=0.0,
     ):
         self.clips, self.labels, self.silence = clips, labels, silence
         self.mix = mix
         self.soft_targets, self.distill_weight = soft_targets, distill_weight
         self.pool = pool  # (features, target rows) of clips augmented once, with the teacher's view of each
+        self.ensemble, self.ensemble_weight = ensemble, ensemble_weight  # ensemble.EnsembleTeacher
         self.pool_rows = round(batch_size * pool_percentage / 100) if pool is not None else 0
         self.frontend, self.augmenter, self.batch_size = frontend, augmenter, batch_size
         self.seed, self.spec_augment = seed, spec_augment
@@ -77,7 +80,8 @@ class BatchMaker:
     def make(self, step: int):
         """Features and targets of one step: class indices, or with a teacher's soft targets
         (one row per training clip) a row of probabilities per clip: the true label mixed with
-        the teacher's. With a pool, its rows end the batch (drawn as the rest of the batch is)."""
+        the teacher's. With a pool, its rows end the batch (drawn as the rest of the batch is). With an
+        ensemble teacher, every row is then mixed with its scores."""
         from .augment import spec_augment
 
         t0 = time.perf_counter()
@@ -98,6 +102,11 @@ class BatchMaker:
             targets = np.concatenate((targets, self.pool[1][rows]))
         if self.spec_augment:
             spec_augment(feats, rng)
+        if self.ensemble is not None:  # it hears the very features the model is trained on
+            from .ensemble import taught_targets
+
+            rows = self.ensemble.probabilities(feats)
+            targets = taught_targets(targets, self.ensemble.classes, rows, self.ensemble_weight)
         self.make_seconds += time.perf_counter() - t0
         return feats, targets
 

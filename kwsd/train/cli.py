@@ -66,6 +66,10 @@ HELP = {
     "training clip once, then every target mixes the true label with its soft label (knowledge distillation)",
     "distill_weight": "with --teacher-dir: share of the teacher's soft label in each target (default 0.5)",
     "distill_temperature": "with --teacher-dir: softens the teacher's probabilities (default 2)",
+    "ensemble_teacher": "kwsd model files (.tflite, e.g. the same recipe trained at other seeds), comma-separated: "
+    "every training target, negatives included, mixes the label with their average scores for that augmented "
+    "window (ensemble distillation; they must have the trained labels and features)",
+    "ensemble_weight": "with --ensemble-teacher: share of the ensemble's scores in each target (default 0.5)",
     "pretrain_clips": "with --teacher-dir: before training, the fresh network learns to predict the speech "
     "embedding from the MFCCs of this many augmented training clips (e.g. 40000; the embedding runs once per "
     "clip, about 6 ms): what it hears, passed on (default 0: no pretraining)",

@@ -19,6 +19,7 @@ from ..recognize import UNKNOWN
 from .averaging import start_average
 from .batches import BatchMaker, NegativeMix, load_rirs, make_negative_mix, mine
 from .checkpoint import TrainState, resume, save_checkpoint, start_point
+from .ensemble import ensemble_teacher
 from .report import export_and_report
 from .settings import TrainSettings
 from .validation import NegativeCheck, negative_check, record_validation
@@ -43,6 +44,7 @@ class Prepared:
     pretraining: Any = None  # pretrain.PretrainingSet, with --pretrain-clips
     pool: tuple[np.ndarray, np.ndarray] | None = None  # features and teacher targets, --teacher-pool-percentage
     negative_check: NegativeCheck | None = None  # --select-under-fa: the negative audio that chooses the checkpoint
+    ensemble: Any = None  # ensemble.EnsembleTeacher, with --ensemble-teacher
 
     @property
     def counts(self) -> dict[str, int]:
@@ -179,6 +181,8 @@ def start_batches(s: TrainSettings, prep: Prepared, served, step: int) -> BatchM
         distill_weight=s.distill_weight,
         pool=prep.pool,
         pool_percentage=s.teacher_pool_percentage,
+        ensemble=prep.ensemble,
+        ensemble_weight=s.ensemble_weight,
     )
 
 
@@ -232,6 +236,25 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
     return time.time() - t0, batches, average
 
 
+def teach(s: TrainSettings, prep: Prepared, model, state: TrainState) -> None:
+    """The speech embedding's soft targets (and pool) for the keyword data set's clips, when asked
+    for; with it or the ensemble (which scores every batch row), targets are rows of probabilities."""
+    from .teacher import compile_for_soft_targets
+
+    if s.teacher_dir:
+        from .teacher import soft_targets_for
+
+        teacher, prep.soft_targets = soft_targets_for(s, prep)
+        if s.teacher_pool_percentage:
+            from .pretrain import pretraining_set
+
+            # a resumed run did not pretrain: the same clips again (they are seeded)
+            clips = prep.pretraining or pretraining_set(prep, s.pretrain_clips, s.seed, teacher.embedding)
+            prep.pool = teacher.pool(clips, prep.index.trained_classes, s.distill_weight)
+    if s.teacher_dir or prep.ensemble is not None:
+        compile_for_soft_targets(model, s.learning_rate_at(state.step))
+
+
 def run_training(s: TrainSettings) -> dict:
     from ..model import quiet_native_stderr
 
@@ -244,18 +267,9 @@ def run_training(s: TrainSettings) -> dict:
     keras.utils.set_random_seed(s.seed)
     tf.config.experimental.enable_op_determinism()
     prep = prepare(s)
+    prep.ensemble = ensemble_teacher(s.ensemble_teacher, prep.index.labels, prep.params)  # its errors come first
     model, state = new_or_resumed_model(s, prep, out / "checkpoints")
-    if s.teacher_dir:
-        from .teacher import compile_for_soft_targets, soft_targets_for
-
-        teacher, prep.soft_targets = soft_targets_for(s, prep)
-        if s.teacher_pool_percentage:
-            from .pretrain import pretraining_set
-
-            # a resumed run did not pretrain: the same clips again (they are seeded)
-            clips = prep.pretraining or pretraining_set(prep, s.pretrain_clips, s.seed, teacher.embedding)
-            prep.pool = teacher.pool(clips, prep.index.trained_classes, s.distill_weight)
-        compile_for_soft_targets(model, s.learning_rate_at(state.step))
+    teach(s, prep, model, state)
     prep.pretraining = None  # the pool has what it needed
     train_seconds, batches, average = fit(s, prep, model, state, out)
     step = state.step  # the weights exported: the last, the final average, or the best checkpoint

@@ -57,6 +57,8 @@ class TrainSettings:
     teacher_dir: str = ""  # the pretrained speech embedding that teaches (teacher.py); empty: no teacher
     distill_weight: float = 0.5  # share of the teacher's soft label in each training target
     distill_temperature: float = 2.0  # softens the teacher's probabilities
+    ensemble_teacher: str = ""  # comma-separated kwsd model files whose average scores teach (ensemble.py)
+    ensemble_weight: float = 0.5  # share of the ensemble's scores in every training target
     pretrain_clips: int = 0  # clips on which the fresh network first learns the embedding (pretrain.py); 0: none
     pretrain_epochs: int = 12
     teacher_pool_percentage: float = 0.0  # share of each batch: pretraining clips with the teacher's targets
@@ -148,6 +150,10 @@ class TrainSettings:
             raise ValueError("--distill-weight must be 0..1")
         if self.distill_temperature <= 0:
             raise ValueError("--distill-temperature must be above 0")
+        if self.ensemble_teacher and (self.binary or self.unknown_word_classes):
+            raise ValueError("--ensemble-teacher needs the exported classes (not --binary or --unknown-word-classes)")
+        if not 0 < self.ensemble_weight <= 1:
+            raise ValueError("--ensemble-weight must be above 0 and at most 1")
         if self.pretrain_clips < 0 or self.pretrain_epochs < 1:
             raise ValueError("--pretrain-clips must be 0 or more and --pretrain-epochs 1 or more")
         if self.pretrain_clips and not self.teacher_dir:
@@ -195,6 +201,7 @@ PATH_SETTINGS = (
     "negative_dir",
     "rir_dir",
     "teacher_dir",
+    "ensemble_teacher",
     "eval_stream",
     "eval_negative",
 )
