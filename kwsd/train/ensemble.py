@@ -59,9 +59,9 @@ def taught_targets(targets: np.ndarray, classes: int, teacher_rows: np.ndarray, 
 
 def ensemble_teacher(option: str, labels: list[str], params: FrontendParams) -> EnsembleTeacher | None:
     """The ``--ensemble-teacher`` models, loaded and checked (None without the option)."""
-    paths = [p for p in option.split(",") if p]
     if not option:
         return None
+    paths = [p for p in option.split(",") if p]
     teacher = EnsembleTeacher(paths, labels, params)
     print(f"ensemble teacher: {len(paths)} models score every batch row", flush=True)
     return teacher
