@@ -30,9 +30,10 @@ def augmented_batch(clips, labels, silence, mix, augmenter, batch_size: int, rng
 
 
 def mixed_targets(labels, classes: int, taught, teacher_rows, weight: float) -> np.ndarray:
-    """One-hot rows of ``labels``; the rows ``taught`` (a slice or mask) become (1 - weight) of
-    the label plus ``weight`` of the teacher's row (``teacher_rows``, one per taught row)."""
-    targets = np.eye(classes, dtype=np.float32)[labels]
+    """One-hot rows of ``labels`` (class indices; rows of probabilities are taken as they are);
+    the rows ``taught`` (a slice or mask) become (1 - weight) of the row plus ``weight`` of the
+    teacher's row (``teacher_rows``, one per taught row)."""
+    targets = np.eye(classes, dtype=np.float32)[labels] if labels.ndim == 1 else labels.astype(np.float32)
     targets[taught] = (1 - weight) * targets[taught] + weight * teacher_rows
     return targets
 
@@ -102,11 +103,11 @@ class BatchMaker:
             targets = np.concatenate((targets, self.pool[1][rows]))
         if self.spec_augment:
             spec_augment(feats, rng)
-        if self.ensemble is not None:  # it hears the very features the model is trained on
-            from .ensemble import taught_targets
-
+        if self.ensemble is not None:
+            # it hears the very features the model is trained on, and teaches every row, negatives
+            # too: the ensemble is what knows which stretches of speech its members take for a keyword
             rows = self.ensemble.probabilities(feats)
-            targets = taught_targets(targets, self.ensemble.classes, rows, self.ensemble_weight)
+            targets = mixed_targets(targets, self.ensemble.classes, slice(None), rows, self.ensemble_weight)
         self.make_seconds += time.perf_counter() - t0
         return feats, targets
 

@@ -49,14 +49,6 @@ class EnsembleTeacher:
         return total / np.maximum(total.sum(axis=1, keepdims=True), 1e-6)
 
 
-def taught_targets(targets: np.ndarray, classes: int, teacher_rows: np.ndarray, weight: float) -> np.ndarray:
-    """Every row of ``targets`` (class indices or probability rows) becomes (1 - weight) of itself
-    plus ``weight`` of the ensemble's row: negatives too, since the ensemble is what knows which
-    stretches of speech its members take for a keyword."""
-    rows = np.eye(classes, dtype=np.float32)[targets] if targets.ndim == 1 else targets
-    return (1 - weight) * rows + weight * teacher_rows
-
-
 def ensemble_teacher(option: str, labels: list[str], params: FrontendParams) -> EnsembleTeacher | None:
     """The ``--ensemble-teacher`` models, loaded and checked (None without the option)."""
     if not option:

@@ -19,7 +19,7 @@ from ..recognize import UNKNOWN
 from .averaging import start_average
 from .batches import BatchMaker, NegativeMix, load_rirs, make_negative_mix, mine
 from .checkpoint import TrainState, resume, save_checkpoint, start_point
-from .ensemble import ensemble_teacher
+from .ensemble import EnsembleTeacher, ensemble_teacher
 from .report import export_and_report
 from .settings import TrainSettings
 from .validation import NegativeCheck, negative_check, record_validation
@@ -44,7 +44,7 @@ class Prepared:
     pretraining: Any = None  # pretrain.PretrainingSet, with --pretrain-clips
     pool: tuple[np.ndarray, np.ndarray] | None = None  # features and teacher targets, --teacher-pool-percentage
     negative_check: NegativeCheck | None = None  # --select-under-fa: the negative audio that chooses the checkpoint
-    ensemble: Any = None  # ensemble.EnsembleTeacher, with --ensemble-teacher
+    ensemble: EnsembleTeacher | None = None  # with --ensemble-teacher
 
     @property
     def counts(self) -> dict[str, int]:
