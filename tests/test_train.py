@@ -974,6 +974,66 @@ def test_an_ensemble_of_trained_models_teaches_a_new_one(tiny_run, tmp_path):
         assert not (tmp_path / "bad" / "checkpoints").exists()  # before any training step
 
 
+SOUP_WEIGHTS = """
+import json, sys
+import keras, numpy as np
+soup, *members = (keras.models.load_model(f"{p}/checkpoints/model.keras") for p in sys.argv[1:])
+stats = lambda w: w.path.endswith(("moving_mean", "moving_variance"))
+out = {"weights": 0.0, "stats": []}
+for i, w in enumerate(soup.weights):
+    mean = np.mean([m.weights[i].numpy() for m in members], axis=0)
+    if stats(w):
+        out["stats"].append(float(np.abs(w.numpy() - mean).max()))
+    else:
+        out["weights"] = max(out["weights"], float(np.abs(w.numpy() - mean).max()))
+print(json.dumps(out))
+"""
+
+
+def test_runs_from_one_pretrained_network_make_a_soup(tmp_path):
+    """--pretrain-only saves the pretrained network; runs started from it at other seeds are
+    averaged by --soup into one network (batch normalization measured again), exported as a run's."""
+    teacher = _stand_in_teacher(tmp_path / "teacher")
+    ds_cnn = [*TINY, "--model-architecture", "ds_cnn"]  # a network with batch normalization
+    pretrain = ["--teacher-dir", teacher, "--pretrain-clips", "100", "--pretrain-epochs", "2"]
+    proc = kwsd("train", "--data-dir", SPEECH, *ds_cnn, *pretrain, "--pretrain-only", "--out", tmp_path / "parent")
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert f"wrote {tmp_path / 'parent'}/pretrained.keras" in proc.stderr.decode()
+    assert not (tmp_path / "parent" / "model.tflite").exists()
+    start = ["--start-checkpoint", tmp_path / "parent" / "pretrained.keras", "--how-many-training-steps", "30"]
+    start += ["--learning-rate", "0.01"]
+    for seed in ("1", "2"):
+        proc = kwsd("train", "--data-dir", SPEECH, *ds_cnn, *start, "--seed", seed, "--out", tmp_path / seed)
+        assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+
+    members = f"{tmp_path / '1'},{tmp_path / '2'}"
+    proc = kwsd("train", "--data-dir", SPEECH, *ds_cnn, "--soup", members, "--out", tmp_path / "soup", timeout=600)
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "soup: the average of 2 runs' weights, batch normalization measured again" in text
+    model = KeywordModel.load(tmp_path / "soup" / "model.tflite")
+    assert model.labels == ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
+    report = json.loads((tmp_path / "soup" / "report.json").read_text())
+    assert report["settings"]["soup"] == "1,2" and report["steps"] == 30  # folder names only
+    saved = [tmp_path / "soup", tmp_path / "1", tmp_path / "2"]
+    found = subprocess.run([sys.executable, "-c", SOUP_WEIGHTS, *saved], capture_output=True, timeout=300)
+    assert found.returncode == 0, found.stderr.decode()[-2000:]
+    weights = json.loads(found.stdout)
+    assert weights["weights"] < 1e-6  # every trained weight is the members' mean
+    assert weights["stats"] and min(weights["stats"]) > 1e-3  # the statistics measured again
+
+    assert train_tiny(tmp_path / "tiny").returncode == 0  # another architecture
+    one, tiny, none = (tmp_path / name for name in ("1", "tiny", "none"))
+    for extra, message in [
+        (["--soup", str(one)], "--soup: give two or more run folders"),
+        (["--soup", f"{one},{none}"], f"--soup: {none}/checkpoints/model.keras not found"),
+        (["--soup", f"{one},{tiny}"], f"--soup: {tiny}/checkpoints/model.keras is another network than"),
+    ]:
+        proc = kwsd("train", "--data-dir", SPEECH, *ds_cnn, *extra, "--out", tmp_path / "bad", timeout=600)
+        err = proc.stderr.decode()
+        assert proc.returncode != 0 and err.startswith("kwsd: error: " + message) and err.count("\n") == 1, err
+
+
 def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
     from kwsd.train.batches import BatchMaker
 
@@ -1009,6 +1069,8 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--negative-dir", "x", "--select-under-fa", "2", "--average-weights", "0.9"], "--average-weights exports"),
         (["--ensemble-weight", "0"], "--ensemble-weight must be above 0 and at most 1"),
         (["--ensemble-teacher", "m.tflite", "--unknown-word-classes"], "--ensemble-teacher needs the exported classes"),
+        (["--pretrain-only"], "--pretrain-only needs --pretrain-clips and a fresh network"),
+        (["--soup", "a,b", "--resume"], "--soup exports trained runs: not with --resume"),
     ],
 )
 def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):

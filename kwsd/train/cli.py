@@ -74,6 +74,11 @@ HELP = {
     "embedding from the MFCCs of this many augmented training clips (e.g. 40000; the embedding runs once per "
     "clip, about 6 ms): what it hears, passed on (default 0: no pretraining)",
     "pretrain_epochs": "passes over the --pretrain-clips set (default 12)",
+    "pretrain_only": "with --pretrain-clips: stop after the pretraining and save OUT/pretrained.keras, the common "
+    "start (--start-checkpoint) of runs whose weights --soup averages",
+    "soup": "run folders of kwsd train, comma-separated, that started from one --pretrain-only network at other "
+    "seeds: instead of training, export the average of their final weights (batch normalization measured again "
+    "on training batches) with these settings: one network that costs what one of them costs",
     "teacher_pool_percentage": "with --pretrain-clips: share of each batch drawn from the pretraining clips, "
     "whose targets mix the label with the teacher's view of that very (augmented) audio; the other targets "
     "carry its view of the clean clip (default 0)",
@@ -170,6 +175,9 @@ def main(argv=None, debug: bool = False) -> int:
         report = run_training(settings)
     except (ValueError, FileNotFoundError) as e:
         raise KwsdError(str(e)) from None
+    if settings.pretrain_only:
+        print(f"wrote {settings.out}/pretrained.keras: start runs from it with --start-checkpoint", file=sys.stderr)
+        return 0
     print(
         f"wrote {settings.out}/model.tflite ({report['int8']['bytes']} bytes), report.json and plots", file=sys.stderr
     )

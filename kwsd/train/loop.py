@@ -267,8 +267,15 @@ def run_training(s: TrainSettings) -> dict:
     keras.utils.set_random_seed(s.seed)
     tf.config.experimental.enable_op_determinism()
     prep = prepare(s)
+    if s.soup:  # no training: the runs' average weights are the model
+        from .soup import export_soup
+
+        return export_soup(s, prep, out)
     prep.ensemble = ensemble_teacher(s.ensemble_teacher, prep.index.labels, prep.params)  # its errors come first
     model, state = new_or_resumed_model(s, prep, out / "checkpoints")
+    if s.pretrain_only:  # the common start of --soup members
+        model.save(out / "pretrained.keras")
+        return {}
     teach(s, prep, model, state)
     prep.pretraining = None  # the pool has what it needed
     train_seconds, batches, average = fit(s, prep, model, state, out)

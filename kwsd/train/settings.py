@@ -61,6 +61,7 @@ class TrainSettings:
     ensemble_weight: float = 0.5  # share of the ensemble's scores in every training target
     pretrain_clips: int = 0  # clips on which the fresh network first learns the embedding (pretrain.py); 0: none
     pretrain_epochs: int = 12
+    pretrain_only: bool = False  # stop after pretraining: OUT/pretrained.keras, the start of --soup members
     teacher_pool_percentage: float = 0.0  # share of each batch: pretraining clips with the teacher's targets
     eval_stream: str = ""  # WAV streams with LABELS beside (kwsd stream make) to report at the end
     eval_negative: str = ""  # WAV recordings of no keyword, for false accepts per hour at the end
@@ -83,6 +84,7 @@ class TrainSettings:
     save_step_interval: int = 100
     start_checkpoint: str = ""
     resume: bool = False
+    soup: str = ""  # comma-separated run folders whose final weights are averaged and exported (soup.py)
     seed: int = 59185
     name: str = ""
     out: str = ""
@@ -164,6 +166,12 @@ class TrainSettings:
             raise ValueError("--teacher-pool-percentage must leave room for the other clips (< 100)")
         if not 0 <= self.average_weights < 1:
             raise ValueError("--average-weights must be 0 (off) or a decay below 1, e.g. 0.999")
+        if self.pretrain_only and (not self.pretrain_clips or self.resume or self.start_checkpoint):
+            raise ValueError(
+                "--pretrain-only needs --pretrain-clips and a fresh network (no --resume or --start-checkpoint)"
+            )
+        if self.soup and (self.resume or self.start_checkpoint or self.pretrain_only):
+            raise ValueError("--soup exports trained runs: not with --resume, --start-checkpoint or --pretrain-only")
         if self.mine_hard_negatives and not self.negative_dir:
             raise ValueError("--mine-hard-negatives needs --negative-dir")
         if self.select_under_fa >= 0 and not self.negative_dir:
@@ -198,6 +206,7 @@ PATH_SETTINGS = (
     "extra_training_dir",
     "out",
     "start_checkpoint",
+    "soup",
     "negative_dir",
     "rir_dir",
     "teacher_dir",
