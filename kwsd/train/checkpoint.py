@@ -46,9 +46,13 @@ def resume(start: str):
 
     path = Path(start)
     model = keras.models.load_model(path / "model.keras" if path.is_dir() else path)
-    state_file = (path if path.is_dir() else path.parent) / "state.json"
-    saved = json.loads(state_file.read_text()) if state_file.exists() else {}
-    known = {f.name for f in fields(TrainState)}  # a checkpoint of another kwsd version may have more
-    state = TrainState(**{k: v for k, v in saved.items() if k in known})
+    state = saved_state((path if path.is_dir() else path.parent) / "state.json")
     print(f"resuming from {start} at step {state.step}", flush=True)
     return model, state
+
+
+def saved_state(state_file: Path) -> TrainState:
+    """The loop's state saved beside a checkpoint (a fresh one where there is none)."""
+    saved = json.loads(state_file.read_text()) if state_file.exists() else {}
+    known = {f.name for f in fields(TrainState)}  # a checkpoint of another kwsd version may have more
+    return TrainState(**{k: v for k, v in saved.items() if k in known})

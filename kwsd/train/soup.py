@@ -52,9 +52,7 @@ def averaged_model(paths: list[Path]):
 
 def export_soup(s, prep, out: Path) -> dict:
     """The ``--soup`` runs' average, its batch normalization measured again, exported and reported."""
-    import json
-
-    from .checkpoint import TrainState, save_checkpoint
+    from .checkpoint import TrainState, save_checkpoint, saved_state
     from .loop import exported, start_batches
     from .report import export_and_report
 
@@ -66,7 +64,7 @@ def export_soup(s, prep, out: Path) -> dict:
     finally:
         batches.close()
     print(f"soup: the average of {len(paths)} runs' weights, batch normalization measured again", flush=True)
-    state = TrainState(step=json.loads((paths[0].parent / "state.json").read_text()).get("step", 0))
+    state = TrainState(step=saved_state(paths[0].parent / "state.json").step)  # the members' steps, no history
     save_checkpoint(model, state, out / "checkpoints")  # the soup's weights, as a run keeps its own
     return export_and_report(s, prep, exported(model, prep), state, out, 0.0, batches, state.step)
 
