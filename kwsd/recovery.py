@@ -45,7 +45,11 @@ class DeviceRecovery:
         suspended = now - self._last_check > 2.0  # the whole process was stopped or starved, not the device
         self._last_check = now
         if self.lost_since is None and suspended:
-            self.engine.heartbeat = max(self.engine.heartbeat, now - self.stall_s / 2)  # let the worker catch up
+            # After a stop the audio stack has its own overrun to recover from (PortAudio restarts the
+            # capture), which can take as long as opening a stream: the same grace as a freshly opened one.
+            # With half of stall_s instead, a CI run reopened the microphone 1.5 s after a 4 s SIGSTOP.
+            self._grace_until = now + self.grace_s
+            self.engine.heartbeat = max(self.engine.heartbeat, now)
             return
         if self.lost_since is None:
             if now < self._grace_until or not self.engine.stats.strides:

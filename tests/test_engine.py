@@ -99,3 +99,52 @@ def test_overflow_is_counted_logged_once_per_burst_and_time_keeps_up(caplog):
     assert caplog.text.count("audio overflow") == 1  # one burst, one line
     processed = engine.groups[0].samples
     assert abs(processed - len(audio) - 16000) <= 640 * 2  # audio_ms counts the dropped samples too
+
+
+class EngineOnAClock:
+    """What DeviceRecovery reads of an engine (heartbeat, strides, its source), on a clock the test moves."""
+
+    def __init__(self):
+        self.clock = self.heartbeat = 100.0
+        self.stats = type("Stats", (), {"strides": 50})()
+        self.reopened: list[float] = []
+        self.source = type(
+            "Microphone",
+            (),
+            {"description": "mic", "alive": lambda _: True, "reopen": lambda _, ring: self.reopened.append(self.clock)},
+        )()
+        self.ring = None
+
+    def stalled(self, max_age_s, sinks=True):
+        return self.clock - self.heartbeat > max_age_s
+
+    def turns(self, recovery, until, audio_from=None):
+        """The daemon's main loop: a check every half second; strides again from ``audio_from`` on."""
+        while self.clock < until:
+            self.clock += 0.5
+            if audio_from is not None and self.clock >= audio_from:
+                self.heartbeat = self.clock
+            recovery.check(self.clock)
+
+
+def test_a_stopped_process_gives_its_microphone_time_to_come_back_before_reopening_it():
+    """After a 4 s SIGSTOP, audio that takes 2.5 s to flow again is not a lost device (a CI run reopened
+    the microphone there); a microphone still silent once the grace is over is reopened."""
+    from kwsd.recovery import DeviceRecovery
+
+    slow = EngineOnAClock()
+    recovery = DeviceRecovery(slow)
+    recovery.check(slow.clock)
+    slow.clock += 4.0  # stopped: no turn, no stride
+    recovery.check(slow.clock)
+    slow.turns(recovery, until=slow.clock + 10, audio_from=slow.clock + 2.5)
+    assert slow.reopened == []
+
+    dead = EngineOnAClock()
+    recovery = DeviceRecovery(dead)
+    recovery.check(dead.clock)
+    dead.clock += 4.0
+    recovery.check(dead.clock)
+    resumed = dead.clock
+    dead.turns(recovery, until=resumed + 6)
+    assert len(dead.reopened) == 1 and resumed + 3 < dead.reopened[0] <= resumed + 5.5
