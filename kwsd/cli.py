@@ -1,4 +1,4 @@
-"""The ``kwsd`` command: run, devices, check-config, label, train.
+"""The ``kwsd`` command: run, devices, check-config, label, stream, tune, cascade, train.
 
 Exit status: 0 success, 2 usage error, 78 configuration error, 1 anything else.
 Errors are one line on stderr; ``--debug`` adds the traceback.
@@ -14,7 +14,7 @@ import sys
 import threading
 
 from . import __version__
-from .cli_eval import add_stream_parsers, add_tune_parser, cmd_stream, cmd_tune
+from .cli_eval import add_cascade_parser, add_stream_parsers, add_tune_parser, cmd_cascade, cmd_stream, cmd_tune
 from .errors import EXIT_FAILURE, EXIT_OK, KwsdError
 
 log = logging.getLogger("kwsd")
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parsers(sub, common)
     add_stream_parsers(sub, common)
     add_tune_parser(sub, common)
+    add_cascade_parser(sub, common)
     # its options are parsed by kwsd.train.cli, which is only imported when [train] is installed
     sub.add_parser("train", help="train a model (needs the [train] extra); see 'kwsd train --help'", add_help=False)
     return parser
@@ -192,4 +193,5 @@ COMMANDS = {
     "train": cmd_train,
     "stream": cmd_stream,
     "tune": cmd_tune,
+    "cascade": cmd_cascade,
 }

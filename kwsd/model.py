@@ -229,11 +229,18 @@ class KeywordModel:
         path = str(path)
         try:
             data = read_bounded(path, MODEL_MAX_BYTES)
-        except OSError as e:
-            raise ModelError(f"model {path}: cannot read ({e.strerror or e})") from None
-        except ValueError as e:
-            raise ModelError(f"model {path}: cannot read ({e})") from None
+        except (OSError, ValueError) as e:  # ValueError: larger than MODEL_MAX_BYTES
+            raise ModelError(f"model {path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
         flatbuffer, meta = unpack_model(data, f"model {path}")
+        if "second_stage" in meta:  # more networks after the first (kwsd/cascade_model.py)
+            from .cascade_model import load_cascade
+
+            return load_cascade(path, flatbuffer, meta, backend, threads)
+        return cls.from_flatbuffer(path, flatbuffer, meta, backend, threads)
+
+    @classmethod
+    def from_flatbuffer(cls, path: str, flatbuffer: bytes, meta: dict, backend: str, threads: int) -> "KeywordModel":
+        """The model of a file's network and metadata record, both checked."""
         labels, params = check_metadata(meta, f"model {path}")
         try:
             interpreter, used = make_interpreter(flatbuffer, backend, threads)

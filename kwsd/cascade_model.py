@@ -1,0 +1,120 @@
+"""A keyword model with a second stage: more networks that score only where the first hears something.
+
+Several networks trained apart err in different places, and the average of their scores misses
+far fewer keywords than any of them (models/README.md, "An ensemble as a second stage").  Running
+them all on every stride would cost several networks per stride.  So a model file can carry them
+as a *second stage*: the first network runs on every stride as usual; once it gives any keyword
+more than ``gate``, the average of the second stage's networks replaces its scores on that stride
+and the next ``hold_strides``.  Only the scores the smoother sees change, so to the pipeline,
+``kwsd tune`` and ``kwsd label`` it is a model like any other: ``scores(window)``.
+
+The networks ride in the one model file, after the first network's flatbuffer and before the
+metadata record (kwsd/model.py); the record's ``second_stage`` gives their sizes in order:
+
+    <first tflite> <second-stage tflite> ... <metadata JSON with second_stage> <footer>
+
+Their labels and frontend are the first network's (the file has one metadata record).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import ModelError
+from .model import KeywordModel, make_interpreter, pack_model, unpack_model
+
+FIELD = "second_stage"
+DEFAULT_GATE = 0.3  # chosen on validation audio (models/README.md): the figures of all strides, at 4% of them
+DEFAULT_HOLD_STRIDES = 12
+
+
+def check_second_stage(meta: dict, size: int, source: str) -> dict:
+    """The ``second_stage`` record, its fields checked against the ``size`` bytes before the record."""
+    s = meta.get(FIELD)
+    if not isinstance(s, dict):
+        raise ModelError(f"{source}: field '{FIELD}' must be an object")
+    gate, hold, sizes = s.get("gate"), s.get("hold_strides"), s.get("network_bytes")
+    if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not 0 <= gate < 1:
+        raise ModelError(f"{source}: field '{FIELD}.gate' must be a number from 0 to below 1")
+    if isinstance(hold, bool) or not isinstance(hold, int) or not 0 <= hold <= 1000:
+        raise ModelError(f"{source}: field '{FIELD}.hold_strides' must be an integer from 0 to 1000")
+    if (
+        not isinstance(sizes, list)
+        or not sizes
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes)
+        or sum(sizes) >= size
+    ):
+        raise ModelError(f"{source}: field '{FIELD}.network_bytes' must list the sizes of the networks it carries")
+    return s
+
+
+def split_networks(flatbuffer: bytes, sizes: list[int]) -> tuple[bytes, list[bytes]]:
+    """The first network's flatbuffer and the second stage's, in order."""
+    first = len(flatbuffer) - sum(sizes)
+    ends = np.cumsum([first, *sizes])
+    return flatbuffer[:first], [flatbuffer[a:b] for a, b in zip(ends[:-1], ends[1:])]
+
+
+def pack_cascade(files: list[tuple[str, bytes]], gate: float, hold_strides: int) -> bytes:
+    """One model file from (name, contents) of kwsd model files: the first one's network and metadata,
+    the others' networks (same labels and frontend) as its second stage."""
+    (first_name, first_file), seconds = files[0], files[1:]
+    first, meta = unpack_model(first_file, f"model {first_name}")
+    if FIELD in meta:
+        raise ModelError(f"model {first_name}: has a second stage already")
+    networks = []
+    for name, data in seconds:
+        net, other = unpack_model(data, f"model {name}")
+        for key in ("labels", "frontend", "sample_rate", "clip_duration_ms"):
+            if other.get(key) != meta.get(key):
+                raise ModelError(f"model {name}: its '{key}' differ from those of {first_name}")
+        if FIELD in other or "streaming" in other:
+            raise ModelError(f"model {name}: a second stage takes plain networks, not a cascade or a streaming one")
+        networks.append(net)
+    meta = {**meta, FIELD: {"gate": gate, "hold_strides": hold_strides, "network_bytes": [len(n) for n in networks]}}
+    return pack_model(first + b"".join(networks), meta)
+
+
+def load_cascade(path: str, flatbuffer: bytes, meta: dict, backend: str, threads: int) -> "CascadeKeywordModel":
+    """The model of a file whose record has a ``second_stage`` (kwsd.model.KeywordModel.load)."""
+    sizes = check_second_stage(meta, len(flatbuffer), f"model {path}")["network_bytes"]
+    if "streaming" in meta:
+        raise ModelError(f"model {path}: a streaming network cannot have a second stage")
+    first, networks = split_networks(flatbuffer, sizes)
+    model = CascadeKeywordModel.from_flatbuffer(path, first, meta, backend, threads)
+    assert isinstance(model, CascadeKeywordModel)  # not streaming: from_flatbuffer built its own class
+    model.attach(networks, model.backend)
+    return model
+
+
+class CascadeKeywordModel(KeywordModel):
+    """The first network (this model's interpreter) and the second stage (``second``)."""
+
+    second: list[KeywordModel]
+
+    def attach(self, networks: list[bytes], backend: str) -> None:
+        """Load the second stage's networks; each must fit the first one's input and labels."""
+        s = self.metadata[FIELD]
+        self.gate, self.hold = float(s["gate"]), int(s["hold_strides"])
+        self._keyword_at = np.flatnonzero([x in self.keywords for x in self.labels])
+        self._open_left = 0
+        self.second = []
+        for i, net in enumerate(networks, 1):
+            try:
+                interpreter, used = make_interpreter(net, backend)
+            except ModelError as e:
+                raise ModelError(f"model {self.path}: second-stage network {i}: {e}") from None
+            member = KeywordModel(self.path, self.name, self.labels, self.frontend, {}, used, interpreter)
+            outputs = int(interpreter.get_output_details()[0]["shape"][-1])
+            if member._in_shape != self._in_shape or outputs != len(self.labels):
+                raise ModelError(f"model {self.path}: second-stage network {i} does not fit the first network")
+            self.second.append(member)
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        first = super().scores(features)
+        if first[self._keyword_at].max() > self.gate:
+            self._open_left = self.hold + 1
+        if not self._open_left:
+            return first
+        self._open_left -= 1
+        return np.mean([m.scores(features) for m in self.second], axis=0)

@@ -1,0 +1,111 @@
+"""A model file with a second stage (kwsd cascade): built from real model files, scored by the real
+first network, run by `kwsd run`, kept by `kwsd tune`, and refused in one line when it is broken."""
+
+import numpy as np
+import pytest
+from conftest import DEFAULT_MODEL, ROOT, clip, detections, kwsd
+
+from kwsd.cascade_model import CascadeKeywordModel, pack_cascade
+from kwsd.features import MfccFrontend
+from kwsd.model import KeywordModel, pack_model, unpack_model
+from kwsd.tune import write_model_with_settings
+
+SAMPLE = ROOT / "models" / "sample.wav"
+
+
+class CountingNetwork:
+    """A second-stage network that always says 'go' and counts how often it was asked."""
+
+    def __init__(self, labels):
+        self.calls = 0
+        self.out = np.zeros(len(labels), np.float32)
+        self.out[labels.index("go")] = 1.0
+
+    def scores(self, features):
+        self.calls += 1
+        return self.out
+
+
+def cascade_file(tmp_path, *seconds, gate=0.3, hold=2):
+    files = [(str(DEFAULT_MODEL), DEFAULT_MODEL.read_bytes())] + [(str(p), p.read_bytes()) for p in seconds]
+    path = tmp_path / "cascade.tflite"
+    path.write_bytes(pack_cascade(files, gate, hold))
+    return path
+
+
+def test_the_second_stage_scores_only_from_where_the_first_network_hears_a_keyword_and_for_the_hold(tmp_path):
+    model = KeywordModel.load(cascade_file(tmp_path, DEFAULT_MODEL, DEFAULT_MODEL, hold=2))
+    assert isinstance(model, CascadeKeywordModel) and len(model.second) == 2
+    plain = KeywordModel.load(DEFAULT_MODEL)
+    frontend = MfccFrontend(plain.frontend)
+    quiet = frontend.clip_features(np.zeros(16000, np.float32))
+    word = frontend.clip_features(clip("yes"))
+    assert plain.scores(quiet)[2:].max() < 0.3 < plain.scores(word)[plain.labels.index("yes")]  # as the test needs
+    model.second = [CountingNetwork(model.labels), CountingNetwork(model.labels)]
+
+    said = [model.scores(w) for w in (quiet, quiet, word, quiet, quiet, quiet, quiet)]
+
+    first_says = [plain.scores(w) for w in (quiet, quiet, word, quiet, quiet, quiet, quiet)]
+    second_says = model.second[0].out
+    for i in (0, 1, 5, 6):  # before the word, and once the hold of two strides is over
+        np.testing.assert_array_equal(said[i], first_says[i])
+    for i in (2, 3, 4):  # the word's stride and the two after it
+        np.testing.assert_array_equal(said[i], second_says)
+    assert [n.calls for n in model.second] == [3, 3]
+
+
+def test_kwsd_cascade_writes_one_file_that_kwsd_run_detects_with_and_kwsd_tune_keeps(tmp_path):
+    out = tmp_path / "two.tflite"
+    made = kwsd("cascade", "--out", str(out), str(DEFAULT_MODEL), str(DEFAULT_MODEL), str(DEFAULT_MODEL))
+    assert made.returncode == 0, made.stderr
+    assert "2 second-stage network(s) (gate 0.3, hold 12 strides)" in made.stdout.decode()
+
+    # a second stage of the first network twice: its average is the first network's scores
+    ran = kwsd("run", "--json", "--input", str(SAMPLE), "--model", str(out))
+    plain = kwsd("run", "--json", "--input", str(SAMPLE))
+    assert ran.returncode == 0, ran.stderr
+    heard = [d["keyword"] for d in detections(ran)]
+    assert heard == [d["keyword"] for d in detections(plain)] == ["yes", "stop", "stop", "go"]
+
+    model = KeywordModel.load(out)
+    tuned = tmp_path / "tuned.tflite"
+    settings = {**model.metadata["recognize"], "detection_threshold": 0.61}
+    write_model_with_settings(model, settings, str(tuned), clip_stride_ms=80)
+    kept = KeywordModel.load(tuned)
+    assert isinstance(kept, CascadeKeywordModel) and len(kept.second) == 2 and kept.gate == 0.3
+    assert kept.metadata["recognize"]["detection_threshold"] == 0.61
+
+
+def broken_files(tmp_path):
+    first, meta = unpack_model(DEFAULT_MODEL.read_bytes())
+    short = dict(meta, second_stage={"gate": 0.3, "hold_strides": 12, "network_bytes": [len(first)]})
+    cut = dict(meta, second_stage={"gate": 0.3, "hold_strides": 12, "network_bytes": [1000]})
+    other = dict(meta, labels=[("yeah" if x == "yes" else x) for x in meta["labels"]])
+    for name, data in {
+        "sizes.tflite": pack_model(first, short),
+        "cut.tflite": pack_model(first + first[:1000], cut),
+        "gate.tflite": pack_model(first + first, dict(cut, second_stage={**cut["second_stage"], "gate": 2})),
+        "other.tflite": pack_model(first, other),
+    }.items():
+        (tmp_path / name).write_bytes(data)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args, status, message",
+    [
+        (["run", "--input", str(SAMPLE), "--model", "{d}/sizes.tflite"], 1, "second_stage.network_bytes"),
+        (["run", "--input", str(SAMPLE), "--model", "{d}/cut.tflite"], 1, "second-stage network 1: not a valid"),
+        (["run", "--input", str(SAMPLE), "--model", "{d}/gate.tflite"], 1, "second_stage.gate"),
+        (["cascade", "--out", "{d}/o.tflite", str(DEFAULT_MODEL), "{d}/other.tflite"], 1, "'labels' differ"),
+        (["cascade", "--out", "{d}/o.tflite", str(DEFAULT_MODEL), str(ROOT / "README.md")], 1, "no kwsd metadata"),
+        (["cascade", "--out", "{d}/o.tflite", "--gate", "1.5", str(DEFAULT_MODEL), str(DEFAULT_MODEL)], 2, "--gate"),
+        (["cascade", "--out", "{d}/none/o.tflite", str(DEFAULT_MODEL), str(DEFAULT_MODEL)], 1, "cannot write"),
+    ],
+)
+def test_a_broken_cascade_is_one_clear_error(tmp_path, args, status, message):
+    d = broken_files(tmp_path)
+    proc = kwsd(*[a.format(d=d) for a in args])
+    err = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == status and len(err) == 1 and message in err[0], proc.stderr
+    assert not (d / "o.tflite").exists()
