@@ -1,12 +1,13 @@
 """A keyword model with a second stage: more networks that score only where the first hears something.
 
 Several networks trained apart err in different places, and the average of their scores misses
-far fewer keywords than any of them (models/README.md, "An ensemble as a second stage").  Running
-them all on every stride would cost several networks per stride.  So a model file can carry them
-as a *second stage*: the first network runs on every stride as usual; once it gives any keyword
-more than ``gate``, the average of the second stage's networks replaces its scores on that stride
-and the next ``hold_strides``.  Only the scores the smoother sees change, so to the pipeline,
-``kwsd tune`` and ``kwsd label`` it is a model like any other: ``scores(window)``.
+far fewer keywords than any of them (models/README.md, "A second stage").  Running them all on
+every stride would cost several networks per stride.  So a model file can carry them as a
+*second stage*: the first network runs on every stride as usual; once it gives any keyword more
+than ``gate``, the average of the second stage's networks (and of the first, with ``with_first``)
+replaces its scores on that stride and the next ``hold_strides``.  Only the scores the smoother
+sees change, so to the pipeline, ``kwsd tune`` and ``kwsd label`` it is a model like any other:
+``scores(window)``.
 
 The networks ride in the one model file, after the first network's flatbuffer and before the
 metadata record (kwsd/model.py); the record's ``second_stage`` gives their sizes in order:
@@ -38,6 +39,8 @@ def check_second_stage(meta: dict, size: int, source: str) -> dict:
         raise ModelError(f"{source}: field '{FIELD}.gate' must be a number from 0 to below 1")
     if isinstance(hold, bool) or not isinstance(hold, int) or not 0 <= hold <= 1000:
         raise ModelError(f"{source}: field '{FIELD}.hold_strides' must be an integer from 0 to 1000")
+    if not isinstance(s.get("with_first", False), bool):
+        raise ModelError(f"{source}: field '{FIELD}.with_first' must be true or false")
     if (
         not isinstance(sizes, list)
         or not sizes
@@ -55,9 +58,10 @@ def split_networks(flatbuffer: bytes, sizes: list[int]) -> tuple[bytes, list[byt
     return flatbuffer[:first], [flatbuffer[a:b] for a, b in zip(ends[:-1], ends[1:])]
 
 
-def pack_cascade(files: list[tuple[str, bytes]], gate: float, hold_strides: int) -> bytes:
+def pack_cascade(files: list[tuple[str, bytes]], gate: float, hold_strides: int, with_first: bool = False) -> bytes:
     """One model file from (name, contents) of kwsd model files: the first one's network and metadata,
-    the others' networks (same labels and frontend) as its second stage."""
+    the others' networks (same labels and frontend) as its second stage; ``with_first``: the first
+    network's scores join the second stage's average (they are computed anyway)."""
     (first_name, first_file), seconds = files[0], files[1:]
     first, meta = unpack_model(first_file, f"model {first_name}")
     if FIELD in meta:
@@ -71,7 +75,11 @@ def pack_cascade(files: list[tuple[str, bytes]], gate: float, hold_strides: int)
         if FIELD in other or "streaming" in other:
             raise ModelError(f"model {name}: a second stage takes plain networks, not a cascade or a streaming one")
         networks.append(net)
-    meta = {**meta, FIELD: {"gate": gate, "hold_strides": hold_strides, "network_bytes": [len(n) for n in networks]}}
+    sizes = [len(n) for n in networks]
+    meta = {
+        **meta,
+        FIELD: {"gate": gate, "hold_strides": hold_strides, "with_first": with_first, "network_bytes": sizes},
+    }
     return pack_model(first + b"".join(networks), meta)
 
 
@@ -95,7 +103,7 @@ class CascadeKeywordModel(KeywordModel):
     def attach(self, networks: list[bytes], backend: str) -> None:
         """Load the second stage's networks; each must fit the first one's input and labels."""
         s = self.metadata[FIELD]
-        self.gate, self.hold = float(s["gate"]), int(s["hold_strides"])
+        self.gate, self.hold, self.with_first = float(s["gate"]), int(s["hold_strides"]), s.get("with_first", False)
         self._keyword_at = np.flatnonzero([x in self.keywords for x in self.labels])
         self._open_left = 0
         self.second = []
@@ -117,4 +125,4 @@ class CascadeKeywordModel(KeywordModel):
         if not self._open_left:
             return first
         self._open_left -= 1
-        return np.mean([m.scores(features) for m in self.second], axis=0)
+        return np.mean([first] * self.with_first + [m.scores(features) for m in self.second], axis=0)

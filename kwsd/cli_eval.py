@@ -105,6 +105,9 @@ def add_cascade_parser(sub, common) -> None:
         help="the first network's keyword score that wakes the second stage (default 0.3)",
     )
     cascade.add_argument(
+        "--with-first", action="store_true", help="average the first network's scores in with the second stage's"
+    )
+    cascade.add_argument(
         "--hold-strides", type=int, default=None, help="strides the second stage keeps scoring after that (default 12)"
     )
 
@@ -129,7 +132,7 @@ def cmd_cascade(args) -> int:
             raise KwsdError(f"model {path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
     out = Path(args.out)
     try:
-        out.write_bytes(pack_cascade(files, gate, hold))
+        out.write_bytes(pack_cascade(files, gate, hold, args.with_first))
     except OSError as e:
         raise KwsdError(f"cannot write {out} ({e.strerror or e})") from None
     try:
@@ -137,9 +140,10 @@ def cmd_cascade(args) -> int:
     except KwsdError:
         out.unlink()
         raise
+    first = ", with the first" if args.with_first else ""
     print(
         f"wrote {out}: {Path(args.first).name} and {len(args.second)} second-stage network(s) (gate {gate:g}, "
-        f"hold {hold} strides), with the first model's smoother settings: tune them with kwsd tune --model {out}"
+        f"hold {hold} strides{first}), with the first model's smoother settings: tune them with kwsd tune --model {out}"
     )
     return EXIT_OK
 
