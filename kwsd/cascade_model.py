@@ -6,8 +6,10 @@ every stride would cost several networks per stride.  So a model file can carry 
 *second stage*: the first network runs on every stride as usual; once it gives any keyword more
 than ``gate``, the average of the second stage's networks (and of the first, with ``with_first``)
 replaces its scores on that stride and the next ``hold_strides``.  Only the scores the smoother
-sees change, so to the pipeline, ``kwsd tune`` and ``kwsd label`` it is a model like any other:
-``scores(window)``.
+sees change, so to ``kwsd tune`` and ``kwsd label`` it is a model like any other.  The pipeline
+calls ``stream_scores`` (which keeps the hold) instead of ``scores`` (one window on its own, for
+clips), tells it of the strides its gates skip (``skipped()``: they count in the hold) and of a
+new stream (``restart()``).
 
 The networks ride in the one model file, after the first network's flatbuffer and before the
 metadata record (kwsd/model.py); the record's ``second_stage`` gives their sizes in order:
@@ -105,7 +107,7 @@ class CascadeKeywordModel(KeywordModel):
         s = self.metadata[FIELD]
         self.gate, self.hold, self.with_first = float(s["gate"]), int(s["hold_strides"]), s.get("with_first", False)
         self._keyword_at = np.flatnonzero([x in self.keywords for x in self.labels])
-        self._open_left = 0
+        self.restart()
         self.second = []
         for i, net in enumerate(networks, 1):
             try:
@@ -118,11 +120,30 @@ class CascadeKeywordModel(KeywordModel):
                 raise ModelError(f"model {self.path}: second-stage network {i} does not fit the first network")
             self.second.append(member)
 
+    def restart(self) -> None:
+        """A new stream: the second stage starts closed."""
+        self._open_left = 0
+
+    def skipped(self) -> None:
+        """A stride on which the pipeline did not run the model (silence, or low scores before)."""
+        self._open_left = max(0, self._open_left - 1)
+
     def scores(self, features: np.ndarray) -> np.ndarray:
+        """One window on its own (a clip: ``kwsd label``, a teacher's batch row): the second stage
+        scores it if the first network hears a keyword in it."""
+        first = super().scores(features)
+        return self._both(features, first) if first[self._keyword_at].max() > self.gate else first
+
+    def stream_scores(self, features: np.ndarray) -> np.ndarray:
+        """The next stride of a stream (the pipeline): the second stage also scores the ``hold``
+        strides after one on which the first network heard a keyword."""
         first = super().scores(features)
         if first[self._keyword_at].max() > self.gate:
             self._open_left = self.hold + 1
         if not self._open_left:
             return first
         self._open_left -= 1
+        return self._both(features, first)
+
+    def _both(self, features: np.ndarray, first: np.ndarray) -> np.ndarray:
         return np.mean([first] * self.with_first + [m.scores(features) for m in self.second], axis=0)

@@ -26,6 +26,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from .audio import StreamResampler
+from .cascade_model import CascadeKeywordModel
 from .detection import Detection
 from .features import FrontendParams, MfccFrontend, StreamingMfcc
 from .model import KeywordModel, recommended_stride_ms
@@ -115,6 +116,11 @@ class Pipeline:
         # where each model's keywords are in its scores (an index array: no conversion per stride)
         self._keywords = {id(m): np.flatnonzero([x not in NOT_REPORTED for x in m.labels]) for m in models}
         self._resting: dict[int, np.ndarray] = {}  # model -> the low scores its next stride repeats
+        # a model with a second stage holds it open for some strides: it counts those the gates skip
+        # too, and starts each stream closed (kwsd/cascade_model.py)
+        self._cascades = {id(m): m for m in models if isinstance(m, CascadeKeywordModel)}
+        for cascade in self._cascades.values():
+            cascade.restart()
         self.groups: list[FrontendGroup] = []
         for model in models:
             group = next((g for g in self.groups if g.params == model.frontend), None)
@@ -203,14 +209,16 @@ class Pipeline:
         audio_ms = group.samples * 1000 // group.params.sample_rate
         for model, smoother in group.models:
             rest = self._resting.pop(id(model), None)
-            if gated:
-                scores = self._silence[id(model)]
-            elif rest is not None:
-                scores = rest
-                self.stats.rested += 1
+            if gated or rest is not None:
+                scores = self._silence[id(model)] if gated or rest is None else rest
+                self.stats.rested += not gated
+                if id(model) in self._cascades:
+                    self._cascades[id(model)].skipped()
             else:
                 t0 = time.perf_counter_ns()
-                scores = model.scores(group.features.window)
+                cascade = self._cascades.get(id(model))
+                window = group.features.window
+                scores = cascade.stream_scores(window) if cascade else model.scores(window)
                 self.stats.invoke_ns += time.perf_counter_ns() - t0
                 self.stats.invokes += 1
                 keywords = self._keywords[id(model)]

@@ -69,9 +69,11 @@ def test_live_bench_times_ready_idle_and_the_latency_of_the_sample_words(tmp_pat
     idle = re.search(r"idle on a silent PulseAudio source: ([\d.]+)% of one core, RSS (\d+) MB", proc.stdout)
     # CPU time is counted in 10 ms ticks: two idle seconds (< 1% of a core) may show none
     assert idle and 0 <= float(idle[1]) < 100 and 10 < int(idle[2]) < 1000
-    # the four words of the sample, through --realtime and through the live PulseAudio path
-    for what in ("a recording, --realtime", "live, through PulseAudio"):
+    # the four words of the sample, through --realtime and through the live PulseAudio path. Live, the
+    # strides fall at another phase of the audio each run: the bundled model hears the sample's "yes"
+    # (its score peaks at its threshold) at 14 of 16 phases 5 ms apart (models/README.md), so 3 may match
+    for what, least in (("a recording, --realtime", 4), ("live, through PulseAudio", 3)):
         pattern = rf"\({re.escape(what)}\): median (-?\d+) ms.*\((\d+) detections matched of \d+; 4 keywords played\)"
         line = re.search(pattern, proc.stdout)
         assert line, proc.stdout
-        assert int(line[2]) == 4 and 0 < int(line[1]) < 2000
+        assert int(line[2]) >= least and 0 < int(line[1]) < 2000

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import DEFAULT_MODEL, ROOT, clip, detections, kwsd
 
-from kwsd.cascade_model import CascadeKeywordModel, pack_cascade
+from kwsd.cascade_model import FIELD, CascadeKeywordModel, pack_cascade, split_networks
 from kwsd.features import MfccFrontend
 from kwsd.model import KeywordModel, pack_model, unpack_model
 from kwsd.tune import write_model_with_settings
@@ -26,8 +26,17 @@ class CountingNetwork:
         return self.out
 
 
+def first_network(tmp_path):
+    """The bundled model's first network alone, as a plain model file (the bundled one has a second stage)."""
+    flatbuffer, meta = unpack_model(DEFAULT_MODEL.read_bytes())
+    first, _ = split_networks(flatbuffer, meta.pop(FIELD)["network_bytes"])
+    path = tmp_path / "first.tflite"
+    path.write_bytes(pack_model(first, {k: v for k, v in meta.items() if k != "format_version"}))
+    return path
+
+
 def cascade_file(tmp_path, *seconds, gate=0.3, hold=2, with_first=False):
-    files = [(str(DEFAULT_MODEL), DEFAULT_MODEL.read_bytes())] + [(str(p), p.read_bytes()) for p in seconds]
+    files = [(str(p), p.read_bytes()) for p in [first_network(tmp_path), *seconds]]
     path = tmp_path / "cascade.tflite"
     path.write_bytes(pack_cascade(files, gate, hold, with_first))
     return path
@@ -37,16 +46,17 @@ def cascade_file(tmp_path, *seconds, gate=0.3, hold=2, with_first=False):
 def test_the_second_stage_scores_only_from_where_the_first_network_hears_a_keyword_and_for_the_hold(
     tmp_path, with_first
 ):
-    model = KeywordModel.load(cascade_file(tmp_path, DEFAULT_MODEL, DEFAULT_MODEL, hold=2, with_first=with_first))
+    first = first_network(tmp_path)
+    model = KeywordModel.load(cascade_file(tmp_path, first, first, hold=2, with_first=with_first))
     assert isinstance(model, CascadeKeywordModel) and len(model.second) == 2
-    plain = KeywordModel.load(DEFAULT_MODEL)
+    plain = KeywordModel.load(first)
     frontend = MfccFrontend(plain.frontend)
     quiet = frontend.clip_features(np.zeros(16000, np.float32))
     word = frontend.clip_features(clip("yes"))
     assert plain.scores(quiet)[2:].max() < 0.3 < plain.scores(word)[plain.labels.index("yes")]  # as the test needs
     model.second = [CountingNetwork(model.labels), CountingNetwork(model.labels)]
 
-    said = [model.scores(w) for w in (quiet, quiet, word, quiet, quiet, quiet, quiet)]
+    said = [model.stream_scores(w) for w in (quiet, quiet, word, quiet, quiet, quiet, quiet)]
 
     first_says = [plain.scores(w) for w in (quiet, quiet, word, quiet, quiet, quiet, quiet)]
     for i in (0, 1, 5, 6):  # before the word, and once the hold of two strides is over
@@ -56,17 +66,21 @@ def test_the_second_stage_scores_only_from_where_the_first_network_hears_a_keywo
         expected = (first_says[i] + 2 * second_says) / 3 if with_first else second_says
         np.testing.assert_allclose(said[i], expected, atol=1e-6)
     assert [n.calls for n in model.second] == [3, 3]
+    # a clip on its own (kwsd label): the second stage only if the first network hears a keyword in it
+    np.testing.assert_array_equal(model.scores(quiet), first_says[0])
+    np.testing.assert_allclose(model.scores(word), said[2], atol=1e-6)
 
 
 def test_kwsd_cascade_writes_one_file_that_kwsd_run_detects_with_and_kwsd_tune_keeps(tmp_path):
     out = tmp_path / "two.tflite"
-    made = kwsd("cascade", "--out", str(out), str(DEFAULT_MODEL), str(DEFAULT_MODEL), str(DEFAULT_MODEL))
+    first = first_network(tmp_path)
+    made = kwsd("cascade", "--out", str(out), first, first, first)
     assert made.returncode == 0, made.stderr
     assert "2 second-stage network(s) (gate 0.3, hold 12 strides)" in made.stdout.decode()
 
     # a second stage of the first network twice: its average is the first network's scores
     ran = kwsd("run", "--json", "--input", str(SAMPLE), "--model", str(out))
-    plain = kwsd("run", "--json", "--input", str(SAMPLE))
+    plain = kwsd("run", "--json", "--input", str(SAMPLE), "--model", first)
     assert ran.returncode == 0, ran.stderr
     heard = [d["keyword"] for d in detections(ran)]
     assert heard == [d["keyword"] for d in detections(plain)] == ["yes", "stop", "stop", "go"]
@@ -81,7 +95,7 @@ def test_kwsd_cascade_writes_one_file_that_kwsd_run_detects_with_and_kwsd_tune_k
 
 
 def broken_files(tmp_path):
-    first, meta = unpack_model(DEFAULT_MODEL.read_bytes())
+    first, meta = unpack_model(first_network(tmp_path).read_bytes())
     short = dict(meta, second_stage={"gate": 0.3, "hold_strides": 12, "network_bytes": [len(first)]})
     cut = dict(meta, second_stage={"gate": 0.3, "hold_strides": 12, "network_bytes": [1000]})
     other = dict(meta, labels=[("yeah" if x == "yes" else x) for x in meta["labels"]])
@@ -103,10 +117,12 @@ def broken_files(tmp_path):
         (["run", "--input", str(SAMPLE), "--model", "{d}/cut.tflite"], 1, "second-stage network 1: not a valid"),
         (["run", "--input", str(SAMPLE), "--model", "{d}/gate.tflite"], 1, "second_stage.gate"),
         (["run", "--input", str(SAMPLE), "--model", "{d}/flag.tflite"], 1, "second_stage.with_first"),
-        (["cascade", "--out", "{d}/o.tflite", str(DEFAULT_MODEL), "{d}/other.tflite"], 1, "'labels' differ"),
-        (["cascade", "--out", "{d}/o.tflite", str(DEFAULT_MODEL), str(ROOT / "README.md")], 1, "no kwsd metadata"),
-        (["cascade", "--out", "{d}/o.tflite", "--gate", "1.5", str(DEFAULT_MODEL), str(DEFAULT_MODEL)], 2, "--gate"),
-        (["cascade", "--out", "{d}/none/o.tflite", str(DEFAULT_MODEL), str(DEFAULT_MODEL)], 1, "cannot write"),
+        (["cascade", "--out", "{d}/o.tflite", "{d}/first.tflite", "{d}/other.tflite"], 1, "'labels' differ"),
+        (["cascade", "--out", "{d}/o.tflite", "{d}/first.tflite", str(ROOT / "README.md")], 1, "no kwsd metadata"),
+        (["cascade", "--out", "{d}/o.tflite", str(DEFAULT_MODEL), "{d}/first.tflite"], 1, "has a second stage already"),
+        (["cascade", "--out", "{d}/o.tflite", "{d}/first.tflite", str(DEFAULT_MODEL)], 1, "takes plain networks"),
+        (["cascade", "--out", "{d}/o.tflite", "--gate", "1.5", "{d}/first.tflite", "{d}/first.tflite"], 2, "--gate"),
+        (["cascade", "--out", "{d}/none/o.tflite", "{d}/first.tflite", "{d}/first.tflite"], 1, "cannot write"),
     ],
 )
 def test_a_broken_cascade_is_one_clear_error(tmp_path, args, status, message):

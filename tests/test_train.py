@@ -130,6 +130,22 @@ def test_the_same_seed_gives_the_same_model(tiny_run, tmp_path):
     assert (out / "model.tflite").read_bytes() == (again / "model.tflite").read_bytes()
 
 
+def test_export_last_exports_the_last_step_of_the_same_run(tiny_run, tmp_path):
+    plain, _ = tiny_run
+    out = tmp_path / "last"
+    proc = train_tiny(out, extra=["--export-last"])
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    plain_report = json.loads((plain / "report.json").read_text())
+    same = [(h["loss"], h["val_accuracy"]) for h in report["history"]]
+    assert same == [(h["loss"], h["val_accuracy"]) for h in plain_report["history"]]  # the same training
+    assert report["exported_step"] == 40 and "exporting the best checkpoint" not in proc.stdout.decode()
+    n = report["float"]["validation"]["n"]
+    assert abs(report["float"]["validation"]["accuracy"] - report["history"][-1]["val_accuracy"]) <= 1 / n
+    if plain_report["exported_step"] != 40:  # the plain run exported an earlier checkpoint
+        assert (out / "model.tflite").read_bytes() != (plain / "model.tflite").read_bytes()
+
+
 def test_a_run_with_the_average_trains_the_same_path_and_exports_the_final_average(tiny_run, tmp_path):
     plain, _ = tiny_run
     out = tmp_path / "avg"
@@ -1071,6 +1087,7 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--ensemble-teacher", "m.tflite", "--unknown-word-classes"], "--ensemble-teacher needs the exported classes"),
         (["--pretrain-only"], "--pretrain-only needs --pretrain-clips and a fresh network"),
         (["--soup", "a,b", "--resume"], "--soup exports trained runs: not with --resume"),
+        (["--export-last", "--average-weights", "0.9"], "--export-last exports the last step: not with"),
     ],
 )
 def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):

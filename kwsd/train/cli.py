@@ -61,6 +61,8 @@ HELP = {
     "accuracy among the checkpoints at or below this rate, else the fewest false accepts (microWakeWord's rule; "
     "default: off, the best validation accuracy as in TensorFlow's train.py)",
     "hard_negative_percentage": "share of each batch drawn from the mined windows (default 10)",
+    "export_last": "export the weights of the last step instead of the checkpoint with the best validation accuracy "
+    "(which can come from before the hard-negative mining); the networks of the bundled model's second stage",
     "teacher_dir": "folder with a pretrained speech embedding (melspectrogram.tflite, embedding_model.tflite; "
     "sh bench/fetch_teacher.sh DIR) that teaches the model: a head on it is trained and scores each "
     "training clip once, then every target mixes the true label with its soft label (knowledge distillation)",

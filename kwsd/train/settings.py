@@ -54,6 +54,7 @@ class TrainSettings:
     hard_negative_threshold: float = 0.3
     hard_negative_percentage: float = 10.0  # share of each batch drawn from mined windows
     select_under_fa: float = -1.0  # choose the checkpoint by false accepts per hour (validation.better); <0: off
+    export_last: bool = False  # export the last step's weights, not the best checkpoint's
     teacher_dir: str = ""  # the pretrained speech embedding that teaches (teacher.py); empty: no teacher
     distill_weight: float = 0.5  # share of the teacher's soft label in each training target
     distill_temperature: float = 2.0  # softens the teacher's probabilities
@@ -178,6 +179,8 @@ class TrainSettings:
             raise ValueError("--select-under-fa needs --negative-dir (its validation split is counted)")
         if self.select_under_fa >= 0 and self.average_weights:
             raise ValueError("--select-under-fa chooses a checkpoint; --average-weights exports the final average")
+        if self.export_last and (self.select_under_fa >= 0 or self.average_weights):
+            raise ValueError("--export-last exports the last step: not with --select-under-fa or --average-weights")
 
     def schedule(self) -> list[tuple[int, float]]:
         steps = [int(s) for s in str(self.how_many_training_steps).split(",")]
