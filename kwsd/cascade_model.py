@@ -66,8 +66,10 @@ def pack_cascade(files: list[tuple[str, bytes]], gate: float, hold_strides: int,
     network's scores join the second stage's average (they are computed anyway)."""
     (first_name, first_file), seconds = files[0], files[1:]
     first, meta = unpack_model(first_file, f"model {first_name}")
-    if FIELD in meta:
-        raise ModelError(f"model {first_name}: has a second stage already")
+    if FIELD in meta or "streaming" in meta:
+        raise ModelError(f"model {first_name}: has a second stage already, or is a streaming network")
+    if not seconds:
+        raise ModelError("a second stage needs at least one more model file")
     networks = []
     for name, data in seconds:
         net, other = unpack_model(data, f"model {name}")
