@@ -12,7 +12,8 @@ until a loud stride opens it again (then the window's frames are computed at onc
 microphone in a quiet room costs little more than the level check.  A score gate skips a
 model on the stride after one on which it gave every keyword next to nothing (below
 ``score_gate``), passing those scores on again: in speech without keywords about half of
-the invokes.  An optional
+the invokes.  A model with a second stage (kwsd/cascade_model.py) is told of the strides the
+gates skip, which count in its hold.  An optional
 ``on_scores(model, audio_ms, scores)`` callback sees every model output: ``kwsd tune``
 records them once and replays only the smoother over its grid.
 """
@@ -210,7 +211,8 @@ class Pipeline:
         for model, smoother in group.models:
             rest = self._resting.pop(id(model), None)
             if gated or rest is not None:
-                scores = self._silence[id(model)] if gated or rest is None else rest
+                # a shut silence gate gives silence; a resting model its last low scores again
+                scores = rest if rest is not None and not gated else self._silence[id(model)]
                 self.stats.rested += not gated
                 if id(model) in self._cascades:
                     self._cascades[id(model)].skipped()

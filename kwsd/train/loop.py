@@ -282,7 +282,7 @@ def run_training(s: TrainSettings) -> dict:
     step = state.step  # the weights exported: the last, the final average, or the best checkpoint
     if average is not None:  # the final average, as TensorFlow's and SWA's recipes export it
         model.set_weights(average.weights)
-    elif (out / "best.keras").exists() and not s.export_last:  # the best checkpoint (validation.better)
+    elif (out / "best.keras").exists() and not s.export_last:  # the best (validation.better); else the last
         model, step = keras.models.load_model(out / "best.keras"), state.best_step
         print(f"exporting the best checkpoint: step {step}", flush=True)
     return export_and_report(s, prep, exported(model, prep), state, out, train_seconds, batches, step)
