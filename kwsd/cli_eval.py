@@ -117,19 +117,13 @@ def cmd_cascade(args) -> int:
     from pathlib import Path
 
     from .cascade_model import DEFAULT_GATE, DEFAULT_HOLD_STRIDES, pack_cascade
-    from .limits import MODEL_MAX_BYTES, read_bounded
-    from .model import KeywordModel
+    from .model import KeywordModel, read_model_file
 
     gate = DEFAULT_GATE if args.gate is None else args.gate
     hold = DEFAULT_HOLD_STRIDES if args.hold_strides is None else args.hold_strides
     if not 0 <= gate < 1 or not 0 <= hold <= 1000:
         raise UsageError("--gate must be from 0 to below 1 and --hold-strides from 0 to 1000")
-    files = []
-    for path in [args.first, *args.second]:
-        try:
-            files.append((path, read_bounded(path, MODEL_MAX_BYTES)))
-        except (OSError, ValueError) as e:
-            raise KwsdError(f"model {path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    files = [(path, read_model_file(path)) for path in [args.first, *args.second]]
     out = Path(args.out)
     try:
         out.write_bytes(pack_cascade(files, gate, hold, args.with_first))

@@ -139,15 +139,15 @@ def available_backends() -> list[str]:
     """Backends that can be imported in this environment (not necessarily constructed)."""
     import importlib.util
 
-    found = []
-    for name, module in (
-        ("ai_edge_litert", "ai_edge_litert"),
-        ("tflite_runtime", "tflite_runtime"),
-        ("tensorflow", "tensorflow"),
-    ):
-        if importlib.util.find_spec(module) is not None:
-            found.append(name)
-    return found
+    return [name for name in BACKENDS if importlib.util.find_spec(name) is not None]  # each is its module's name
+
+
+def read_model_file(path: str) -> bytes:
+    """A model file's bytes; ModelError naming it if it is missing, unreadable or over MODEL_MAX_BYTES."""
+    try:
+        return read_bounded(path, MODEL_MAX_BYTES)
+    except (OSError, ValueError) as e:  # ValueError: larger than MODEL_MAX_BYTES
+        raise ModelError(f"model {path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
 
 
 def check_metadata(meta: dict, source: str) -> tuple[list[str], FrontendParams]:
@@ -227,11 +227,7 @@ class KeywordModel:
     @classmethod
     def load(cls, path: str | Path, backend: str = "auto", threads: int = 1) -> "KeywordModel":
         path = str(path)
-        try:
-            data = read_bounded(path, MODEL_MAX_BYTES)
-        except (OSError, ValueError) as e:  # ValueError: larger than MODEL_MAX_BYTES
-            raise ModelError(f"model {path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-        flatbuffer, meta = unpack_model(data, f"model {path}")
+        flatbuffer, meta = unpack_model(read_model_file(path), f"model {path}")
         if "second_stage" in meta:  # more networks after the first (kwsd/cascade_model.py)
             from .cascade_model import load_cascade
 
