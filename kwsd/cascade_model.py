@@ -27,7 +27,7 @@ from .errors import ModelError
 from .model import KeywordModel, make_interpreter, pack_model, unpack_model
 
 FIELD = "second_stage"
-DEFAULT_GATE = 0.3  # chosen on validation audio (models/README.md): the figures of all strides, at 4% of them
+DEFAULT_GATE = 0.3  # chosen on validation audio (models/README.md): the figures of all strides, at 3-4% of them
 DEFAULT_HOLD_STRIDES = 12
 
 
