@@ -27,6 +27,9 @@ def main(argv: list[str]) -> int:
     prep = prepare(settings)
     for path in os.environ["MODELS"].split(","):
         model = KeywordModel.load(path)
+        if model.labels != prep.display_labels(binary=False):  # scores are compared by position
+            print(f"clip_accuracy: {path}: labels {model.labels} are not the clips' {prep.display_labels(False)}")
+            return 1
         figures = []
         for split in ("validation", "testing"):
             labels = prep.data[split][1]

@@ -4,6 +4,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import platform
 import re
 import shutil
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io.wavfile
-from conftest import DEFAULT_MODEL, SAMPLE, SPEECH, detections, kwsd
+from conftest import DEFAULT_MODEL, ROOT, SAMPLE, SPEECH, detections, kwsd
 
 from kwsd.model import KeywordModel
 from kwsd.train.dataset import build_index, load_set, speaker_of, which_set
@@ -70,6 +71,27 @@ def test_tiny_training_exports_a_model_that_kwsd_run_loads(tiny_run):
     assert (out / "model.tflite").stat().st_size < 20_000  # tiny_conv fits a microcontroller
     run = kwsd("run", "--model", out / "model.tflite", "--input", SAMPLE, "--json", check=True)
     assert all(d["model"] == "tiny_conv" for d in detections(run))
+
+
+def test_bench_clip_accuracy_scores_a_model_file_on_its_runs_clips_and_refuses_other_labels(tiny_run, tmp_path):
+    """bench/clip_accuracy.py, given the run's own options, counts what the run's report counts;
+    a model of other labels is one error line, not a figure from misread score positions."""
+    out, _ = tiny_run
+    report = json.loads((out / "report.json").read_text())
+
+    def clip_accuracy(model):
+        cmd = [sys.executable, "bench/clip_accuracy.py", "train", "--data-dir", SPEECH, *TINY, "--out", tmp_path / "o"]
+        env = {**os.environ, "MODELS": str(model)}
+        return subprocess.run(list(map(str, cmd)), env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+    proc = clip_accuracy(out / "model.tflite")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    val, test = report["int8"]["validation"], report["int8"]["testing"]
+    expected = f"validation {val['accuracy']:.1%} of {val['n']}, testing {test['accuracy']:.1%} of {test['n']}"
+    assert f"clip accuracy of {out / 'model.tflite'}: {expected}" in proc.stdout
+    other = clip_accuracy(DEFAULT_MODEL)
+    assert other.returncode == 1 and "are not the clips'" in other.stdout
+    assert "clip accuracy of" not in other.stdout
 
 
 def test_training_writes_a_report_plots_and_checkpoints(tiny_run):
