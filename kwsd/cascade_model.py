@@ -29,6 +29,7 @@ from .model import KeywordModel, make_interpreter, pack_model, unpack_model
 FIELD = "second_stage"
 DEFAULT_GATE = 0.3  # chosen on validation audio (models/README.md): the figures of all strides, at 3-4% of them
 DEFAULT_HOLD_STRIDES = 12
+MAX_HOLD_STRIDES = 1000  # a sanity bound (about 80 s at the 80 ms stride), checked when packing and loading
 
 
 def check_second_stage(meta: dict, size: int, source: str) -> dict:
@@ -39,8 +40,8 @@ def check_second_stage(meta: dict, size: int, source: str) -> dict:
     gate, hold, sizes = s.get("gate"), s.get("hold_strides"), s.get("network_bytes")
     if isinstance(gate, bool) or not isinstance(gate, (int, float)) or not 0 <= gate < 1:
         raise ModelError(f"{source}: field '{FIELD}.gate' must be a number from 0 to below 1")
-    if isinstance(hold, bool) or not isinstance(hold, int) or not 0 <= hold <= 1000:
-        raise ModelError(f"{source}: field '{FIELD}.hold_strides' must be an integer from 0 to 1000")
+    if isinstance(hold, bool) or not isinstance(hold, int) or not 0 <= hold <= MAX_HOLD_STRIDES:
+        raise ModelError(f"{source}: field '{FIELD}.hold_strides' must be an integer from 0 to {MAX_HOLD_STRIDES}")
     if not isinstance(s.get("with_first", False), bool):
         raise ModelError(f"{source}: field '{FIELD}.with_first' must be true or false")
     if (

@@ -116,13 +116,13 @@ def cmd_cascade(args) -> int:
     """Pack the model files into one (kwsd/cascade_model.py), then load it as kwsd run would."""
     from pathlib import Path
 
-    from .cascade_model import DEFAULT_GATE, DEFAULT_HOLD_STRIDES, pack_cascade
+    from .cascade_model import DEFAULT_GATE, DEFAULT_HOLD_STRIDES, MAX_HOLD_STRIDES, pack_cascade
     from .model import KeywordModel, read_model_file
 
     gate = DEFAULT_GATE if args.gate is None else args.gate
     hold = DEFAULT_HOLD_STRIDES if args.hold_strides is None else args.hold_strides
-    if not 0 <= gate < 1 or not 0 <= hold <= 1000:
-        raise UsageError("--gate must be from 0 to below 1 and --hold-strides from 0 to 1000")
+    if not 0 <= gate < 1 or not 0 <= hold <= MAX_HOLD_STRIDES:
+        raise UsageError(f"--gate must be from 0 to below 1 and --hold-strides from 0 to {MAX_HOLD_STRIDES}")
     files = [(path, read_model_file(path)) for path in [args.first, *args.second]]
     out = Path(args.out)
     try:

@@ -210,15 +210,15 @@ class Pipeline:
         audio_ms = group.samples * 1000 // group.params.sample_rate
         for model, smoother in group.models:
             rest = self._resting.pop(id(model), None)
+            cascade = self._cascades.get(id(model))
             if gated or rest is not None:
                 # a shut silence gate gives silence; a resting model its last low scores again
-                scores = rest if rest is not None and not gated else self._silence[id(model)]
+                scores = self._silence[id(model)] if gated or rest is None else rest
                 self.stats.rested += not gated
-                if id(model) in self._cascades:
-                    self._cascades[id(model)].skipped()
+                if cascade:
+                    cascade.skipped()
             else:
                 t0 = time.perf_counter_ns()
-                cascade = self._cascades.get(id(model))
                 window = group.features.window
                 scores = cascade.stream_scores(window) if cascade else model.scores(window)
                 self.stats.invoke_ns += time.perf_counter_ns() - t0
