@@ -21,11 +21,14 @@ Their labels and frontend are the first network's (the file has one metadata rec
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from .errors import ModelError
 from .model import KeywordModel, make_interpreter, pack_model, unpack_model
 
+log = logging.getLogger(__name__)
 FIELD = "second_stage"
 DEFAULT_GATE = 0.3  # chosen on validation audio (models/README.md): the figures of all strides, at 3-4% of them
 DEFAULT_HOLD_STRIDES = 12
@@ -88,12 +91,23 @@ def pack_cascade(files: list[tuple[str, bytes]], gate: float, hold_strides: int,
     return pack_model(first + b"".join(networks), meta)
 
 
-def load_cascade(path: str, flatbuffer: bytes, meta: dict, backend: str, threads: int) -> "CascadeKeywordModel":
-    """The model of a file whose record has a ``second_stage`` (kwsd.model.KeywordModel.load)."""
+def load_cascade(
+    path: str, flatbuffer: bytes, meta: dict, backend: str, threads: int, second_stage: bool = True
+) -> KeywordModel:
+    """The model of a file whose record has a ``second_stage`` (kwsd.model.KeywordModel.load).
+
+    ``second_stage=False`` (``inference.second_stage: false``): the first network alone, a plain
+    model, for a board where CPU counts more than the misses the second stage saves; the file's
+    recommended settings were tuned with the second stage, so give the first network's own in the
+    config (``config/lite.yaml`` has the bundled model's)."""
     sizes = check_second_stage(meta, len(flatbuffer), f"model {path}")["network_bytes"]
     if "streaming" in meta:
         raise ModelError(f"model {path}: a streaming network cannot have a second stage")
     first, networks = split_networks(flatbuffer, sizes)
+    if not second_stage:
+        log.info("model %s: its second stage (%d networks) is off (inference.second_stage)", path, len(sizes))
+        plain = {k: v for k, v in meta.items() if k != FIELD}
+        return KeywordModel.from_flatbuffer(path, first, plain, backend, threads)
     model = CascadeKeywordModel.from_flatbuffer(path, first, meta, backend, threads)
     assert isinstance(model, CascadeKeywordModel)  # not streaming: from_flatbuffer built its own class
     model.attach(networks, model.backend)

@@ -70,6 +70,8 @@ class InferenceConfig:
     silence_gate_dbfs: typing.Optional[float] = _opt(DEFAULT_SILENCE_GATE_DBFS, min=-120.0, max=0.0)
     # a model whose keywords all scored below this skips the next stride; null = never skip
     score_gate: typing.Optional[float] = _opt(DEFAULT_SCORE_GATE, min=0.0, max=1.0)
+    # false: a model file's second stage is not loaded; its first network alone scores every stride
+    second_stage: bool = _opt(True)
 
 
 @dataclass

@@ -37,12 +37,10 @@ log = logging.getLogger("kwsd")
 
 
 def load_models(paths, config: Config) -> list[KeywordModel]:
-    paths = list(paths or config.models)
-    if not paths:
-        paths = [default_model()]
-    models = [KeywordModel.load(p, config.inference.backend, config.inference.threads) for p in paths]
+    paths, i = list(paths or config.models) or [default_model()], config.inference
+    models = [KeywordModel.load(p, i.backend, i.threads, i.second_stage) for p in paths]
     names = [m.name for m in models]
-    clip_stride = choose_clip_stride(models, config.inference.clip_stride_ms)
+    clip_stride = choose_clip_stride(models, i.clip_stride_ms)
     for m in models:
         if names.count(m.name) > 1:
             raise ModelError(f"two models are named '{m.name}'; detections could not be told apart")

@@ -225,13 +225,15 @@ class KeywordModel:
     interpreter: Any = field(repr=False)  # tflite_runtime / ai_edge_litert Interpreter
 
     @classmethod
-    def load(cls, path: str | Path, backend: str = "auto", threads: int = 1) -> "KeywordModel":
+    def load(
+        cls, path: str | Path, backend: str = "auto", threads: int = 1, second_stage: bool = True
+    ) -> "KeywordModel":
         path = str(path)
         flatbuffer, meta = unpack_model(read_model_file(path), f"model {path}")
         if "second_stage" in meta:  # more networks after the first (kwsd/cascade_model.py)
             from .cascade_model import load_cascade
 
-            return load_cascade(path, flatbuffer, meta, backend, threads)
+            return load_cascade(path, flatbuffer, meta, backend, threads, second_stage)
         return cls.from_flatbuffer(path, flatbuffer, meta, backend, threads)
 
     @classmethod

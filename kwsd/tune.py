@@ -225,7 +225,8 @@ def main(args) -> int:
     from .resources import default_model
 
     config = load_config(args.config)  # its gates and stride: the scores kwsd run will see
-    model = KeywordModel.load(args.model or default_model(), config.inference.backend, config.inference.threads)
+    i = config.inference
+    model = KeywordModel.load(args.model or default_model(), i.backend, i.threads, i.second_stage)
     wavs = list(args.stream or []) + list(args.negative or [])
     if not wavs:
         raise ValueError("kwsd tune needs at least one --stream or --negative recording")

@@ -131,3 +131,26 @@ def test_a_broken_cascade_is_one_clear_error(tmp_path, args, status, message):
     err = proc.stderr.decode().strip().splitlines()
     assert proc.returncode == status and len(err) == 1 and message in err[0], proc.stderr
     assert not (d / "o.tflite").exists()
+
+
+@pytest.mark.integration
+def test_config_lite_runs_the_bundled_models_first_network_alone(tmp_path):
+    """config/lite.yaml (inference.second_stage: false): the bundled model's first network scores
+    alone, exactly as its own file does with the profile's settings, and the demo is still heard."""
+    first = first_network(tmp_path)
+    word = MfccFrontend(KeywordModel.load(first).frontend).clip_features(clip("left"))
+    alone = KeywordModel.load(DEFAULT_MODEL, second_stage=False)
+    both = KeywordModel.load(DEFAULT_MODEL)
+    assert not isinstance(alone, CascadeKeywordModel) and FIELD not in alone.metadata
+    np.testing.assert_array_equal(alone.scores(word), KeywordModel.load(first).scores(word))
+    assert not np.array_equal(both.scores(word), alone.scores(word))  # the five networks do change them
+
+    lite = ROOT / "config" / "lite.yaml"
+    settings_only = tmp_path / "settings.yaml"  # the profile's recognize section, with no inference section
+    settings_only.write_text(lite.read_text().split("recognize:", 1)[1].join(["recognize:", ""]))
+    ran = kwsd("run", "--json", "--input", SAMPLE, "--config", lite, check=True)
+    own = kwsd("run", "--json", "--input", SAMPLE, "--model", first, "--config", settings_only, check=True)
+    said = [(d["keyword"], d["audio_ms"], d["score"]) for d in detections(ran)]
+    assert said == [(d["keyword"], d["audio_ms"], d["score"]) for d in detections(own)]
+    assert [w for w, _, _ in said] == ["yes", "stop", "stop", "go"]
+    assert "second stage (5 networks) is off" in ran.stderr.decode()

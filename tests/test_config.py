@@ -74,6 +74,7 @@ def test_the_documented_config_is_exactly_the_defaults_and_mentions_every_key():
         ("inference:\n  backend: gpu\n", "inference.backend", 2),
         ("inference:\n  silence_gate_dbfs: 3\n", "inference.silence_gate_dbfs", 2),
         ("inference:\n  score_gate: 1.5\n", "inference.score_gate", 2),
+        ("inference:\n  second_stage: off\n", "inference.second_stage", 2),
         ("log:\n  level: info\nrecognize:\n  thresholds:\n    stop: 2\n", "recognize.thresholds.stop", 5),
         ("models: model.tflite\n", "models", 1),
         ("audio:\n  channel: -1\n", "audio.channel", 2),
