@@ -17,7 +17,8 @@ loopback in private instances that this script starts and stops.
   loudest) to the message's arrival.  Twice: read by ``kwsd run --input --realtime``, and
   through the whole live path, played into a PulseAudio pipe source (``module-pipe-source``:
   each 10 ms of audio written to its FIFO when that 10 ms has passed, as a microphone delivers
-  it) that ``kwsd run`` records from like any microphone.
+  it) that ``kwsd run`` records from like any microphone.  That run's peak RSS (VmHWM, read
+  just before it is stopped) is the "peak RSS live" of the speed issue's target.
 """
 
 from __future__ import annotations
@@ -168,9 +169,9 @@ def latency(tmp: Path, stream: Path, minutes: float, head: str = "") -> dict:
         time.sleep(1.0)
         results = {"file": _delays(list(arrivals), ends, t0)}
         arrivals.clear()
-        t0 = _run_live(tmp, cut, rate, mqtt_yaml)
+        t0, peak = _run_live(tmp, cut, rate, mqtt_yaml)
         time.sleep(1.0)
-        results["live"] = _delays(list(arrivals), ends, t0)
+        results["live"] = {**_delays(list(arrivals), ends, t0), "peak_rss_mb": peak}
     finally:
         client.loop_stop()
         broker.terminate()
@@ -202,10 +203,10 @@ def _run_file(tmp: Path, wav: Path, mqtt_yaml: str, minutes: float) -> float:
     return t0
 
 
-def _run_live(tmp: Path, audio: np.ndarray, rate: int, mqtt_yaml: str) -> float:
+def _run_live(tmp: Path, audio: np.ndarray, rate: int, mqtt_yaml: str) -> tuple[float, float | None]:
     """Play ``audio`` into a PulseAudio pipe source that ``kwsd run`` records from; returns the
     monotonic time at which the first sample of ``audio`` was due (each 10 ms chunk is written when
-    its last sample is due)."""
+    its last sample is due) and kwsd's peak RSS (VmHWM) over the run, in MB."""
     fifo = tmp / "mic.fifo"
     (tmp / "pulse-live").mkdir()
     pulse, env = start_pulse(
@@ -242,7 +243,7 @@ def _run_live(tmp: Path, audio: np.ndarray, rate: int, mqtt_yaml: str) -> float:
             due += 0.01
             time.sleep(max(0.0, due - time.monotonic()))
             os.write(out, silence)
-        return t0
+        return t0, rss_mb(proc.pid, "VmHWM")
     finally:
         done = threading.Event()
 
@@ -333,6 +334,8 @@ def main(argv=None) -> int:
                 f"keyword end -> MQTT message ({what}): median {r['median_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms "
                 f"({r['matched']} detections matched of {r['detections']}; {r['keywords']} keywords played)"
             )
+    if lat["live"].get("peak_rss_mb") is not None:
+        print(f"peak RSS over the live run (VmHWM, start-up included): {lat['live']['peak_rss_mb']:.0f} MB")
     return 0
 
 

@@ -48,11 +48,12 @@ def measure(cmd: list[str], cwd=None, env=None, on_start=None) -> dict:
     return figures
 
 
-def rss_mb(pid: int) -> float | None:
-    """A process's resident memory now (VmRSS), in MB; None once it is gone."""
+def rss_mb(pid: int, field: str = "VmRSS") -> float | None:
+    """A process's resident memory now (VmRSS), or its peak so far (``field="VmHWM"``), in MB;
+    None once it is gone."""
     try:
         for line in open(f"/proc/{pid}/status"):
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         return None

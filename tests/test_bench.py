@@ -82,3 +82,6 @@ def test_live_bench_times_ready_idle_and_the_latency_of_the_sample_words(tmp_pat
         line = re.search(pattern, proc.stdout)
         assert line, proc.stdout
         assert int(line[2]) >= least and 0 < int(line[1]) < 2000
+    peak = re.search(r"peak RSS over the live run \(VmHWM, start-up included\): (\d+) MB", proc.stdout)
+    # another process than the idle one, with the same settings: its peak is about what that one held, or more
+    assert peak and int(idle[2]) - 2 <= int(peak[1]) < 1000
