@@ -108,7 +108,7 @@ def add_cascade_parser(sub, common) -> None:
         "--with-first", action="store_true", help="average the first network's scores in with the second stage's"
     )
     cascade.add_argument(
-        "--hold-strides", type=int, default=None, help="strides the second stage keeps scoring after that (default 12)"
+        "--hold-strides", type=int, default=None, help="strides the second stage keeps scoring after that (default 1)"
     )
 
 
@@ -137,7 +137,7 @@ def cmd_cascade(args) -> int:
     first = ", with the first" if args.with_first else ""
     print(
         f"wrote {out}: {Path(args.first).name} and {len(args.second)} second-stage network(s) (gate {gate:g}, "
-        f"hold {hold} strides{first}), with the first model's smoother settings: tune them with kwsd tune --model {out}"
+        f"hold {hold} stride(s){first}), with the first model's smoother settings: tune them with kwsd tune --model {out}"
     )
     return EXIT_OK
 

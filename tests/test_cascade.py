@@ -76,7 +76,7 @@ def test_kwsd_cascade_writes_one_file_that_kwsd_run_detects_with_and_kwsd_tune_k
     first = first_network(tmp_path)
     made = kwsd("cascade", "--out", str(out), first, first, first)
     assert made.returncode == 0, made.stderr
-    assert "2 second-stage network(s) (gate 0.3, hold 12 strides)" in made.stdout.decode()
+    assert "2 second-stage network(s) (gate 0.3, hold 1 stride(s))" in made.stdout.decode()
 
     # a second stage of the first network twice: its average is the first network's scores
     ran = kwsd("run", "--json", "--input", str(SAMPLE), "--model", str(out))
