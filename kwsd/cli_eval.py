@@ -137,7 +137,8 @@ def cmd_cascade(args) -> int:
     first = ", with the first" if args.with_first else ""
     print(
         f"wrote {out}: {Path(args.first).name} and {len(args.second)} second-stage network(s) (gate {gate:g}, "
-        f"hold {hold} stride(s){first}), with the first model's smoother settings: tune them with kwsd tune --model {out}"
+        f"hold {hold} stride(s){first}), with the first model's smoother settings: "
+        f"tune them with kwsd tune --model {out}"
     )
     return EXIT_OK
 
