@@ -147,7 +147,7 @@ def test_config_lite_runs_the_bundled_models_first_network_alone(tmp_path):
 
     lite = ROOT / "config" / "lite.yaml"
     settings_only = tmp_path / "settings.yaml"  # the profile's recognize section, with no inference section
-    settings_only.write_text(lite.read_text().split("recognize:", 1)[1].join(["recognize:", ""]))
+    settings_only.write_text("recognize:" + lite.read_text().split("recognize:", 1)[1])
     ran = kwsd("run", "--json", "--input", SAMPLE, "--config", lite, check=True)
     own = kwsd("run", "--json", "--input", SAMPLE, "--model", first, "--config", settings_only, check=True)
     said = [(d["keyword"], d["audio_ms"], d["score"]) for d in detections(ran)]
