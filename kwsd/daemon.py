@@ -37,7 +37,8 @@ log = logging.getLogger("kwsd")
 
 
 def load_models(paths, config: Config) -> list[KeywordModel]:
-    paths, i = list(paths or config.models) or [default_model()], config.inference
+    paths = list(paths or config.models) or [default_model()]
+    i = config.inference
     models = [KeywordModel.load(p, i.backend, i.threads, i.second_stage) for p in paths]
     names = [m.name for m in models]
     clip_stride = choose_clip_stride(models, i.clip_stride_ms)

@@ -138,11 +138,12 @@ def test_config_lite_runs_the_bundled_models_first_network_alone(tmp_path):
     """config/lite.yaml (inference.second_stage: false): the bundled model's first network scores
     alone, exactly as its own file does with the profile's settings, and the demo is still heard."""
     first = first_network(tmp_path)
-    word = MfccFrontend(KeywordModel.load(first).frontend).clip_features(clip("left"))
+    own_file = KeywordModel.load(first)
+    word = MfccFrontend(own_file.frontend).clip_features(clip("left"))
     alone = KeywordModel.load(DEFAULT_MODEL, second_stage=False)
     both = KeywordModel.load(DEFAULT_MODEL)
     assert not isinstance(alone, CascadeKeywordModel) and FIELD not in alone.metadata
-    np.testing.assert_array_equal(alone.scores(word), KeywordModel.load(first).scores(word))
+    np.testing.assert_array_equal(alone.scores(word), own_file.scores(word))
     assert not np.array_equal(both.scores(word), alone.scores(word))  # the five networks do change them
 
     lite = ROOT / "config" / "lite.yaml"
