@@ -838,15 +838,54 @@ def test_a_teacher_trains_first_and_then_teaches_every_batch(tmp_path):
     exported = KeywordModel.load(out / "model.tflite")  # nothing of the teacher in it
     assert exported.labels == ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
     assert (out / "model.tflite").stat().st_size < 30_000
-    # resumed, the pool is drawn again (the same seeded clips) without pretraining the body again
+    # resumed, the pool is drawn again (the same seeded clips) without pretraining the body again; mining
+    # at the new phase, with every window the teacher gives a keyword 5% or more left out (all of them here)
     more = ["--how-many-training-steps", "20,10", "--learning-rate", "0.01,0.001", "--resume"]
-    again = ["train", "--data-dir", SPEECH, *TINY, *more, "--teacher-dir", teacher, *pretrain, "--out", out]
+    mining = ["--negative-dir", _negatives(tmp_path / "neg"), "--mine-hard-negatives", "--hard-negative-threshold"]
+    mining += ["0.0", "--hard-negative-teacher-veto", "0.05"]
+    again = ["train", "--data-dir", SPEECH, *TINY, *more, "--teacher-dir", teacher, *pretrain, *mining, "--out", out]
     proc = kwsd(*again, timeout=600)
     text = proc.stdout.decode() + proc.stderr.decode()
     assert proc.returncode == 0, text[-3000:]
     assert "at step 20" in text and "pretraining: the body learned" not in text
     assert f"teacher: targets for 250 augmented pretraining clips ({pooled.group(1)} spoken)" in text
+    mined = re.search(r"hard negatives: (\d+) of \d+ negative windows", text)
+    vetoed = re.search(r"hard negatives: the teacher hears a keyword in (\d+) of (\d+) \(at 0.05: ", text)
+    assert mined and vetoed and int(mined[1]) == int(vetoed[1]) == int(vetoed[2]) > 0, text[-3000:]
     assert json.loads((out / "report.json").read_text())["steps"] == 30
+
+
+def test_the_teachers_veto_keeps_the_mined_windows_in_which_it_hears_no_keyword(capsys):
+    """A mined window that the teacher takes for a keyword (a real one said inside a sentence) is
+    left out of the hard negatives; the others stay, each with its name."""
+    from kwsd.train.negatives import NegativePool
+    from kwsd.train.teacher import veto_mined
+
+    labels = ["_silence_", "_unknown_", "yes", "no"]
+
+    class SaysWhatItIsTold:  # the teacher's logits: one row per clip
+        rows = np.log(
+            np.array([[0.1, 0.8, 0.05, 0.05], [0.1, 0.2, 0.1, 0.6], [0.1, 0.3, 0.55, 0.05], [0.5, 0.5, 0, 0]]) + 1e-9
+        )
+
+        def logits(self, clips):
+            assert clips.shape == (4, 16000) and clips.dtype == np.float32  # a short window padded to the clip
+            return self.rows
+
+    mined = NegativePool()
+    for i, n in enumerate((16000, 16000, 16000, 9000)):
+        mined.recordings.append(np.full(n, 1000 * i, np.int16))
+        mined.names.append(f"rec{i}")
+        mined.weights.append(1.0)
+        mined.band_limited.append(i == 3)
+    kept = veto_mined(SaysWhatItIsTold(), mined, labels, clip_samples=16000, veto=0.5)
+    assert kept.names == ["rec0", "rec3"] and kept.band_limited == [False, True]
+    assert "the teacher hears a keyword in 2 of 4 (at 0.5: no 1, yes 1); left out" in capsys.readouterr().out
+    assert veto_mined(SaysWhatItIsTold(), mined, labels, clip_samples=16000, veto=0.58).names == [
+        "rec0",
+        "rec2",
+        "rec3",
+    ]
 
 
 def test_distillation_targets_mix_the_label_with_the_teachers_probabilities():
@@ -1104,6 +1143,8 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--negative-dir", "x", "--negative-percentage", "60", "--partial-percentage", "50"], "must leave room"),
         (["--average-weights", "1"], "--average-weights must be 0 (off) or a decay below 1"),
         (["--select-under-fa", "2"], "--select-under-fa needs --negative-dir"),
+        (["--hard-negative-teacher-veto", "0.5"], "--hard-negative-teacher-veto needs --mine-hard-negatives and"),
+        (["--hard-negative-teacher-veto", "2"], "--hard-negative-teacher-veto must be 0 (off) .. 1"),
         (["--negative-dir", "x", "--select-under-fa", "2", "--average-weights", "0.9"], "--average-weights exports"),
         (["--ensemble-weight", "0"], "--ensemble-weight must be above 0 and at most 1"),
         (["--ensemble-teacher", "m.tflite", "--unknown-word-classes"], "--ensemble-teacher needs the exported classes"),

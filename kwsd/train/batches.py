@@ -243,8 +243,9 @@ def scored_labels(labels: list[str]) -> list[str]:
     return [UNKNOWN] + labels if len(labels) == 1 else labels
 
 
-def mine(model, pool, frontend, labels, threshold):
-    """Hard negatives for the next phase: see negatives.mine_hard_negatives."""
+def mine(model, pool, frontend, labels, threshold, veto=None):
+    """Hard negatives for the next phase: see negatives.mine_hard_negatives; ``veto`` (mined pool ->
+    pool) may then leave some out (teacher.veto_mined)."""
     from .negatives import mine_hard_negatives
 
     t0 = time.time()
@@ -255,4 +256,4 @@ def mine(model, pool, frontend, labels, threshold):
         f"({time.time() - t0:.0f} s)",
         flush=True,
     )
-    return mined
+    return mined if veto is None else veto(mined)

@@ -61,6 +61,9 @@ HELP = {
     "accuracy among the checkpoints at or below this rate, else the fewest false accepts (microWakeWord's rule; "
     "default: off, the best validation accuracy as in TensorFlow's train.py)",
     "hard_negative_percentage": "share of each batch drawn from the mined windows (default 10)",
+    "hard_negative_teacher_veto": "with --mine-hard-negatives and --teacher-dir: a mined window in which the "
+    "teacher hears a keyword with at least this probability is left out (speech without transcripts says a "
+    "keyword now and then, and a real one must not be taught as _unknown_); e.g. 0.5 (default 0: off)",
     "export_last": "export the weights of the last step instead of the checkpoint with the best validation accuracy "
     "(which can come from before the hard-negative mining); the networks of the bundled model's second stage",
     "teacher_dir": "folder with a pretrained speech embedding (melspectrogram.tflite, embedding_model.tflite; "

@@ -6,6 +6,7 @@ resume, then the export and a report measured through the daemon's own runtime.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class Prepared:
     pool: tuple[np.ndarray, np.ndarray] | None = None  # features and teacher targets, --teacher-pool-percentage
     negative_check: NegativeCheck | None = None  # --select-under-fa: the negative audio that chooses the checkpoint
     ensemble: EnsembleTeacher | None = None  # with --ensemble-teacher
+    teacher: Any = None  # teacher.Teacher, with --teacher-dir (set by teach)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -164,7 +166,20 @@ def start_batches(s: TrainSettings, prep: Prepared, served, step: int) -> BatchM
     """The batch maker from ``step`` on; at a phase boundary with ``--mine-hard-negatives`` the
     model (``served``) first mines the negative recordings for the windows it takes for keywords."""
     if s.mine_hard_negatives and prep.mix is not None and any(step >= b for b in s.phase_boundaries()):
-        prep.mix.hard = mine(served, prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold)
+        veto = None
+        if s.hard_negative_teacher_veto and prep.teacher is not None:
+            from .teacher import veto_mined
+
+            veto = functools.partial(
+                veto_mined,
+                prep.teacher,
+                labels=prep.index.labels,
+                clip_samples=prep.params.clip_samples,
+                veto=s.hard_negative_teacher_veto,
+            )
+        prep.mix.hard = mine(
+            served, prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold, veto=veto
+        )
     clips, _, silence = prep.data["training"]
     return BatchMaker(
         clips,
@@ -245,6 +260,7 @@ def teach(s: TrainSettings, prep: Prepared, model, state: TrainState) -> None:
         from .teacher import soft_targets_for
 
         teacher, prep.soft_targets = soft_targets_for(s, prep)
+        prep.teacher = teacher
         if s.teacher_pool_percentage:
             from .pretrain import pretraining_set
 

@@ -53,6 +53,7 @@ class TrainSettings:
     mine_hard_negatives: bool = False  # at each learning-rate phase after the first
     hard_negative_threshold: float = 0.3
     hard_negative_percentage: float = 10.0  # share of each batch drawn from mined windows
+    hard_negative_teacher_veto: float = 0.0  # leave out mined windows the teacher hears as a keyword; 0: off
     select_under_fa: float = -1.0  # choose the checkpoint by false accepts per hour (validation.better); <0: off
     export_last: bool = False  # export the last step's weights, not the best checkpoint's
     teacher_dir: str = ""  # the pretrained speech embedding that teaches (teacher.py); empty: no teacher
@@ -175,6 +176,10 @@ class TrainSettings:
             raise ValueError("--soup exports trained runs: not with --resume, --start-checkpoint or --pretrain-only")
         if self.mine_hard_negatives and not self.negative_dir:
             raise ValueError("--mine-hard-negatives needs --negative-dir")
+        if not 0 <= self.hard_negative_teacher_veto <= 1:
+            raise ValueError("--hard-negative-teacher-veto must be 0 (off) .. 1")
+        if self.hard_negative_teacher_veto and not (self.mine_hard_negatives and self.teacher_dir):
+            raise ValueError("--hard-negative-teacher-veto needs --mine-hard-negatives and --teacher-dir")
         if self.select_under_fa >= 0 and not self.negative_dir:
             raise ValueError("--select-under-fa needs --negative-dir (its validation split is counted)")
         if self.select_under_fa >= 0 and self.average_weights:

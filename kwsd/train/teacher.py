@@ -162,6 +162,33 @@ class Teacher:
         return float(np.mean(fold(self.logits(clips).argmax(axis=1)) == labels))
 
 
+def veto_mined(teacher: Teacher, mined, labels: list[str], clip_samples: int, veto: float):
+    """The mined windows without those in which the teacher hears a keyword with probability
+    ``veto`` or more (its head's own probabilities, not softened).  The negative recordings have no
+    transcripts, and mining picks exactly the windows that sound like keywords: some of them are
+    one, said inside a sentence, and taught as ``_unknown_`` they teach the model to ignore it."""
+    from .negatives import keyword_columns, subset
+
+    if not mined.recordings:
+        return mined
+    clips = np.stack([np.pad(r, (0, clip_samples - len(r))) for r in mined.recordings]) / 32768.0
+    logits = teacher.logits(clips.astype(np.float32))
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    cols = keyword_columns(labels)
+    best = p[:, cols].max(axis=1)
+    heard = best >= veto
+    words = np.array(labels)[np.array(cols)[p[:, cols].argmax(axis=1)]][heard]
+    counts = ", ".join(f"{w} {n}" for w, n in zip(*np.unique(words, return_counts=True)))
+    print(
+        f"hard negatives: the teacher hears a keyword in {int(heard.sum())} of {len(heard)} (at {veto:g}"
+        + (f": {counts}" if counts else "")
+        + "); left out",
+        flush=True,
+    )
+    return subset(mined, ~heard)
+
+
 def soft_targets_for(s, prep) -> tuple[Teacher, np.ndarray]:
     """The teacher and its soft targets for the training clips (one row each).  Its head is trained
     first, on augmented batches of the keyword data set (another seed than the training
