@@ -6,7 +6,6 @@ resume, then the export and a report measured through the daemon's own runtime.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -166,20 +165,10 @@ def start_batches(s: TrainSettings, prep: Prepared, served, step: int) -> BatchM
     """The batch maker from ``step`` on; at a phase boundary with ``--mine-hard-negatives`` the
     model (``served``) first mines the negative recordings for the windows it takes for keywords."""
     if s.mine_hard_negatives and prep.mix is not None and any(step >= b for b in s.phase_boundaries()):
-        veto = None
-        if s.hard_negative_teacher_veto and prep.teacher is not None:
-            from .teacher import veto_mined
+        from .teacher import mining_veto
 
-            veto = functools.partial(
-                veto_mined,
-                prep.teacher,
-                labels=prep.index.labels,
-                clip_samples=prep.params.clip_samples,
-                veto=s.hard_negative_teacher_veto,
-            )
-        prep.mix.hard = mine(
-            served, prep.mix.pool, prep.frontend, prep.index.labels, s.hard_negative_threshold, veto=veto
-        )
+        labels, threshold = prep.index.labels, s.hard_negative_threshold
+        prep.mix.hard = mine(served, prep.mix.pool, prep.frontend, labels, threshold, veto=mining_veto(s, prep))
     clips, _, silence = prep.data["training"]
     return BatchMaker(
         clips,

@@ -256,18 +256,6 @@ def keyword_columns(labels: list[str]) -> list[int]:
     return [i for i, x in enumerate(labels) if x not in NOT_REPORTED]
 
 
-def subset(pool: NegativePool, keep: np.ndarray) -> NegativePool:
-    """The recordings of ``pool`` where ``keep`` is true (stretches are not carried over)."""
-    rows = np.flatnonzero(keep)
-    return NegativePool(
-        recordings=[pool.recordings[i] for i in rows],
-        names=[pool.names[i] for i in rows],
-        weights=[pool.weights[i] for i in rows],
-        band_limited=[pool.band_limited[i] for i in rows],
-        sample_rate=pool.sample_rate,
-    )
-
-
 def mine_hard_negatives(
     predict, pool: NegativePool, frontend, labels: list[str], threshold: float, hop_frames: int = 10, limit: int = 20000
 ) -> tuple[NegativePool, int]:

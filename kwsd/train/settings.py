@@ -174,18 +174,21 @@ class TrainSettings:
             )
         if self.soup and (self.resume or self.start_checkpoint or self.pretrain_only):
             raise ValueError("--soup exports trained runs: not with --resume, --start-checkpoint or --pretrain-only")
-        if self.mine_hard_negatives and not self.negative_dir:
-            raise ValueError("--mine-hard-negatives needs --negative-dir")
-        if not 0 <= self.hard_negative_teacher_veto <= 1:
-            raise ValueError("--hard-negative-teacher-veto must be 0 (off) .. 1")
-        if self.hard_negative_teacher_veto and not (self.mine_hard_negatives and self.teacher_dir):
-            raise ValueError("--hard-negative-teacher-veto needs --mine-hard-negatives and --teacher-dir")
         if self.select_under_fa >= 0 and not self.negative_dir:
             raise ValueError("--select-under-fa needs --negative-dir (its validation split is counted)")
         if self.select_under_fa >= 0 and self.average_weights:
             raise ValueError("--select-under-fa chooses a checkpoint; --average-weights exports the final average")
         if self.export_last and (self.select_under_fa >= 0 or self.average_weights):
             raise ValueError("--export-last exports the last step: not with --select-under-fa or --average-weights")
+        self.check_mining()
+
+    def check_mining(self) -> None:
+        if self.mine_hard_negatives and not self.negative_dir:
+            raise ValueError("--mine-hard-negatives needs --negative-dir")
+        if not 0 <= self.hard_negative_teacher_veto <= 1:
+            raise ValueError("--hard-negative-teacher-veto must be 0 (off) .. 1")
+        if self.hard_negative_teacher_veto and not (self.mine_hard_negatives and self.teacher_dir):
+            raise ValueError("--hard-negative-teacher-veto needs --mine-hard-negatives and --teacher-dir")
 
     def schedule(self) -> list[tuple[int, float]]:
         steps = [int(s) for s in str(self.how_many_training_steps).split(",")]

@@ -19,6 +19,7 @@ is padded by 140 ms on both sides and embedded in four 760 ms windows 160 ms apa
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -167,7 +168,7 @@ def veto_mined(teacher: Teacher, mined, labels: list[str], clip_samples: int, ve
     ``veto`` or more (its head's own probabilities, not softened).  The negative recordings have no
     transcripts, and mining picks exactly the windows that sound like keywords: some of them are
     one, said inside a sentence, and taught as ``_unknown_`` they teach the model to ignore it."""
-    from .negatives import keyword_columns, subset
+    from .negatives import NegativePool, keyword_columns
 
     if not mined.recordings:
         return mined
@@ -186,7 +187,27 @@ def veto_mined(teacher: Teacher, mined, labels: list[str], clip_samples: int, ve
         + "); left out",
         flush=True,
     )
-    return subset(mined, ~heard)
+    rows = np.flatnonzero(~heard)
+    return NegativePool(
+        recordings=[mined.recordings[i] for i in rows],
+        names=[mined.names[i] for i in rows],
+        weights=[mined.weights[i] for i in rows],
+        band_limited=[mined.band_limited[i] for i in rows],
+        sample_rate=mined.sample_rate,
+    )
+
+
+def mining_veto(s, prep):
+    """``--hard-negative-teacher-veto``: the function that filters each mined pool, or None."""
+    if not s.hard_negative_teacher_veto or prep.teacher is None:
+        return None
+    return functools.partial(
+        veto_mined,
+        prep.teacher,
+        labels=prep.index.labels,
+        clip_samples=prep.params.clip_samples,
+        veto=s.hard_negative_teacher_veto,
+    )
 
 
 def soft_targets_for(s, prep) -> tuple[Teacher, np.ndarray]:
