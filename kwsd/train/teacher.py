@@ -113,6 +113,12 @@ def build_head(windows: int, classes: int, seed: int):
     return model
 
 
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
 class Teacher:
     """The embedding and a head trained on the training split, turned into soft targets."""
 
@@ -132,9 +138,7 @@ class Teacher:
         return self.soften(self.logits(audio))
 
     def soften(self, logits: np.ndarray) -> np.ndarray:
-        z = logits / self.temperature
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
+        return softmax(logits, self.temperature)
 
     def pool(self, data, classes: int, weight: float) -> tuple[np.ndarray, np.ndarray]:
         """Features and targets of the pretraining clips (pretrain.PretrainingSet), whose
@@ -173,9 +177,7 @@ def veto_mined(teacher: Teacher, mined, labels: list[str], clip_samples: int, ve
     if not mined.recordings:
         return mined
     clips = np.stack([np.pad(r, (0, clip_samples - len(r))) for r in mined.recordings]) / 32768.0
-    logits = teacher.logits(clips.astype(np.float32))
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
+    p = softmax(teacher.logits(clips.astype(np.float32)))
     cols = keyword_columns(labels)
     best = p[:, cols].max(axis=1)
     heard = best >= veto
