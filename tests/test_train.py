@@ -116,6 +116,20 @@ def test_training_writes_a_report_plots_and_checkpoints(tiny_run):
     assert "validation accuracy" in proc.stdout.decode() + proc.stderr.decode()
 
 
+def test_ds_cnn_m_trains_the_wider_ds_cnn_into_an_int8_model(tmp_path):
+    """--model-architecture ds_cnn_m: Hello Edge's DS-CNN-M, DS-CNN's layers at 172 channels."""
+    runs = {}
+    for arch in ("ds_cnn", "ds_cnn_m"):
+        proc = train_tiny(tmp_path / arch, extra=["--model-architecture", arch])
+        assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+        runs[arch] = json.loads((tmp_path / arch / "report.json").read_text())
+    wide, narrow = runs["ds_cnn_m"], runs["ds_cnn"]
+    assert wide["architecture"] == "ds_cnn_m" and 5 < wide["macs"] / narrow["macs"] < 7
+    model = KeywordModel.load(tmp_path / "ds_cnn_m" / "model.tflite")
+    assert model.interpreter.get_input_details()[0]["dtype"] == np.int8
+    kwsd("run", "--model", tmp_path / "ds_cnn_m" / "model.tflite", "--input", SAMPLE, "--json", check=True)
+
+
 def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
     out, _ = tiny_run
     copy = tmp_path / "run"

@@ -1,7 +1,8 @@
 """Keras models over MFCC windows (frames x coefficients).
 
 tiny_conv, conv and low_latency_conv follow TensorFlow's speech_commands models.py;
-ds_cnn is DS-CNN-S from "Hello Edge" (Zhang et al. 2017); tc_resnet8 is TC-ResNet8
+ds_cnn is DS-CNN-S from "Hello Edge" (Zhang et al. 2017), ds_cnn_m its DS-CNN-M (172 channels
+instead of 64: about six times the multiply-accumulates); tc_resnet8 is TC-ResNet8
 (Choi et al. 2019), convolving over time with the coefficients as channels, at the paper's
 width 1.5 (tc_resnet8) or 1 (tc_resnet8_w1: a quarter of the weights, for less over-fitting);
 ds_cnn_stream is DS-CNN-S shaped to be exported as a streaming model (kwsd/train/streaming.py).
@@ -59,11 +60,11 @@ def _low_latency_conv(x, normed, dropout):
     return layers.Dropout(dropout)(x)
 
 
-def _ds_cnn(x, normed, dropout):
-    x = _conv_bn_relu(x, 64, (10, 4), strides=(2, 2))
+def _ds_cnn(x, normed, dropout, width=64):
+    x = _conv_bn_relu(x, width, (10, 4), strides=(2, 2))
     for _ in range(4):
-        x = _conv_bn_relu(x, 64, (3, 3), depthwise=True)
-        x = _conv_bn_relu(x, 64, (1, 1))
+        x = _conv_bn_relu(x, width, (3, 3), depthwise=True)
+        x = _conv_bn_relu(x, width, (1, 1))
     x = layers.Dropout(dropout)(x)
     x = layers.AveragePooling2D(pool_size=(x.shape[1], x.shape[2]))(x)
     return _flat(x)
@@ -130,6 +131,7 @@ BUILDERS = {
     "conv": _conv,
     "low_latency_conv": _low_latency_conv,
     "ds_cnn": _ds_cnn,
+    "ds_cnn_m": lambda x, normed, dropout: _ds_cnn(x, normed, dropout, 172),
     "ds_cnn_stream": _ds_cnn_stream,
     "ds_cnn_stream_no_c0": lambda x, normed, dropout: _ds_cnn_stream(x, normed, dropout, None, False, (1, 1, 1, 1)),
     "tc_resnet8": _tc_resnet8,

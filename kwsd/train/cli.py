@@ -23,7 +23,8 @@ HELP = {
     "wanted_words": "comma-separated keywords; other words become _unknown_",
     "split_salt": "salt for the speaker hash; needed to split a canonical test set on its own",
     "spec_augment": "add SpecAugment time/frequency masks",
-    "model_architecture": "tiny_conv, conv, low_latency_conv, ds_cnn, ds_cnn_stream (exported as a streaming model), "
+    "model_architecture": "tiny_conv, conv, low_latency_conv, ds_cnn, ds_cnn_m (wider), "
+    "ds_cnn_stream (exported as a streaming model), "
     "ds_cnn_stream_no_c0, tc_resnet8 or tc_resnet8_w1",
     "level_invariant": "measure c0 (the frame's log energy) from the loudest frame of each window, in a fixed "
     "layer of the model: speech turned down or up gives the same scores (the model file and its cost stay the same)",

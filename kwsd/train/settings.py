@@ -16,6 +16,7 @@ ARCHITECTURES = (
     "conv",
     "low_latency_conv",
     "ds_cnn",
+    "ds_cnn_m",
     "ds_cnn_stream",
     "ds_cnn_stream_no_c0",
     "tc_resnet8",
