@@ -145,7 +145,7 @@ def cmd_cascade(args) -> int:
 
 def _add_grid_options(tune) -> None:
     """The grid that ``kwsd tune`` replays the smoother over."""
-    from .tune import Grid
+    from .tune_grid import Grid
 
     grid = Grid()  # the defaults live with the search itself
     tune.add_argument(

@@ -19,7 +19,6 @@ they become its recommended defaults.
 
 from __future__ import annotations
 
-import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +32,7 @@ from .model import KeywordModel, pack_model, unpack_model
 from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS, choose_clip_stride
 from .recognize import RecognizeCommands, SmootherSettings
 from .streams import TOLERANCE_MS, combine, format_summary, match, read_truth, truth_path, truth_word_ends
-
-# From 0.5 up: a keyword is reported only when the model gives it at least half of the
-# probability.  Below that, a label can come out on top with most of the probability spread
-# over the other classes; tuning audio without a false accept cannot show the risk (a model
-# tuned down to 0.3 reported the demo recording's "yes" as "left" at 0.40).
-THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.97, 0.98, 0.99, 0.995)
+from .tune_grid import Grid
 
 
 @dataclass
@@ -103,24 +97,6 @@ def measure(
     return combine(
         [match(replay(t, model, settings), t.truth, model.keywords, t.hours, tolerance_ms, t.word_ends) for t in traces]
     )
-
-
-@dataclass
-class Grid:
-    windows: tuple[int, ...] = (300, 500, 800)
-    minimum_counts: tuple[int, ...] = (3, 6)
-    suppressions: tuple[int, ...] = (1500,)
-    thresholds: tuple[float, ...] = THRESHOLDS
-    # the quick rule (recognize.py) at each of these thresholds, besides none; off by default, since
-    # tuning audio rarely holds the short words it fires on (models/README.md, "A quick profile")
-    quick_thresholds: tuple[float, ...] = ()
-    quick_window_ms: int = SmootherSettings.quick_window_ms
-
-    @property
-    def points(self) -> list[tuple]:
-        """(window, minimum count, suppression, quick threshold or None) for every grid point."""
-        quick = (None, *self.quick_thresholds)
-        return list(itertools.product(self.windows, self.minimum_counts, self.suppressions, quick))
 
 
 def tune(

@@ -38,6 +38,30 @@ def test_json_detections_from_the_sample_recording():
     assert "detected 'stop'" in proc.stderr.decode()  # and logged
 
 
+RUN_AND_LIST_MODULES = """
+import sys
+from kwsd.cli import main
+sys.argv = ["kwsd", "run", "--input", sys.argv[1], "--json"]
+try:
+    main()
+except SystemExit as e:
+    assert not e.code, e.code
+print("MODULES", " ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def test_kwsd_run_loads_the_runtime_alone():
+    """A daemon that runs all day keeps in memory what it imports: `kwsd run` must not load
+    TensorFlow (never), nor the tuner and the stream evaluator that share its command line."""
+    proc = subprocess.run([sys.executable, "-c", RUN_AND_LIST_MODULES, SAMPLE], capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert_matches_truth(detections(proc), SAMPLE_TRUTH)  # it did run the pipeline
+    modules = set(proc.stderr.decode().split("MODULES ", 1)[1].split())
+    assert {"kwsd.pipeline", "kwsd.model"} <= modules
+    loaded = modules & {"tensorflow", "keras", "kwsd.train", "kwsd.tune", "kwsd.streams", "kwsd.stream_make"}
+    assert not loaded, loaded
+
+
 def test_the_same_pipeline_reads_raw_audio_from_stdin():
     audio, _ = read_wav(str(SAMPLE))
     raw = np.round(audio * 32767).astype("<i2").tobytes()
