@@ -147,7 +147,7 @@ def _add_grid_options(tune) -> None:
     """The grid that ``kwsd tune`` replays the smoother over."""
     from .tune_grid import Grid
 
-    grid = Grid()  # the defaults live with the search itself
+    grid = Grid()  # the defaults live in kwsd/tune_grid.py, apart from the search (kwsd run builds this parser too)
     tune.add_argument(
         "--windows",
         type=_int_list,
