@@ -1,7 +1,7 @@
 #!/bin/sh
 # The validation figures that choose between tuned models (models/README.md, "What each training
 # change bought"): false accepts on the validation audio that the tuning never sees, and the demo.
-#   sh bench/validate_model.sh MODEL.tflite [EVAL_DIR]
+#   [SHORT_WORDS="A.wav B.wav"] sh bench/validate_model.sh MODEL.tflite [EVAL_DIR]
 # neg_val_extra.wav: the 'testing' split of the Debian training sources; neg_val_tts.wav: synthetic
 # held-out words; neg_val_words.wav: real single words in 11 languages (bench/fetch_words.sh).
 # The demo is also run turned down 12, 20 and 26 dB (sox): a model must still find its four words
@@ -48,4 +48,13 @@ for db in 0 6 12 20; do
   sox -D "$EVAL/kw_val.wav" "$TMP/kw_val.wav" vol "-${db}dB"
   printf 'kw_val turned down %s dB: ' "$db"
   $KWSD stream eval --model "$MODEL" "$TMP/kw_val.wav" | head -1
+done
+# SHORT_WORDS: more streams without keywords, each measured the same way: the single short words
+# that the rules since session 42 count (models/README.md, "Single short words"):
+#   SHORT_WORDS="$EVAL/neg_val_words_tune.wav runs/stamps.wav runs/stamps_other.wav"
+# (the stamp streams: bench/fetch_stamps.sh, then `kwsd stream make --negative-dir runs/stamps --set all
+# --duration-s 0 --out runs/stamps.wav`; `kwsd stream eval` on one of them names the keywords)
+for s in ${SHORT_WORDS:-}; do
+  printf '%s: ' "$(basename "$s" .wav)"
+  $KWSD stream eval --model "$MODEL" "$s" | head -1
 done

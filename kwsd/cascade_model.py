@@ -105,7 +105,7 @@ def load_cascade(
         raise ModelError(f"model {path}: a streaming network cannot have a second stage")
     first, networks = split_networks(flatbuffer, sizes)
     if not second_stage:
-        log.info("model %s: its second stage (%d networks) is off (inference.second_stage)", path, len(sizes))
+        log.info("model %s: its second stage (%d network(s)) is off (inference.second_stage)", path, len(sizes))
         plain = {k: v for k, v in meta.items() if k != FIELD}
         return KeywordModel.from_flatbuffer(path, first, plain, backend, threads)
     model = CascadeKeywordModel.from_flatbuffer(path, first, meta, backend, threads)
