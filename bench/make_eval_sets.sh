@@ -3,11 +3,14 @@
 # training never sees (see bench/train_default.sh for what training uses).
 #   sh bench/make_eval_sets.sh [SHARED_DATA_DIR] [DEBIAN_SPEECH_DIR] [OUT_DIR]
 # Test (never tuned on):  kw_test.wav   keyword clips of the 'testing' speakers over kitchen noise
+#                         (kw_test_all.wav: every clip of theirs)
 #                         neg_test_*.wav mycroft_precise_community, Debian asterisk-core-sounds-en-wav
 #                                        and fillets-ng-data (whole sources held out), and the 'testing'
 #                                        hash split of the Picovoice recordings
-# Tuning:                 kw_val.wav    the 'validation' speakers; neg_val.wav the 'validation' hash split
-#                                        of the negative recordings that training draws from;
+# Tuning:                 kw_val.wav    the 'validation' speakers (kw_val_rest.wav: their other clips,
+#                                        never tuned on, for choosing between tuned models);
+#                         neg_val.wav   the 'validation' hash split of the negative recordings
+#                                        that training draws from;
 #                         neg_val_extra.wav the 'testing' hash split of the Debian sources that training
 #                                        draws from (their 'validation' split is in neg_val.wav): for
 #                                        choosing between tuned models, not for tuning
@@ -32,6 +35,15 @@ PICO="$DATA/negative_speech/picovoice_speech_to_intent/speech"
 KW="--data-dir $DATA/speech_commands_v0.02_test,runs/extra --split-salt kwsd --background $KITCHEN"
 $KWSD stream make $KW --set testing --seed 1 --out "$OUT/kw_test.wav"
 $KWSD stream make $KW --set validation --seed 2 --out "$OUT/kw_val.wav"
+# kw_val_all.wav: every keyword clip of the validation speakers once (690; the same seed, so its
+# first 10 min are kw_val.wav); kw_val_rest.wav: the rest after those 10 min, 522 keywords that no
+# tuning uses: the misses that choose between models (models/README.md, "Validation that the
+# tuning never heard"). kw_test_all.wav: every clip of the test speakers once (335; kw_test.wav
+# holds 160 of them).
+$KWSD stream make $KW --set validation --seed 2 --duration-s 2580 --out "$OUT/kw_val_all.wav"
+sox -D "$OUT/kw_val_all.wav" "$OUT/kw_val_rest.wav" trim 600
+awk -F, '$2 >= 600000 {print $1 "," $2 - 600000}' "$OUT/kw_val_all.txt" > "$OUT/kw_val_rest.txt"
+$KWSD stream make $KW --set testing --seed 1 --duration-s 1258 --out "$OUT/kw_test_all.wav"
 $KWSD stream make --negative-dir "$DATA/negative_speech/mycroft_precise_community" --set all --duration-s 0 \
   --out "$OUT/neg_test_mycroft.wav"
 $KWSD stream make --negative-dir "$DEB/asterisk-core-sounds-en-wav,$DEB/fillets-ng-data" --set all \
