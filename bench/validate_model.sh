@@ -40,25 +40,23 @@ for ms in 0 5 10 15 20 25 30 35 40 45 50 55 60 65 70 75; do
   [ "$(demo "$TMP/shifted.wav")" = "yes stop stop go " ] && whole=$((whole + 1))
 done
 echo "demo at 16 stride phases: whole at $whole of 16"
-# The tuning keyword stream at its own level and turned down 6, 12 and 20 dB, noise and all: how
-# many more words a quiet voice loses (models/README.md, "Quiet speech"); the adoption rules
-# average the misses over these four levels.
-cp "$EVAL/kw_val.txt" "$TMP/kw_val.txt"
-for db in 0 6 12 20; do
-  sox -D "$EVAL/kw_val.wav" "$TMP/kw_val.wav" vol "-${db}dB"
-  printf 'kw_val turned down %s dB: ' "$db"
-  $KWSD stream eval --model "$MODEL" "$TMP/kw_val.wav" | head -1
-done
+# A keyword stream at its own level and turned down 6, 12 and 20 dB, noise and all (first the
+# tuning stream): how many more words a quiet voice loses (models/README.md, "Quiet speech"); the
+# adoption rules average the misses over these four levels.
+levels() {
+  cp "$EVAL/$1.txt" "$TMP/$1.txt"
+  for db in 0 6 12 20; do
+    sox -D "$EVAL/$1.wav" "$TMP/$1.wav" vol "-${db}dB"
+    printf '%s turned down %s dB: ' "$1" "$db"
+    $KWSD stream eval --model "$MODEL" "$TMP/$1.wav" | head -1
+  done
+}
+levels kw_val
 # The validation speakers' other clips (kw_val_rest.wav, 522 keywords), which no tuning uses, at the
 # same levels: since session 46 the misses that the adoption rules compare (kw_val's own misses
 # are those of the audio the settings were chosen on; models/README.md, "Validation that the
 # tuning never heard")
-cp "$EVAL/kw_val_rest.txt" "$TMP/kw_val_rest.txt"
-for db in 0 6 12 20; do
-  sox -D "$EVAL/kw_val_rest.wav" "$TMP/kw_val_rest.wav" vol "-${db}dB"
-  printf 'kw_val_rest turned down %s dB: ' "$db"
-  $KWSD stream eval --model "$MODEL" "$TMP/kw_val_rest.wav" | head -1
-done
+levels kw_val_rest
 # SHORT_WORDS: more streams without keywords, each measured the same way: the single short words
 # that the rules since session 42 count (models/README.md, "Single short words"):
 #   SHORT_WORDS="$EVAL/neg_val_words_tune.wav runs/stamps.wav runs/stamps_other.wav"
