@@ -10,6 +10,7 @@ import numpy as np  # noqa: E402
 
 
 def plot_history(history: list[dict], path) -> None:
+    """Accuracy and loss over the steps; empty axes for a run without steps (``--soup``)."""
     fig, ax = plt.subplots(figsize=(7, 4))
     if history:
         steps = [h["step"] for h in history]
@@ -20,10 +21,10 @@ def plot_history(history: list[dict], path) -> None:
             label="validation accuracy",
         )
         ax.plot(steps, [h["loss"] for h in history], label="training loss", alpha=0.6)
+        ax.legend()
     ax.set_xlabel("step")
     ax.set_ylim(0, max(1.05, max((h["loss"] for h in history), default=1)))
     ax.grid(alpha=0.3)
-    ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
