@@ -82,9 +82,10 @@ HELP = {
     "pretrain_epochs": "passes over the --pretrain-clips set (default 12)",
     "pretrain_only": "with --pretrain-clips: stop after the pretraining and save OUT/pretrained.keras, the common "
     "start (--start-checkpoint) of runs whose weights --soup averages",
-    "soup": "run folders of kwsd train, comma-separated, that started from one --pretrain-only network at other "
-    "seeds: instead of training, export the average of their final weights (batch normalization measured again "
-    "on training batches) with these settings: one network that costs what one of them costs",
+    "soup": "run folders of kwsd train, comma-separated, that started from one network (--start-checkpoint: a "
+    "--pretrain-only network or a trained run's) at other seeds or settings: instead of training, export the "
+    "average of their final weights (batch normalization measured again on training batches) with these "
+    "settings: one network that costs what one of them costs",
     "teacher_pool_percentage": "with --pretrain-clips: share of each batch drawn from the pretraining clips, "
     "whose targets mix the label with the teacher's view of that very (augmented) audio; the other targets "
     "carry its view of the clean clip (default 0)",
