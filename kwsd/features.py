@@ -91,34 +91,37 @@ class FrontendParams:
         return params
 
     def validate(self) -> None:
-        """Raise ValueError naming the first inconsistent parameter."""
+        """Raise ValueError naming the first inconsistent parameter.
+
+        Each check runs only once those before it passed: the derived sizes (window_samples, ...)
+        are computed from values already known to be in range, so a huge value cannot overflow."""
         checks = [
-            ("sample_rate", 4000 <= self.sample_rate <= 96000, "must be 4000..96000"),
-            ("window_size_ms", 0 < self.window_size_ms <= 1000, "must be 0..1000 ms"),
-            ("window_stride_ms", 0 < self.window_stride_ms <= 1000, "must be 0..1000 ms"),
-            ("clip_duration_ms", 100 <= self.clip_duration_ms <= 10000, "must be 100..10000"),
-            ("window_size_ms", self.window_samples >= 16, "is shorter than 16 samples"),
+            ("sample_rate", lambda: 4000 <= self.sample_rate <= 96000, "must be 4000..96000"),
+            ("window_size_ms", lambda: 0 < self.window_size_ms <= 1000, "must be 0..1000 ms"),
+            ("window_stride_ms", lambda: 0 < self.window_stride_ms <= 1000, "must be 0..1000 ms"),
+            ("clip_duration_ms", lambda: 100 <= self.clip_duration_ms <= 10000, "must be 100..10000"),
+            ("window_size_ms", lambda: self.window_samples >= 16, "is shorter than 16 samples"),
             (
                 "window_stride_ms",
-                1 <= self.stride_samples <= self.window_samples,
+                lambda: 1 <= self.stride_samples <= self.window_samples,
                 "must be at least 1 sample and at most the window",
             ),
-            ("clip_duration_ms", self.clip_samples >= self.window_samples, "is shorter than one window"),
-            ("fft_size", self.fft_size >= self.window_samples, "is smaller than the window"),
-            ("fft_size", self.fft_size <= 8192, "must be at most 8192"),
-            ("num_filters", 1 <= self.num_filters <= self.fft_size // 2, "must be 1..fft_size/2"),
-            ("feature_bin_count", 1 <= self.feature_bin_count <= self.num_filters, "must be 1..num_filters"),
+            ("clip_duration_ms", lambda: self.clip_samples >= self.window_samples, "is shorter than one window"),
+            ("fft_size", lambda: self.fft_size >= self.window_samples, "is smaller than the window"),
+            ("fft_size", lambda: self.fft_size <= 8192, "must be at most 8192"),
+            ("num_filters", lambda: 1 <= self.num_filters <= self.fft_size // 2, "must be 1..fft_size/2"),
+            ("feature_bin_count", lambda: 1 <= self.feature_bin_count <= self.num_filters, "must be 1..num_filters"),
             (
                 "high_freq",
-                0 <= self.low_freq < self.high_freq <= self.sample_rate / 2,
+                lambda: 0 <= self.low_freq < self.high_freq <= self.sample_rate / 2,
                 "must be above low_freq and at most sample_rate/2",
             ),
-            ("preemphasis", 0.0 <= self.preemphasis < 1.0, "must be 0..1"),
-            ("lifter", 0 <= self.lifter <= 1000, "must be 0..1000"),
-            ("window", self.window in WINDOWS, f"must be one of {', '.join(WINDOWS)}"),
+            ("preemphasis", lambda: 0.0 <= self.preemphasis < 1.0, "must be 0..1"),
+            ("lifter", lambda: 0 <= self.lifter <= 1000, "must be 0..1000"),
+            ("window", lambda: self.window in WINDOWS, f"must be one of {', '.join(WINDOWS)}"),
         ]
         for name, ok, why in checks:
-            if not ok:
+            if not ok():
                 raise ValueError(f"frontend.{name} {why}")
 
 

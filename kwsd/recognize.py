@@ -79,8 +79,8 @@ class SmootherSettings:
         names = {f.name for f in fields(cls)}
         settings = cls()
         recommended = (metadata or {}).get("recognize") or {}
-        if isinstance(recommended, dict):
-            settings = replace(settings, **{k: v for k, v in recommended.items() if k in names})
+        if isinstance(recommended, dict):  # null = unset, as in the config (docs/contracts.md)
+            settings = replace(settings, **{k: v for k, v in recommended.items() if k in names and v is not None})
         given = {k: v for k, v in (overrides or {}).items() if k in names and v is not None}
         if "detection_threshold" in given:
             settings = replace(settings, thresholds={})
