@@ -32,6 +32,8 @@ def clip_scores(model: KeywordModel, audio: np.ndarray, rate: int) -> np.ndarray
     pipeline.process(audio)
     if not first:
         pipeline.finish()  # pads a short clip with silence, as TensorFlow's clips are padded
+    if not first:  # a clip of a few ms: the padding ended short of the first window's last stride
+        pipeline.process(np.zeros(rate * model.frontend.clip_duration_ms // 1000, np.float32))
     return first[0]
 
 

@@ -365,6 +365,22 @@ def test_label_prints_the_top_three_per_file_as_json():
     assert text.startswith(f"{files[0]}: yes (")
 
 
+def test_label_answers_for_a_clip_shorter_than_one_stride(tmp_path):
+    """A few milliseconds of a keyword clip, at 16 and 44.1 kHz: a label, not a traceback."""
+    rate, audio = scipy.io.wavfile.read(sorted((SPEECH / "yes").glob("*.wav"))[0])
+    files = []
+    for out_rate, n in ((16000, 480), (44100, 441)):
+        path = tmp_path / f"short_{out_rate}.wav"
+        scipy.io.wavfile.write(path, out_rate, audio[rate // 2 : rate // 2 + n])
+        files.append(path)
+    proc = kwsd("label", "--json", *files)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr.decode()[-400:]
+    rows = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    labels = KeywordModel.load(DEFAULT_MODEL).labels
+    assert [r["file"] for r in rows] == [str(f) for f in files]
+    assert all(r["label"] in labels and 0 <= r["score"] <= 1 for r in rows)
+
+
 def test_binary_one_keyword_mode_exports_a_sigmoid_model(tmp_path):
     out = tmp_path / "binary"
     args = [a if a != "yes,no,stop,go" else "stop" for a in TINY]
