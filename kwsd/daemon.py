@@ -226,6 +226,8 @@ class Daemon:
         for m in self.models:
             settings = SmootherSettings.for_model(m.metadata, overrides).describe()
             log.info("model '%s': %s (%s); %s", m.name, ", ".join(m.keywords), m.backend, settings)
+        for keyword in sorted(set(overrides.get("thresholds", {})) - set(self.keywords)):  # a typo, most likely
+            log.warning("recognize.thresholds sets '%s', which no loaded model reports: it has no effect", keyword)
 
     def _log_done(self) -> None:
         s = self.engine.stats

@@ -226,6 +226,17 @@ def test_a_higher_per_keyword_threshold_silences_that_keyword(tmp_path):
 
 
 @pytest.mark.integration
+def test_a_threshold_for_a_keyword_no_model_reports_is_warned_about(tmp_path):
+    """A typo in a keyword's name would otherwise leave the user's threshold silently unused."""
+    path = tmp_path / "kwsd.yaml"
+    path.write_text("recognize:\n  thresholds:\n    stp: 1.0\n    go: 0.9\n")
+    proc = kwsd("run", "--config", path, "--input", SAMPLE, "--json", check=True)
+    warnings = [line for line in proc.stderr.decode().splitlines() if "no loaded model reports" in line]
+    assert warnings == ["kwsd: recognize.thresholds sets 'stp', which no loaded model reports: it has no effect"]
+    assert any('"stop"' in line for line in proc.stdout.decode().splitlines())  # the typo silenced nothing
+
+
+@pytest.mark.integration
 def test_the_strict_settings_load_and_report_only_what_the_default_settings_report():
     """config/strict.yaml trades missed keywords for fewer false accepts: on the demo recording
     it may miss a keyword, but it reports nothing that the model's own settings do not."""
