@@ -18,6 +18,8 @@ import numpy as np
 
 from .streams import CLIP_MS, truth_path, write_truth
 
+MAX_DURATION_S = 36_000  # ten hours: 2.3 GB of float32 audio while it is built
+
 
 @dataclass
 class StreamSpec:
@@ -37,11 +39,30 @@ class StreamSpec:
     seed: int = 1
     sample_rate: int = 16000
 
+    def check(self) -> None:
+        """ValueError naming the first flag out of range: a stream of NaN seconds or a negative
+        gap would otherwise fail deep in numpy with a message that names no flag."""
+        ranges = [
+            ("--duration-s", self.duration_s, 0 if self.negative_dir else 1, MAX_DURATION_S),
+            ("--word-gap-ms", self.word_gap_ms, 0, 60_000),
+            ("--unknown-percentage", self.unknown_percentage, 0, 100),
+            ("--validation-percentage", self.validation_percentage, 0, 100),
+            ("--testing-percentage", self.testing_percentage, 0, 100),
+            ("--background-volume", self.background_volume, 0, 10),
+            ("--seed", self.seed, 0, 2**64 - 1),
+        ]
+        for flag, value, low, high in ranges:
+            if not low <= value <= high:  # NaN fails every comparison
+                raise ValueError(f"{flag} must be from {low} to {high}, not {value}")
+        if self.background and not Path(self.background).is_file():
+            raise ValueError(f"--background {self.background}: no such file")
+
 
 def make_stream(spec: StreamSpec) -> tuple[np.ndarray, list[tuple[str, int]]]:
     """Build the audio and its truth; see the module docstring."""
     from .wavfile import write_wav
 
+    spec.check()
     rng = np.random.default_rng(spec.seed)
     if spec.negative_dir:
         audio, truth = _negative_stream(spec)

@@ -171,6 +171,28 @@ def test_stream_make_refuses_both_or_neither_source():
 
 
 @pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--duration-s", "nan"),
+        ("--duration-s", "1e12"),
+        ("--duration-s", "0"),
+        ("--word-gap-ms", "-1"),
+        ("--unknown-percentage", "150"),
+        ("--background-volume", "inf"),
+        ("--background", "/nonexistent/noise.wav"),
+        ("--seed", "-1"),
+    ],
+)
+def test_stream_make_refuses_an_absurd_flag_in_one_line_naming_it(tmp_path, flag, value):
+    """Not numpy's words ("negative dimensions are not allowed"), a 56 PiB allocation, or an empty stream."""
+    out = tmp_path / "s.wav"
+    proc = kwsd("stream", "make", "--data-dir", SPEECH, "--out", out, flag, value, timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and err.count("\n") == 1 and err.startswith(f"kwsd: error: {flag} "), err[-400:]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
     "settings,stride",  # stride None: the model's own (80 ms); 8 results in 800 ms need the 40 ms stride
     [
         (SmootherSettings(), None),
