@@ -53,7 +53,7 @@ def add_stream_parsers(sub, common) -> None:
     ev.add_argument("--config", help="YAML config whose recognize: section is used")
     ev.add_argument(
         "--tolerance-ms",
-        type=int,
+        type=_milliseconds,
         default=750,
         help="how long after a clip's end a detection still counts (default 750)",
     )

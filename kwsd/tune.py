@@ -193,6 +193,22 @@ def write_model_with_settings(model: KeywordModel, settings: dict, out: str, cli
     Path(out).write_bytes(pack_model(flatbuffer, meta))
 
 
+def check_args(args, grid: Grid, stride: int, frame_stride_ms: float) -> None:
+    """ValueError naming the first flag out of range, before the model runs over the audio."""
+    if not 0 <= args.target_fa < float("inf"):
+        raise ValueError(f"--target-fa must be 0 or more false accepts per hour, not {args.target_fa}")
+    # a median delay may be negative: the quick rule can answer before the word's measured end
+    if args.max_delay_ms is not None and not -10_000 <= args.max_delay_ms <= 10_000:
+        raise ValueError(f"--max-delay-ms must be from -10000 to 10000, not {args.max_delay_ms}")
+    if not 10 <= stride <= 1000 or stride % frame_stride_ms:
+        source = "--clip-stride-ms" if args.clip_stride_ms is not None else "the config's inference.clip_stride_ms"
+        raise ValueError(
+            f"{source} must be 10..1000 ms and a multiple of the model's {frame_stride_ms:g} ms frame "
+            f"stride, not {stride}"
+        )
+    grid.check()
+
+
 def main(args) -> int:
     from tqdm import tqdm
 
@@ -212,13 +228,6 @@ def main(args) -> int:
     stride = choose_clip_stride(
         [model], args.clip_stride_ms if args.clip_stride_ms is not None else config.inference.clip_stride_ms
     )
-    gates = dict(silence_gate_dbfs=config.inference.silence_gate_dbfs, score_gate=config.inference.score_gate)
-    traces = []
-    for w in tqdm(wavs, desc="scoring", unit="file"):
-        trace = record_scores(model, w, stride, **gates)
-        if w in (args.negative or []):
-            trace.truth = []
-        traces.append(trace)
     grid = Grid(
         tuple(args.windows),
         tuple(args.minimum_counts),
@@ -227,6 +236,14 @@ def main(args) -> int:
         tuple(args.quick_thresholds),
         args.quick_window_ms,
     )
+    check_args(args, grid, stride, model.frontend.window_stride_ms)
+    gates = dict(silence_gate_dbfs=config.inference.silence_gate_dbfs, score_gate=config.inference.score_gate)
+    traces = []
+    for w in tqdm(wavs, desc="scoring", unit="file"):
+        trace = record_scores(model, w, stride, **gates)
+        if w in (args.negative or []):
+            trace.truth = []
+        traces.append(trace)
     total = len(grid.points) * len(grid.thresholds)
     with tqdm(total=total, desc="replaying", unit="setting") as bar:
         result = tune(model, traces, args.target_fa, grid, progress=bar.update, max_delay_ms=args.max_delay_ms)

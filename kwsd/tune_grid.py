@@ -32,6 +32,25 @@ class Grid:
     quick_thresholds: tuple[float, ...] = ()
     quick_window_ms: int = SmootherSettings.quick_window_ms
 
+    def check(self) -> None:
+        """ValueError naming the first flag with a value the config refuses: what ``kwsd tune``
+        writes, ``kwsd run`` must load (a minimum count of 0 would be chosen, written and refused)."""
+        from dataclasses import fields
+
+        from .config import RecognizeConfig
+
+        limits = {f.name: f.metadata for f in fields(RecognizeConfig)}
+        for flag, key, values in (
+            ("--windows", "average_window_ms", self.windows),
+            ("--minimum-counts", "minimum_count", self.minimum_counts),
+            ("--suppressions", "suppression_ms", self.suppressions),
+            ("--quick-window-ms", "quick_window_ms", (self.quick_window_ms,)),
+        ):
+            low, high = limits[key]["min"], limits[key]["max"]
+            for value in values:
+                if not low <= value <= high:
+                    raise ValueError(f"{flag} must be from {low} to {high}, not {value}")
+
     @property
     def points(self) -> list[tuple]:
         """(window, minimum count, suppression, quick threshold or None) for every grid point."""

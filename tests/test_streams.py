@@ -170,6 +170,12 @@ def test_stream_make_refuses_both_or_neither_source():
     assert proc.returncode == 2 and proc.stderr.decode().count("\n") == 1
 
 
+def test_stream_eval_refuses_a_negative_tolerance():
+    """A window that closes before the clip does would count every keyword as missed."""
+    proc = kwsd("stream", "eval", "--tolerance-ms", "-1", SAMPLE)
+    assert proc.returncode == 2 and "argument --tolerance-ms" in proc.stderr.decode().splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     "flag,value",
     [
@@ -332,6 +338,26 @@ def test_tune_keeps_to_a_delay_limit_and_says_in_one_line_when_no_setting_can(tm
     lines = proc.stderr.decode().strip().splitlines()
     assert proc.returncode != 0 and "no setting of the grid detects within 1 ms" in lines[-1]
     assert not any(line.startswith("Traceback") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--target-fa", "inf"),
+        ("--target-fa", "-1"),
+        ("--max-delay-ms", "nan"),
+        ("--clip-stride-ms", "-80"),
+        ("--clip-stride-ms", "30"),  # the model's frames are 20 ms apart
+        ("--minimum-counts", "0"),  # kwsd run refuses a minimum count of 0
+        ("--suppressions", "99999"),
+    ],
+)
+def test_tune_refuses_a_flag_kwsd_run_could_not_use_in_one_line_before_any_work(tmp_path, flag, value):
+    """Before: a traceback, a NaN error naming no flag, or a recognize.yaml that kwsd run refuses."""
+    proc = kwsd("tune", "--stream", SAMPLE, "--out", tmp_path / "t", flag, value, timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1 and err.count("\n") == 1 and err.startswith(f"kwsd: error: {flag} "), err[-400:]
+    assert not (tmp_path / "t").exists()
 
 
 def test_tune_tries_the_quick_rule_when_asked_and_writes_it_where_kwsd_run_reads_it(tmp_path):
