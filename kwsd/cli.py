@@ -136,11 +136,11 @@ def main(argv=None) -> int:
 
 def cmd_run(args) -> int:
     from .config import load_config
-    from .daemon import run
+    from .daemon import Daemon
 
     config = load_config(args.config)
     setup_logging(config.log.level, args.debug)
-    return run(
+    return Daemon(
         config,
         config_path=args.config,
         model_paths=args.model,
@@ -148,7 +148,7 @@ def cmd_run(args) -> int:
         realtime=args.realtime,
         json_output=args.json,
         reload_requested=EARLY_RELOAD,
-    )
+    ).run()
 
 
 def cmd_devices(args) -> int:

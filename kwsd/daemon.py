@@ -286,16 +286,5 @@ class Daemon:
         logging.getLogger().setLevel(getattr(logging, new.log.level.upper()))
         self.config = new
         log.info("configuration reloaded from %s", new.source)
+        self._log_models()  # the thresholds now in force
         self.notifier.send("READY=1")
-
-
-def run(
-    config: Config,
-    config_path=None,
-    model_paths=None,
-    input_path=None,
-    realtime=False,
-    json_output=False,
-    reload_requested: threading.Event | None = None,
-) -> int:
-    return Daemon(config, config_path, model_paths, input_path, realtime, json_output, reload_requested).run()

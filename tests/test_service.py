@@ -128,6 +128,7 @@ def test_sighup_reloads_thresholds_without_reopening_audio_and_rejects_a_bad_con
     after = [d["keyword"] for d in found if d["audio_ms"] > 10500]
     assert "stop" in before and after and "stop" not in after, found
     assert "configuration reloaded" in err and "reload rejected" in err and "detection_treshold" in err
+    assert "stop 1," in err.split("configuration reloaded")[1]  # the log shows the thresholds now in force
     assert err.count("listening to") == 1  # the audio source was opened once
     assert "0 overflow(s)" in err
 
