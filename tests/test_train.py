@@ -1182,6 +1182,16 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--pretrain-only"], "--pretrain-only needs --pretrain-clips and a fresh network"),
         (["--soup", "a,b", "--resume"], "--soup exports trained runs: not with --resume"),
         (["--export-last", "--average-weights", "0.9"], "--export-last exports the last step: not with"),
+        # before: a traceback from Keras or numpy, a run that trained nothing, or a model trained at a NaN rate
+        (["--batch-size", "0"], "--batch-size must be from 1 to 100000, not 0"),
+        (["--eval-step-interval", "0"], "--eval-step-interval must be from 1"),
+        (["--background-volume", "inf"], "--background-volume must be from 0 to 1, not inf"),
+        (["--hard-negative-threshold", "2"], "--hard-negative-threshold must be from 0 to 1"),
+        (["--seed", "-1"], "--seed must be from 0 to 4294967295, not -1"),
+        (["--validation-percentage", "60", "--testing-percentage", "40"], "must leave clips for training"),
+        (["--how-many-training-steps", "0", "--learning-rate", "0.01"], "each phase needs 1 step or more"),
+        (["--how-many-training-steps", "10", "--learning-rate", "nan"], "a learning rate above 0 and at most 1"),
+        (["--how-many-training-steps", "1e4", "--learning-rate", "0.01"], "--how-many-training-steps takes whole"),
     ],
 )
 def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):

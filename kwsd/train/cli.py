@@ -142,6 +142,7 @@ def settings_from(args) -> TrainSettings:
         settings.gain_range()
         settings.speed_factors()
         settings.check_shares()
+        settings.check_ranges()
         settings.frontend().validate()
     except ValueError as e:
         raise ConfigError(str(e)) from None

@@ -191,11 +191,47 @@ class TrainSettings:
         if self.hard_negative_teacher_veto and not (self.mine_hard_negatives and self.teacher_dir):
             raise ValueError("--hard-negative-teacher-veto needs --mine-hard-negatives and --teacher-dir")
 
+    def check_ranges(self) -> None:
+        """ValueError naming the first number out of range: a zero batch or interval would fail
+        deep in Keras with a traceback, a NaN learning rate would train and export a broken model."""
+        ranges = [
+            ("batch_size", 1, 100_000),
+            ("eval_step_interval", 1, 10**9),
+            ("save_step_interval", 1, 10**9),
+            ("silence_percentage", 0, 100),
+            ("unknown_percentage", 0, 100),
+            ("validation_percentage", 0, 100),
+            ("testing_percentage", 0, 100),
+            ("background_volume", 0, 1),
+            ("background_frequency", 0, 1),
+            ("time_shift_ms", 0, self.clip_duration_ms),
+            ("hard_negative_threshold", 0, 1),
+            ("dropout", 0, 0.99),
+            ("seed", 0, 2**32 - 1),
+        ]
+        for name, low, high in ranges:
+            value = getattr(self, name)
+            if not low <= value <= high:  # NaN fails every comparison
+                raise ValueError(f"--{name.replace('_', '-')} must be from {low} to {high}, not {value}")
+        if self.validation_percentage + self.testing_percentage >= 100:
+            raise ValueError("--validation-percentage and --testing-percentage must leave clips for training (< 100)")
+
     def schedule(self) -> list[tuple[int, float]]:
-        steps = [int(s) for s in str(self.how_many_training_steps).split(",")]
-        rates = [float(r) for r in str(self.learning_rate).split(",")]
+        try:
+            steps = [int(s) for s in str(self.how_many_training_steps).split(",")]
+            rates = [float(r) for r in str(self.learning_rate).split(",")]
+        except ValueError:
+            raise ValueError(
+                "--how-many-training-steps takes whole numbers and --learning-rate numbers, comma-separated "
+                "(e.g. 15000,3000 and 0.001,0.0001)"
+            ) from None
         if len(steps) != len(rates):
             raise ValueError("--how-many-training-steps and --learning-rate need the same number of values")
+        if min(steps) < 1 or not all(0 < r <= 1 for r in rates):
+            raise ValueError(
+                "each phase needs 1 step or more (--how-many-training-steps) and a learning rate above 0 and "
+                "at most 1 (--learning-rate)"
+            )
         return list(zip(steps, rates))
 
     def learning_rate_at(self, step: int) -> float:
