@@ -125,6 +125,8 @@ def cmd_cascade(args) -> int:
         raise UsageError(f"--gate must be from 0 to below 1 and --hold-strides from 0 to {MAX_HOLD_STRIDES}")
     files = [(path, read_model_file(path)) for path in [args.first, *args.second]]
     out = Path(args.out)
+    if out.exists() and any(out.samefile(path) for path, _ in files):  # it would replace a network for good
+        raise UsageError(f"--out {out} is one of the networks to pack; write the model to another file")
     try:
         out.write_bytes(pack_cascade(files, gate, hold, args.with_first))
     except OSError as e:

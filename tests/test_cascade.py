@@ -123,14 +123,17 @@ def broken_files(tmp_path):
         (["cascade", "--out", "{d}/o.tflite", "{d}/first.tflite", str(DEFAULT_MODEL)], 1, "takes plain networks"),
         (["cascade", "--out", "{d}/o.tflite", "--gate", "1.5", "{d}/first.tflite", "{d}/first.tflite"], 2, "--gate"),
         (["cascade", "--out", "{d}/none/o.tflite", "{d}/first.tflite", "{d}/first.tflite"], 1, "cannot write"),
+        # before: the first network was replaced by the cascade, and lost
+        (["cascade", "--out", "{d}/first.tflite", "{d}/first.tflite", "{d}/first.tflite"], 2, "one of the networks"),
     ],
 )
 def test_a_broken_cascade_is_one_clear_error(tmp_path, args, status, message):
     d = broken_files(tmp_path)
+    first = (d / "first.tflite").read_bytes()
     proc = kwsd(*[a.format(d=d) for a in args])
     err = proc.stderr.decode().strip().splitlines()
     assert proc.returncode == status and len(err) == 1 and message in err[0], proc.stderr
-    assert not (d / "o.tflite").exists()
+    assert not (d / "o.tflite").exists() and (d / "first.tflite").read_bytes() == first
 
 
 @pytest.mark.integration
