@@ -123,8 +123,9 @@ class WavReader:
                 break  # the file is shorter than its header says
             self._left -= n
             block = self._decode(raw[: n * self.block_align], n)
-            if not np.all(np.isfinite(block)):
-                self._fail(f"contains NaN or infinite samples (at {seen / self.rate:.2f} s)")
+            finite = np.isfinite(block)
+            if not finite.all():  # the time of the first bad sample, not of its block
+                self._fail(f"contains NaN or infinite samples (at {(seen + int(finite.argmin())) / self.rate:.2f} s)")
             seen += n
             yield block
         self._left = 0

@@ -146,6 +146,18 @@ def test_hostile_wav_headers_get_one_clear_line(tmp_path, header, message):
         assert len(err) == 1, err
 
 
+@pytest.mark.integration
+def test_a_nan_sample_is_reported_at_its_own_time_whether_the_file_is_streamed_or_read_whole(tmp_path):
+    """kwsd run reads a file in blocks, kwsd label (read_wav) in one: both name 1.50 s, not the block's start."""
+    audio = np.zeros(32000, np.float32)
+    audio[24000] = np.nan
+    path = tmp_path / "nan.wav"
+    path.write_bytes(wav_bytes(tag=3, bits=32, payload=audio.astype("<f4").tobytes()))
+    for command in (("run", "--input"), ("label",)):
+        err = kwsd(*command, path, timeout=60).stderr.decode()
+        assert "contains NaN or infinite samples (at 1.50 s)" in err, err
+
+
 def test_a_header_claiming_more_data_than_the_file_holds_reads_what_is_there(tmp_path):
     path = tmp_path / "truncated.wav"
     path.write_bytes(wav_bytes(frames=1600, data_size=0xFFFFFFF0))
