@@ -741,6 +741,7 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     decay = np.exp(-np.arange(4410) / 600.0) * np.random.default_rng(0).standard_normal(4410)
     decay[0] = 1
     scipy.io.wavfile.write(rirs / "room.wav", 44100, (decay * 0.5).astype(np.float32))
+    (rirs / "notes.wav").write_text("not audio")  # skipped with a warning, as an unreadable negative is
     stream = tmp_path / "kw.wav"
     kwsd("stream", "make", "--data-dir", SPEECH, "--set", "all", "--duration-s", "20", "--out", stream, check=True)
     out = tmp_path / "run"
@@ -787,7 +788,8 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
     )
     text = proc.stdout.decode() + proc.stderr.decode()
     assert proc.returncode == 0, text[-3000:]
-    assert "negative audio: " in text and "room impulse responses: 1" in text
+    assert "negative audio: " in text and "room impulse responses: 1 from" in text and ", 1 unreadable" in text
+    assert "skipping room impulse response" in text and "notes.wav" in text
     assert int(re.search(r"pieces of speech to place alone \(0.15-0.9 s, --isolated-percentage\): (\d+)", text)[1]) > 0
     assert "hard negatives: " in text and "streams (int8, default settings)" in text
     assert "tf_tfl_flatbuffer_helpers" not in text and "TensorSpec" not in text  # converter noise hidden
@@ -1198,6 +1200,33 @@ def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):
     proc = kwsd("train", "--data-dir", SPEECH, *flags, "--out", tmp_path / "o")
     assert proc.returncode == 78 and message in proc.stderr.decode()
     assert proc.stderr.decode().count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "what,message",
+    [
+        ("rir", "--rir-dir {d}: no readable audio files (1 unreadable)"),
+        ("negative", "--negative-dir {d}: no readable recording of 0.1 s or more in the training split"),
+        ("extra", "--extra-training-dir {d}/nowhere: no such folder"),
+        ("checkpoint", "{d}/bad.keras: not a checkpoint of kwsd train"),
+    ],
+)
+def test_unreadable_training_inputs_are_one_line_errors(tmp_path, what, message):
+    """Before: a libsndfile traceback (rir), a run without the negatives asked for (negative), an
+    errno line naming no flag (extra), Keras's "File not found" of a file that is there (checkpoint)."""
+    (tmp_path / "bad.wav").write_text("not audio")
+    (tmp_path / "bad.keras").write_text("not a checkpoint")
+    flags = {
+        "rir": ["--rir-dir", tmp_path, "--reverb-percentage", "20"],
+        "negative": ["--negative-dir", tmp_path, "--negative-percentage", "20", "--validation-percentage", "0"],
+        "extra": ["--extra-training-dir", tmp_path / "nowhere"],
+        "checkpoint": ["--start-checkpoint", tmp_path / "bad.keras"],
+    }[what]
+    schedule = ["--how-many-training-steps", "5", "--learning-rate", "0.01"]
+    proc = kwsd("train", "--data-dir", SPEECH, *TINY, *schedule, *flags, "--out", tmp_path / "o", timeout=300)
+    err = proc.stderr.decode().strip().splitlines()
+    assert proc.returncode == 1 and err[-1].startswith("kwsd: error: " + message.format(d=tmp_path)), err[-3:]
+    assert "Traceback" not in proc.stderr.decode()
 
 
 def test_a_window_longer_than_the_clips_holds_each_clip_before_a_short_tail():

@@ -4,6 +4,7 @@ recordings, partial keywords, mined hard negatives) mixed into every batch."""
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -13,6 +14,8 @@ import numpy as np
 
 from ..recognize import SILENCE, UNKNOWN
 from .settings import TrainSettings
+
+log = logging.getLogger(__name__)
 
 
 def augmented_batch(clips, labels, silence, mix, augmenter, batch_size: int, rng: np.random.Generator):
@@ -186,15 +189,20 @@ def load_rirs(folder: str, sample_rate: int) -> list[np.ndarray]:
         return []
     from .negatives import audio_files, read_audio
 
-    rirs = []
+    rirs, unreadable = [], 0
     for path in audio_files(folder):
-        rir, _ = read_audio(path, sample_rate)
+        try:
+            rir, _ = read_audio(path, sample_rate)
+        except Exception as e:  # libsndfile's errors are plain RuntimeErrors; skipped, as negatives are
+            unreadable += 1
+            log.warning("skipping room impulse response %s: %s", path, e)
+            continue
         peak = np.abs(rir).max()
         if peak > 0:
             rirs.append(rir[int(np.argmax(np.abs(rir))) :] / peak)  # from the direct path on
     if not rirs:
-        raise FileNotFoundError(f"--rir-dir {folder}: no audio files")
-    print(f"room impulse responses: {len(rirs)} from {folder}", flush=True)
+        raise FileNotFoundError(f"--rir-dir {folder}: no readable audio files ({unreadable} unreadable)")
+    print(f"room impulse responses: {len(rirs)} from {folder}, {unreadable} unreadable", flush=True)
     return rirs
 
 
@@ -211,6 +219,11 @@ def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
         pool, bad = load_pool(
             s.negative_dir, s.sample_rate, "training", s.validation_percentage, s.testing_percentage, s.split_salt
         )
+        if not pool.recordings:  # the batches' negative share would silently be keyword clips instead
+            raise FileNotFoundError(
+                f"--negative-dir {s.negative_dir}: no readable recording of 0.1 s or more in the training split "
+                f"({len(bad)} unreadable)"
+            )
         limited = sum(len(r) for r, b in zip(pool.recordings, pool.band_limited) if b) / s.sample_rate
         print(
             f"negative audio: {len(pool.recordings)} training recordings, {pool.seconds / 3600:.2f} h "

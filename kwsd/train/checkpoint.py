@@ -45,7 +45,15 @@ def resume(start: str):
     import keras
 
     path = Path(start)
-    model = keras.models.load_model(path / "model.keras" if path.is_dir() else path)
+    file = path / "model.keras" if path.is_dir() else path
+    if not file.is_file():
+        raise FileNotFoundError(f"{file}: no such checkpoint")
+    try:
+        model = keras.models.load_model(file)
+    except Exception as e:  # Keras says "File not found" of a file that is there but is no checkpoint
+        raise ValueError(
+            f"{file}: not a checkpoint of kwsd train (a .keras file): {str(e).splitlines()[0][:200]}"
+        ) from None
     state = saved_state((path if path.is_dir() else path.parent) / "state.json")
     print(f"resuming from {start} at step {state.step}", flush=True)
     return model, state

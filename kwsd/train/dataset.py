@@ -178,6 +178,8 @@ def build_index(
         sets[s].extend(unknown[s][: int(math.ceil(size * unknown_percentage / 100))])
         rng.shuffle(sets[s])
     for extra in extra_training_dirs:
+        if not Path(extra).is_dir():
+            raise FileNotFoundError(f"--extra-training-dir {extra}: no such folder")
         for folder in sorted(p for p in Path(extra).iterdir() if p.is_dir() and p.name != BACKGROUND_DIR):
             sets["training"].extend((path, label_of(folder.name)) for path in wav_files(folder))
         rng.shuffle(sets["training"])
