@@ -1203,30 +1203,40 @@ def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):
 
 
 @pytest.mark.parametrize(
-    "what,message",
+    "what,status,message",
     [
-        ("rir", "--rir-dir {d}: no readable audio files (1 unreadable)"),
-        ("negative", "--negative-dir {d}: no readable recording of 0.1 s or more in the training split"),
-        ("extra", "--extra-training-dir {d}/nowhere: no such folder"),
-        ("checkpoint", "{d}/bad.keras: not a checkpoint of kwsd train"),
+        ("rir", 1, "--rir-dir {d}/junk: no readable audio files (1 unreadable)"),
+        ("negative", 1, "--negative-dir {d}/junk: no readable recording of 0.1 s or more in the training split"),
+        ("extra", 1, "--extra-training-dir {d}/nowhere: no such folder"),
+        ("checkpoint", 1, "{d}/bad.keras: not a checkpoint of kwsd train"),
+        ("teacher", 1, "--teacher-dir: {d}/melspectrogram.tflite is not a TFLite model"),
+        ("eval-negative", 78, "--eval-negative {d}/junk/bad.wav: not a readable WAV file"),
+        ("eval-stream", 78, "--eval-stream {d}/stream.wav: its truth file {d}/stream.txt is missing"),
     ],
 )
-def test_unreadable_training_inputs_are_one_line_errors(tmp_path, what, message):
+def test_unreadable_training_inputs_are_one_line_errors(tmp_path, what, status, message):
     """Before: a libsndfile traceback (rir), a run without the negatives asked for (negative), an
-    errno line naming no flag (extra), Keras's "File not found" of a file that is there (checkpoint)."""
-    (tmp_path / "bad.wav").write_text("not audio")
-    (tmp_path / "bad.keras").write_text("not a checkpoint")
+    errno line naming no flag (extra), Keras's "File not found" of a file that is there (checkpoint),
+    LiteRT's words naming no file (teacher), and, after the whole training, an unreadable stream
+    to measure (eval-negative) or one measured as if it held no keyword (eval-stream)."""
+    (tmp_path / "junk").mkdir()
+    for name in ("junk/bad.wav", "bad.keras", "melspectrogram.tflite", "embedding_model.tflite"):
+        (tmp_path / name).write_text("not what the name says")
+    (tmp_path / "stream.wav").write_bytes(SAMPLE.read_bytes())
     flags = {
-        "rir": ["--rir-dir", tmp_path, "--reverb-percentage", "20"],
-        "negative": ["--negative-dir", tmp_path, "--negative-percentage", "20", "--validation-percentage", "0"],
+        "rir": ["--rir-dir", tmp_path / "junk", "--reverb-percentage", "20"],
+        "negative": ["--negative-dir", tmp_path / "junk", "--negative-percentage", "20", "--testing-percentage", "0"],
         "extra": ["--extra-training-dir", tmp_path / "nowhere"],
         "checkpoint": ["--start-checkpoint", tmp_path / "bad.keras"],
+        "teacher": ["--teacher-dir", tmp_path],
+        "eval-negative": ["--eval-negative", tmp_path / "junk" / "bad.wav"],
+        "eval-stream": ["--eval-stream", tmp_path / "stream.wav"],
     }[what]
     schedule = ["--how-many-training-steps", "5", "--learning-rate", "0.01"]
     proc = kwsd("train", "--data-dir", SPEECH, *TINY, *schedule, *flags, "--out", tmp_path / "o", timeout=300)
     err = proc.stderr.decode().strip().splitlines()
-    assert proc.returncode == 1 and err[-1].startswith("kwsd: error: " + message.format(d=tmp_path)), err[-3:]
-    assert "Traceback" not in proc.stderr.decode()
+    assert proc.returncode == status and err[-1].startswith("kwsd: error: " + message.format(d=tmp_path)), err[-3:]
+    assert "Traceback" not in proc.stderr.decode() and not (tmp_path / "o" / "model.tflite").exists()
 
 
 def test_a_window_longer_than_the_clips_holds_each_clip_before_a_short_tail():

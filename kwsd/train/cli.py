@@ -146,6 +146,7 @@ def settings_from(args) -> TrainSettings:
         settings.frontend().validate()
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    check_eval_files(settings)
     if settings.teacher_dir:
         from .teacher import missing_files
 
@@ -163,6 +164,22 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GLOG_minloglevel", "3")
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
+
+
+def check_eval_files(settings: TrainSettings) -> None:
+    """The streams measured at the end, checked now: a typo should not cost a whole training."""
+    from ..errors import AudioError
+    from ..streams import truth_path
+    from ..wavfile import WavReader
+
+    for flag, paths in (("--eval-stream", settings.eval_stream), ("--eval-negative", settings.eval_negative)):
+        for path in filter(None, paths.split(",")):
+            try:
+                WavReader(path).close()
+            except AudioError as e:
+                raise ConfigError(f"{flag} {e}") from None
+            if flag == "--eval-stream" and not truth_path(path).is_file():
+                raise ConfigError(f"{flag} {path}: its truth file {truth_path(path)} is missing (kwsd stream make)")
 
 
 def main(argv=None, debug: bool = False) -> int:

@@ -53,9 +53,17 @@ class SpeechEmbedding:
             Interpreter = tf.lite.Interpreter
         # tensors are allocated for each batch shape (the files' own shapes do not allocate under XNNPACK)
         with quiet_native_stderr():
-            self.mel = Interpreter(model_path=str(Path(folder) / MEL_FILE), num_threads=1)
-            self.embedding = Interpreter(model_path=str(Path(folder) / EMBEDDING_FILE), num_threads=1)
+            self.mel, self.embedding = (self._open(Interpreter, Path(folder) / f) for f in (MEL_FILE, EMBEDDING_FILE))
         self._shapes: dict[int, tuple] = {}
+
+    @staticmethod
+    def _open(Interpreter, path: Path):
+        try:
+            return Interpreter(model_path=str(path), num_threads=1)
+        except ValueError as e:  # LiteRT's words name neither the file nor the flag
+            raise ValueError(
+                f"--teacher-dir: {path} is not a TFLite model ({e}); bench/fetch_teacher.sh fetches it"
+            ) from None
 
     def _run(self, interpreter, x: np.ndarray) -> np.ndarray:
         inp = interpreter.get_input_details()[0]
