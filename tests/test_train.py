@@ -236,12 +236,14 @@ def test_bad_files_are_reported_by_name_and_skipped(tmp_path):
         "no/zz000001_nohash_0.wav": "Hz",
         "stop/zz000002_nohash_0.wav": "truncated",
         "go/zz000003_nohash_0.wav": "empty",
+        "go/zz000004_nohash_0.wav": "not a PCM WAV file (it ends early)",  # before: "()"
     }
     scipy.io.wavfile.write(data / "yes/zz000000_nohash_0.wav", 16000, np.full(16000, 128, np.uint8))
     scipy.io.wavfile.write(data / "no/zz000001_nohash_0.wav", 8000, np.zeros(8000, np.int16))
     good = (data / "stop").glob("*.wav").__next__().read_bytes()
     (data / "stop/zz000002_nohash_0.wav").write_bytes(good[:5000])
     scipy.io.wavfile.write(data / "go/zz000003_nohash_0.wav", 16000, np.zeros(0, np.int16))
+    (data / "go/zz000004_nohash_0.wav").write_bytes(b"RIFF")
     out = tmp_path / "run"
     proc = kwsd(
         "train",

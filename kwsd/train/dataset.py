@@ -72,7 +72,7 @@ def read_clip(path: str, sample_rate: int) -> np.ndarray:
     except BadClip:
         raise
     except (wave.Error, EOFError, OSError) as e:
-        raise BadClip(f"not a PCM WAV file ({e})") from None
+        raise BadClip(f"not a PCM WAV file ({str(e) or 'it ends early'})") from None  # EOFError says nothing
     if n == 0 or not data:
         raise BadClip("empty")
     if len(data) < n * 2 * channels:
