@@ -72,8 +72,9 @@ class CommandHooks:
             _, err = proc.communicate(timeout=hook.timeout_s)
             if proc.returncode != 0:
                 self.failed += 1
-                tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
-                log.error("hook %s exited with status %d %s", hook.argv[0], proc.returncode, tail[0][:200])
+                tail = err.decode(errors="replace").strip().splitlines()[-1:]  # its last words, if any
+                said = f": {tail[0][:200]}" if tail else ""
+                log.error("hook %s exited with status %d%s", hook.argv[0], proc.returncode, said)
         except subprocess.TimeoutExpired:
             self.failed += 1
             os.killpg(proc.pid, signal.SIGKILL)  # its own session: the hook and its children
