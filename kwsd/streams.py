@@ -13,6 +13,7 @@ As TensorFlow's test_streaming_accuracy, but:
 
 from __future__ import annotations
 
+import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,17 +45,24 @@ def truth_path(wav: str | Path) -> Path:
     return Path(wav).with_suffix(".txt")
 
 
-def read_truth(path: str | Path) -> list[tuple[str, int]]:
-    """``label,ms`` lines (TensorFlow's format), sorted by time; ValueError names a bad line."""
+def read_truth(path: str | Path, audio_ms: float = math.inf) -> list[tuple[str, int]]:
+    """``label,ms`` lines (TensorFlow's format), sorted by time; ValueError names a bad line: no
+    label, no finite time, or a time before the audio or past its end (``audio_ms``), where the
+    clip could only ever count as missed."""
     out = []
     for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         label, _, ms = line.rpartition(",")
         try:
-            out.append((label.strip(), int(round(float(ms)))))
+            at = float(ms)
         except ValueError:
-            raise ValueError(f"{path} line {number}: expected 'label,ms', got {line!r}") from None
+            at = math.nan
+        if not label.strip() or not math.isfinite(at):
+            raise ValueError(f"{path} line {number}: expected 'label,ms', got {line!r}")
+        if not 0 <= at <= audio_ms:
+            raise ValueError(f"{path} line {number}: {at:g} ms is outside the audio (0 to {audio_ms:.0f} ms)")
+        out.append((label.strip(), int(round(at))))
     return sorted(out, key=lambda x: x[1])
 
 
@@ -205,7 +213,7 @@ def evaluate_file(
 
     audio, rate = read_wav(wav)
     truth_file = truth_file if truth_file is not None else (str(truth_path(wav)) if truth_path(wav).exists() else None)
-    truth = read_truth(truth_file) if truth_file else []
+    truth = read_truth(truth_file, len(audio) / rate * 1000) if truth_file else []
     detections = run_array(
         models,
         audio,

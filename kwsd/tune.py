@@ -75,7 +75,7 @@ def record_scores(
         silence_gate_dbfs=silence_gate_dbfs,
         score_gate=score_gate,
     )
-    truth = read_truth(truth_path(wav)) if truth_path(wav).exists() else []
+    truth = read_truth(truth_path(wav), len(audio) / rate * 1000) if truth_path(wav).exists() else []
     ends = truth_word_ends(audio, rate, truth, model.keywords)
     return ScoreTrace(wav, np.array(times), np.array(scores), truth, len(audio) / rate / 3600, ends)
 

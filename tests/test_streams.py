@@ -170,6 +170,25 @@ def test_stream_make_refuses_both_or_neither_source():
     assert proc.returncode == 2 and proc.stderr.decode().count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("yes,abc", "line 2: expected 'label,ms', got 'yes,abc'"),
+        (",1000", "line 2: expected 'label,ms', got ',1000'"),
+        ("yes,inf", "line 2: expected 'label,ms', got 'yes,inf'"),  # before: an OverflowError traceback
+        ("yes,-500", "line 2: -500 ms is outside the audio (0 to 10000 ms)"),  # before: counted as a miss
+        ("yes,60000", "line 2: 60000 ms is outside the audio (0 to 10000 ms)"),  # before: counted as a miss
+    ],
+)
+def test_a_bad_truth_line_is_one_error_naming_it_in_eval_and_tune(tmp_path, line, message):
+    stream = tmp_path / "s.wav"
+    stream.write_bytes(SAMPLE.read_bytes())
+    stream.with_suffix(".txt").write_text(f"yes,1200\n{line}\n")
+    for args in (("stream", "eval", stream), ("tune", "--stream", stream, "--out", tmp_path / "t")):
+        err = kwsd(*args, timeout=60).stderr.decode()
+        assert err.strip().splitlines()[-1] == f"kwsd: error: {stream.with_suffix('.txt')} {message}", err[-400:]
+
+
 def test_stream_eval_refuses_a_negative_tolerance():
     """A window that closes before the clip does would count every keyword as missed."""
     proc = kwsd("stream", "eval", "--tolerance-ms", "-1", SAMPLE)
