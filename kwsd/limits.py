@@ -16,6 +16,24 @@ MODEL_MAX_BYTES = 64 << 20  # the bundled model is 53 kB; TFLite keyword models 
 LABEL_MAX_CHARS = 64
 
 
+def check_ranges(ranges) -> None:
+    """ValueError naming the first ``(flag, value, low, high)`` whose value is out of range (NaN is
+    out of every range: it fails every comparison)."""
+    for flag, value, low, high in ranges:
+        if not low <= value <= high:
+            raise ValueError(f"{flag} must be from {low} to {high}, not {value}")
+
+
+def stride_fits(stride, frame_stride_ms: float) -> bool:
+    """A clip stride kwsd can run a model at: whole milliseconds, 10..1000, whole frames."""
+    return (
+        isinstance(stride, int)
+        and not isinstance(stride, bool)
+        and 10 <= stride <= 1000
+        and not stride % frame_stride_ms
+    )
+
+
 def open_regular(path: str) -> int:
     """A blocking file descriptor of a regular file; IsADirectoryError, ValueError or OSError else.
 

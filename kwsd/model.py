@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import ConfigError, ModelError
 from .features import FrontendParams
-from .limits import MODEL_MAX_BYTES, label_problem, read_bounded, shorten
+from .limits import MODEL_MAX_BYTES, label_problem, read_bounded, shorten, stride_fits
 from .recognize import NOT_REPORTED
 
 log = logging.getLogger(__name__)
@@ -192,12 +192,7 @@ def check_metadata(meta: dict, source: str) -> tuple[list[str], FrontendParams]:
     if not isinstance(meta.get("inference", {}), dict):
         raise ModelError(f"{source}: field 'inference' must be a mapping")
     stride = recommended_stride_ms(meta)
-    if stride is not None and (
-        isinstance(stride, bool)
-        or not isinstance(stride, int)
-        or not 10 <= stride <= 1000
-        or stride % params.window_stride_ms
-    ):
+    if stride is not None and not stride_fits(stride, params.window_stride_ms):
         raise ModelError(
             f"{source}: field 'inference.clip_stride_ms' must be 10..1000 ms and a multiple of the "
             f"{params.window_stride_ms:g} ms frame stride, not {shorten(stride)}"

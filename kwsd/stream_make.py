@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .limits import check_ranges
 from .streams import CLIP_MS, truth_path, write_truth
 
 MAX_DURATION_S = 36_000  # ten hours: 2.3 GB of float32 audio while it is built
@@ -51,9 +52,7 @@ class StreamSpec:
             ("--background-volume", self.background_volume, 0, 10),
             ("--seed", self.seed, 0, 2**64 - 1),
         ]
-        for flag, value, low, high in ranges:
-            if not low <= value <= high:  # NaN fails every comparison
-                raise ValueError(f"{flag} must be from {low} to {high}, not {value}")
+        check_ranges(ranges)
         if self.background and not Path(self.background).is_file():
             raise ValueError(f"--background {self.background}: no such file")
 

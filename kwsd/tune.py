@@ -28,6 +28,7 @@ import numpy as np
 from .confidence import hours_to_show
 from .detection import Detection
 from .fa_budget import Option, allowed_false_accepts, share
+from .limits import stride_fits
 from .model import KeywordModel, pack_model, unpack_model
 from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS, choose_clip_stride
 from .recognize import RecognizeCommands, SmootherSettings
@@ -200,7 +201,7 @@ def check_args(args, grid: Grid, stride: int, frame_stride_ms: float) -> None:
     # a median delay may be negative: the quick rule can answer before the word's measured end
     if args.max_delay_ms is not None and not -10_000 <= args.max_delay_ms <= 10_000:
         raise ValueError(f"--max-delay-ms must be from -10000 to 10000, not {args.max_delay_ms}")
-    if not 10 <= stride <= 1000 or stride % frame_stride_ms:
+    if not stride_fits(stride, frame_stride_ms):
         source = "--clip-stride-ms" if args.clip_stride_ms is not None else "the config's inference.clip_stride_ms"
         raise ValueError(
             f"{source} must be 10..1000 ms and a multiple of the model's {frame_stride_ms:g} ms frame "

@@ -38,18 +38,16 @@ class Grid:
         from dataclasses import fields
 
         from .config import RecognizeConfig
+        from .limits import check_ranges
 
         limits = {f.name: f.metadata for f in fields(RecognizeConfig)}
-        for flag, key, values in (
+        grid = (
             ("--windows", "average_window_ms", self.windows),
             ("--minimum-counts", "minimum_count", self.minimum_counts),
             ("--suppressions", "suppression_ms", self.suppressions),
             ("--quick-window-ms", "quick_window_ms", (self.quick_window_ms,)),
-        ):
-            low, high = limits[key]["min"], limits[key]["max"]
-            for value in values:
-                if not low <= value <= high:
-                    raise ValueError(f"{flag} must be from {low} to {high}, not {value}")
+        )
+        check_ranges((flag, v, limits[key]["min"], limits[key]["max"]) for flag, key, values in grid for v in values)
 
     @property
     def points(self) -> list[tuple]:

@@ -8,6 +8,7 @@ import os
 from dataclasses import asdict, dataclass
 
 from ..features import FrontendParams
+from ..limits import check_ranges
 
 # the model builders in architectures.py, by name; listed here so that the CLI can check
 # --model-architecture without importing Keras
@@ -209,10 +210,7 @@ class TrainSettings:
             ("dropout", 0, 0.99),
             ("seed", 0, 2**32 - 1),
         ]
-        for name, low, high in ranges:
-            value = getattr(self, name)
-            if not low <= value <= high:  # NaN fails every comparison
-                raise ValueError(f"--{name.replace('_', '-')} must be from {low} to {high}, not {value}")
+        check_ranges((f"--{name.replace('_', '-')}", getattr(self, name), low, high) for name, low, high in ranges)
         if self.validation_percentage + self.testing_percentage >= 100:
             raise ValueError("--validation-percentage and --testing-percentage must leave clips for training (< 100)")
 
