@@ -75,13 +75,21 @@ def word_end_ms(audio, rate: int, start_ms: int) -> int:
     10 ms frame within 20 dB of its loudest.  A user hears a detection's delay from there, not
     from the clip's padded end."""
     seg = audio[start_ms * rate // 1000 : (start_ms + CLIP_MS) * rate // 1000]
+    frames = spoken_frames(seg, rate)
+    return start_ms + frames * 10 if frames is not None else start_ms + CLIP_MS
+
+
+def spoken_frames(samples, rate: int) -> int | None:
+    """How many 10 ms frames of ``samples`` run up to the end of the last one within 20 dB of the
+    loudest (None if there is no whole frame or no sound): where a word ends, for a detection's
+    delay and for training that moves words toward the end of the window."""
     hop = rate // 100
-    frames = seg[: len(seg) // hop * hop].reshape(-1, hop)
+    frames = samples[: len(samples) // hop * hop].reshape(-1, hop)
     energy = (frames.astype(float) ** 2).mean(axis=1)
     if not len(energy):
-        return start_ms + CLIP_MS
+        return None
     loud = np.flatnonzero(energy > energy.max() / 100)
-    return start_ms + int((loud[-1] + 1) * 10) if len(loud) else start_ms + CLIP_MS
+    return int(loud[-1] + 1) if len(loud) else None
 
 
 # ----------------------------------------------------------------------------- matching

@@ -715,6 +715,25 @@ def test_speed_perturbation_changes_pitch_and_tempo_but_not_length_or_silence():
     assert np.array_equal(out[1], tone)  # _silence_ clips are left alone
 
 
+def test_a_late_shift_moves_words_toward_the_end_of_the_window_and_keeps_them_whole():
+    from kwsd.streams import spoken_frames
+    from kwsd.train.augment import Augmenter
+
+    t = np.arange(16000) / 16000
+    word = np.zeros(16000, np.float32)
+    word[4000:11200] = 0.5 * np.sin(2 * np.pi * 440 * t[4000:11200])  # 250 to 700 ms
+    clips = np.stack([word] * 400)
+    ends = {}
+    for late_ms in (0, 300):
+        augment = Augmenter([], background_frequency=0, time_shift_samples=1600, late_shift_samples=late_ms * 16)
+        out = augment(clips, np.zeros(len(clips), bool), np.random.default_rng(0))
+        ends[late_ms] = np.array([spoken_frames(x, 16000) * 10 for x in out])
+        assert np.allclose(np.abs(out).max(axis=1), 0.5, atol=0.01)  # never cut off
+    assert ends[0].min() >= 600 and ends[0].max() <= 800  # the time shift alone: +-100 ms
+    assert ends[300].min() >= 600 and ends[300].max() == 1000  # later, up to the end, never past it
+    assert ends[300].mean() > ends[0].mean() + 70
+
+
 def _level_sensitivity(model: KeywordModel) -> float:
     """How far the model's scores move, over the spoken fixture clips, when their c0 (the log
     energy) falls by five steps of the int8 input, as if each clip were recorded about 20 dB
@@ -773,6 +792,8 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
         "--gain-db=-6,6",
         "--speed-range",
         "0.9,1.1",
+        "--late-shift-ms",
+        "300",
         "--unknown-word-classes",
         "--level-invariant",
         "--mine-hard-negatives",

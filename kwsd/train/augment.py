@@ -1,7 +1,8 @@
 """Training-set augmentation.
 
 As in TensorFlow's input_data: background noise mixed in at a random volume, a random
-time shift, and optional SpecAugment-style masks.  For a far-field microphone also:
+time shift (optionally later: a late shift, so that words also end at the window's end), and
+optional SpecAugment-style masks.  For a far-field microphone also:
 reverberation (measured room impulse responses and simulated rooms) and random gain.
 For speakers the few hundred recorded ones do not cover: speed perturbation, which makes
 each spoken clip faster or slower (tempo and pitch together, as a shorter or longer vocal
@@ -45,6 +46,7 @@ class Augmenter:
         gain_db=(0.0, 0.0),
         sample_rate=16000,
         speed_range=(1.0, 1.0),
+        late_shift_samples=0,
     ):
         self.background = [b for b in background if len(b) > 0]
         self.background_frequency = background_frequency
@@ -56,6 +58,7 @@ class Augmenter:
         self.gain_db = gain_db
         self.sample_rate = sample_rate
         self.speed_range = speed_range
+        self.late_shift = late_shift_samples
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """A random stretch of a random background file (zeros if there are none)."""
@@ -80,6 +83,20 @@ class Augmenter:
         rms_in, rms_out = np.sqrt(np.mean(x**2)), np.sqrt(np.mean(y**2))
         return (y * (rms_in / rms_out if rms_out > 1e-9 else 0.0)).astype(np.float32)
 
+    def latest_shift(self, x: np.ndarray) -> int:
+        """How far ``x`` may move toward the end of the window: the time shift, or with a late
+        shift up to the two together while the word's end (kwsd.streams.spoken_frames) stays
+        inside.  A model trained only on words near the middle of its window is surest of a
+        word a few hundred ms after the word has ended, and a stream's detection waits for that;
+        microWakeWord trains its words at the end of the window for the same reason."""
+        if not self.late_shift:
+            return self.time_shift
+        from ..streams import spoken_frames
+
+        frames = spoken_frames(x, self.sample_rate)
+        room = len(x) - (frames or 0) * (self.sample_rate // 100)
+        return max(self.time_shift, min(self.time_shift + self.late_shift, room))
+
     def __call__(self, clips: np.ndarray, is_silence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = np.zeros_like(clips)
         b, n = clips.shape
@@ -90,8 +107,8 @@ class Augmenter:
             clips = change_speeds(clips, factors)
         for i in range(b):
             x = clips[i]
-            if self.time_shift > 0 and not is_silence[i]:
-                shift = int(rng.integers(-self.time_shift, self.time_shift + 1))
+            if (self.time_shift > 0 or self.late_shift > 0) and not is_silence[i]:
+                shift = int(rng.integers(-self.time_shift, self.latest_shift(x) + 1))
                 if shift > 0:
                     out[i, shift:] = x[: n - shift]
                 elif shift < 0:

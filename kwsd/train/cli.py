@@ -46,6 +46,9 @@ HELP = {
     "isolated_percentage": "share of each batch made of short pieces of the --negative-dir speech (0.15-0.9 s, "
     "from a pause or a dip between syllables to another, like one spoken word), each alone in its window as a "
     "keyword is in its clip, as _unknown_",
+    "late_shift_ms": "spoken clips may also move up to this many ms later in the window than --time-shift-ms "
+    "allows, as long as the word stays whole (e.g. 300): the model also learns words that have just ended, so "
+    "that a stream's detection comes sooner after the word (default 0: off)",
     "partial_percentage": "share of each batch made of keywords cut to their start or end, as _unknown_",
     "rir_dir": "folder of measured room impulse responses for --reverb-percentage",
     "reverb_percentage": "share of clips put in a room: a measured response (--rir-dir) or a simulated one",

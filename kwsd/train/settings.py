@@ -43,6 +43,7 @@ class TrainSettings:
     background_volume: float = 0.1
     background_frequency: float = 0.8
     time_shift_ms: float = 100.0
+    late_shift_ms: float = 0.0  # spoken clips may also move up to this much later, their word kept whole
     spec_augment: bool = False
     negative_dir: str = ""  # DIR[:WEIGHT],... long recordings of non-keyword audio
     negative_percentage: float = 0.0  # share of each batch cut from them, as _unknown_
@@ -206,6 +207,7 @@ class TrainSettings:
             ("background_volume", 0, 1),
             ("background_frequency", 0, 1),
             ("time_shift_ms", 0, self.clip_duration_ms),
+            ("late_shift_ms", 0, self.clip_duration_ms),
             ("hard_negative_threshold", 0, 1),
             ("dropout", 0, 0.99),
             ("seed", 0, 2**32 - 1),
