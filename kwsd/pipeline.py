@@ -20,6 +20,7 @@ records them once and replays only the smoother over its grid.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -32,6 +33,9 @@ from .detection import Detection
 from .features import FrontendParams, MfccFrontend, StreamingMfcc
 from .model import KeywordModel, recommended_stride_ms
 from .recognize import NOT_REPORTED, SILENCE, RecognizeCommands, SmootherSettings
+
+log = logging.getLogger(__name__)
+_narrow_rates_warned: set[tuple[int, int]] = set()  # (input, model) rates: warned once per process
 
 
 @dataclass
@@ -54,6 +58,18 @@ class FrontendGroup:
         self.params = params
         self.features = StreamingMfcc(MfccFrontend(params))
         self.resampler = StreamResampler(input_rate, params.sample_rate)
+        if input_rate < params.sample_rate and (input_rate, params.sample_rate) not in _narrow_rates_warned:
+            # telephone audio, a Bluetooth headset's hands-free mode: resampling cannot put back
+            # the band the model was trained on, and the bundled model then misses most keywords
+            _narrow_rates_warned.add((input_rate, params.sample_rate))
+            log.warning(
+                "audio at %d Hz is below the model's %d Hz: it holds nothing above %d Hz, which the model was "
+                "trained to hear, so expect many more misses (use a source at %d Hz or more)",
+                input_rate,
+                params.sample_rate,
+                input_rate // 2,
+                params.sample_rate,
+            )
         self.stride = params.sample_rate * stride_ms // 1000
         self.pending = np.zeros(0, np.float32)
         self.samples = 0  # model-rate samples consumed since the stream started

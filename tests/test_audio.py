@@ -130,7 +130,7 @@ def wav_bytes(rate=16000, channels=1, bits=16, tag=1, frames=1600, data_size=Non
         (dict(channels=0, block_align=0), "no channels"),
         (dict(channels=5000), "5000 channels (at most 64)"),
         (dict(bits=0, block_align=2), "unsupported sample format 0-bit PCM"),
-        (dict(tag=85), "unsupported sample format format tag 85"),  # MP3 in a WAV
+        (dict(tag=85), "unsupported sample format MP3, WAV format tag 85 (use PCM"),  # MP3 in a WAV
         (dict(block_align=7), "block align 7"),
         (dict(payload=np.array([0, 0.5, np.nan], "<f4").tobytes(), tag=3, bits=32), "NaN or infinite samples"),
     ],
