@@ -1213,6 +1213,7 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--background-volume", "inf"], "--background-volume must be from 0 to 1, not inf"),
         (["--hard-negative-threshold", "2"], "--hard-negative-threshold must be from 0 to 1"),
         (["--seed", "-1"], "--seed must be from 0 to 4294967295, not -1"),
+        (["--late-shift-ms", "1500"], "--late-shift-ms must be from 0 to 1000, not 1500"),
         (["--validation-percentage", "60", "--testing-percentage", "40"], "must leave clips for training"),
         (["--how-many-training-steps", "0", "--learning-rate", "0.01"], "each phase needs 1 step or more"),
         (["--how-many-training-steps", "10", "--learning-rate", "nan"], "a learning rate above 0 and at most 1"),
