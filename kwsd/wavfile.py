@@ -102,8 +102,9 @@ class WavReader:
             self._fail(f"sample rate {rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz")
         kinds = {(PCM, 16): "<i2", (PCM, 24): "i3", (PCM, 32): "<i4", (IEEE_FLOAT, 32): "<f4"}
         if (tag, bits) not in kinds:
-            codec = {6: "A-law, ", 7: "mu-law, ", 2: "ADPCM, ", 0x11: "IMA ADPCM, ", 0x55: "MP3, "}.get(tag, "")
-            name = {PCM: f"{bits}-bit PCM", IEEE_FLOAT: f"{bits}-bit float"}.get(tag, f"{codec}WAV format tag {tag}")
+            codec = {2: "ADPCM", 6: "A-law", 7: "mu-law", 0x11: "IMA ADPCM", 0x55: "MP3"}.get(tag)
+            other = f"{codec}, WAV format tag {tag}" if codec else f"WAV format tag {tag}"
+            name = {PCM: f"{bits}-bit PCM", IEEE_FLOAT: f"{bits}-bit float"}.get(tag, other)
             self._fail(f"unsupported sample format {name} (use PCM 16, 24 or 32-bit integer, or 32-bit float)")
         if block_align != channels * bits // 8:
             self._fail(f"not a readable WAV file (block align {block_align} for {channels} x {bits} bits)")
