@@ -734,6 +734,23 @@ def test_a_late_shift_moves_words_toward_the_end_of_the_window_and_keeps_them_wh
     assert ends[300].mean() > ends[0].mean() + 70
 
 
+def test_narrowband_clips_lose_the_band_above_4_khz_as_an_8_khz_microphone_would():
+    from kwsd.train.augment import Augmenter
+
+    rng = np.random.default_rng(0)
+    clips = (0.1 * rng.standard_normal((20, 16000))).astype(np.float32)  # white: every band
+    spoken = np.zeros(len(clips), bool)
+
+    def upper_share(frequency: float) -> np.ndarray:
+        augment = Augmenter([], time_shift_samples=0, narrowband_frequency=frequency)
+        power = np.abs(np.fft.rfft(augment(clips, spoken, np.random.default_rng(1)), axis=1)) ** 2
+        return power[:, 4200:].sum(axis=1) / power.sum(axis=1)  # 1 Hz bins: the share above 4.2 kHz
+
+    assert upper_share(0.0).min() > 0.4  # as recorded
+    assert upper_share(1.0).max() < 0.01  # gone, but for the resampling filter's edge
+    assert 0.1 < np.mean(upper_share(0.5) < 0.01) < 0.9  # a share of the clips
+
+
 def _level_sensitivity(model: KeywordModel) -> float:
     """How far the model's scores move, over the spoken fixture clips, when their c0 (the log
     energy) falls by five steps of the int8 input, as if each clip were recorded about 20 dB
@@ -794,6 +811,8 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
         "0.9,1.1",
         "--late-shift-ms",
         "300",
+        "--narrowband-percentage",
+        "20",
         "--unknown-word-classes",
         "--level-invariant",
         "--mine-hard-negatives",
@@ -1214,6 +1233,7 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--hard-negative-threshold", "2"], "--hard-negative-threshold must be from 0 to 1"),
         (["--seed", "-1"], "--seed must be from 0 to 4294967295, not -1"),
         (["--late-shift-ms", "1500"], "--late-shift-ms must be from 0 to 1000, not 1500"),
+        (["--narrowband-percentage", "120"], "--narrowband-percentage must be 0..100"),
         (["--validation-percentage", "60", "--testing-percentage", "40"], "must leave clips for training"),
         (["--how-many-training-steps", "0", "--learning-rate", "0.01"], "each phase needs 1 step or more"),
         (["--how-many-training-steps", "10", "--learning-rate", "nan"], "a learning rate above 0 and at most 1"),

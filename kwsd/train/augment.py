@@ -4,6 +4,7 @@ As in TensorFlow's input_data: background noise mixed in at a random volume, a r
 time shift (optionally later: a late shift, so that words also end at the window's end), and
 optional SpecAugment-style masks.  For a far-field microphone also:
 reverberation (measured room impulse responses and simulated rooms) and random gain.
+For a narrowband microphone (8 kHz: a headset in hands-free mode): clips without their upper band.
 For speakers the few hundred recorded ones do not cover: speed perturbation, which makes
 each spoken clip faster or slower (tempo and pitch together, as a shorter or longer vocal
 tract would; Ko et al. 2015).
@@ -47,6 +48,7 @@ class Augmenter:
         sample_rate=16000,
         speed_range=(1.0, 1.0),
         late_shift_samples=0,
+        narrowband_frequency=0.0,
     ):
         self.background = [b for b in background if len(b) > 0]
         self.background_frequency = background_frequency
@@ -59,6 +61,7 @@ class Augmenter:
         self.sample_rate = sample_rate
         self.speed_range = speed_range
         self.late_shift = late_shift_samples
+        self.narrowband_frequency = narrowband_frequency
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """A random stretch of a random background file (zeros if there are none)."""
@@ -126,8 +129,20 @@ class Augmenter:
                 out[i] += self.noise(rng, n) * rng.uniform(0, self.silence_volume)
             elif rng.random() < self.background_frequency:
                 out[i] += self.noise(rng, n) * rng.uniform(0, self.background_volume)
+            if self.narrowband_frequency > 0 and rng.random() < self.narrowband_frequency:
+                out[i] = narrowband(out[i], self.sample_rate)
         np.clip(out, -1.0, 1.0, out=out)
         return out
+
+
+def narrowband(x: np.ndarray, sample_rate: int, band_rate: int = 8000) -> np.ndarray:
+    """``x`` as kwsd hears it from a microphone at ``band_rate``: taken down to that rate and back
+    up with the runtime's own resampler, so that nothing is left above ``band_rate / 2``. A model
+    that never heard such audio misses most keywords in it (models/README.md, "Narrowband audio")."""
+    from ..audio import resample
+
+    y = resample(resample(x, sample_rate, band_rate), band_rate, sample_rate)
+    return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
 
 
 def change_speed(clips: np.ndarray, factor: float) -> np.ndarray:

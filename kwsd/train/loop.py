@@ -108,6 +108,7 @@ def prepare(s: TrainSettings) -> Prepared:
         sample_rate=s.sample_rate,
         speed_range=s.speed_factors(),
         late_shift_samples=int(s.late_shift_ms * s.sample_rate / 1000),
+        narrowband_frequency=s.narrowband_percentage / 100,
     )
     mix = make_negative_mix(s, index, data["training"])
     eval_features = {k: evaluation_features(s.seed, data[k], augmenter, frontend, k) for k in ("validation", "testing")}

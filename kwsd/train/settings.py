@@ -51,6 +51,7 @@ class TrainSettings:
     isolated_percentage: float = 0.0  # share of each batch: word-long pieces of negative speech, each alone
     rir_dir: str = ""  # measured room impulse responses
     reverb_percentage: float = 0.0  # share of clips put in a room (measured or simulated)
+    narrowband_percentage: float = 0.0  # share of clips heard through an 8 kHz channel (no upper band)
     gain_db: str = "0,0"  # random gain range in dB, e.g. -12,6
     speed_range: str = "1,1"  # random speed factor range of spoken clips, e.g. 0.9,1.1
     mine_hard_negatives: bool = False  # at each learning-rate phase after the first
@@ -131,6 +132,7 @@ class TrainSettings:
             "partial_percentage",
             "hard_negative_percentage",
             "reverb_percentage",
+            "narrowband_percentage",
         )
         for name in (*shares, "teacher_pool_percentage"):
             if not 0 <= getattr(self, name) <= 100:
