@@ -14,6 +14,8 @@ only the start or the end of the word remains, labelled ``_unknown_``.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -130,19 +132,30 @@ class Augmenter:
             elif rng.random() < self.background_frequency:
                 out[i] += self.noise(rng, n) * rng.uniform(0, self.background_volume)
             if self.narrowband_frequency > 0 and rng.random() < self.narrowband_frequency:
-                out[i] = narrowband(out[i], self.sample_rate)
+                out[i] = narrowband(out[i], self.sample_rate, rng)
         np.clip(out, -1.0, 1.0, out=out)
         return out
 
 
-def narrowband(x: np.ndarray, sample_rate: int, band_rate: int = 8000) -> np.ndarray:
+def narrowband(x: np.ndarray, sample_rate: int, rng: np.random.Generator, band_rate: int = 8000) -> np.ndarray:
     """``x`` as kwsd hears it from a microphone at ``band_rate``: taken down to that rate and back
-    up with the runtime's own resampler, so that nothing is left above ``band_rate / 2``. A model
-    that never heard such audio misses most keywords in it (models/README.md, "Narrowband audio")."""
+    up with the runtime's own resampler, nothing left above ``band_rate / 2`` but the runtime's
+    quiet noise there (kwsd.audio.BandFill). A model that never heard such audio misses many
+    keywords in it (models/README.md, "Narrowband audio")."""
     from ..audio import resample
 
     y = resample(resample(x, sample_rate, band_rate), band_rate, sample_rate)
-    return np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
+    y = np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
+    stride = sample_rate * 80 // 1000  # the default clip stride: the fill's level is that of the loudest stride
+    return band_fill(band_rate, sample_rate, stride).clip(y, stride, rng)
+
+
+@functools.lru_cache(maxsize=4)
+def band_fill(band_rate: int, sample_rate: int, stride: int):
+    """One runtime band fill per rate pair (its noise loop is built once, not per clip)."""
+    from ..audio import BandFill
+
+    return BandFill(band_rate, sample_rate, stride)
 
 
 def change_speed(clips: np.ndarray, factor: float) -> np.ndarray:
