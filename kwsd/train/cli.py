@@ -51,8 +51,8 @@ HELP = {
     "that a stream's detection comes sooner after the word (default 0: off)",
     "partial_percentage": "share of each batch made of keywords cut to their start or end, as _unknown_",
     "narrowband_percentage": "share of clips heard as an 8 kHz microphone gives them (a Bluetooth headset in "
-    "hands-free mode, a telephone line): taken down to 8 kHz and back up as kwsd resamples such audio, so that the "
-    "model also knows words without the band above 4 kHz (default 0: off)",
+    "hands-free mode, a telephone line): taken down to 8 kHz and back up as kwsd resamples such audio, with kwsd's "
+    "quiet noise above 4 kHz, so that the model also knows words without that band (default 0: off)",
     "rir_dir": "folder of measured room impulse responses for --reverb-percentage",
     "reverb_percentage": "share of clips put in a room: a measured response (--rir-dir) or a simulated one",
     "gain_db": "random gain range in dB applied to every spoken clip, e.g. -12,6",
