@@ -33,7 +33,7 @@ class BandFill:
     Audio from an 8 kHz source (a Bluetooth headset in hands-free mode, a telephone line)
     resampled to the model's 16 kHz holds nothing above 4 kHz, where every training clip had
     speech or noise, and the mel bands there fall to the floor of the log: the bundled model
-    missed 82% of a validation stream's keywords so. White noise in that band, ``BELOW_DB``
+    missed 81% of a validation stream's keywords so. White noise in that band, ``BELOW_DB``
     under the loudest stride of the last ``MEMORY_S`` seconds (so that it follows the speaker's
     level, not full scale), makes those bands look like a quiet recording's, which the model
     knows (models/README.md, "Narrowband audio"). The noise is one seeded loop: the same

@@ -232,7 +232,7 @@ def _features_of(audio: np.ndarray, rate: int, fill: bool) -> np.ndarray:
 def test_narrowband_audio_gives_features_near_the_wideband_recordings(level_db):
     # an 8 kHz source has nothing above 4 kHz, where every training clip had sound: without the
     # band fill the upper mel bands fall to the log's floor and the cepstra move far from what the
-    # model knows (the bundled model then missed 82% of the validation keywords; 39% with it)
+    # model knows (the bundled model then missed 81% of the validation keywords; 39% with it)
     words = [("go", 0), ("left", 1), ("no", 2), ("stop", 3), ("yes", 0)]
     wide = compose([(w, i, 0.5 + 2 * k) for k, (w, i) in enumerate(words)], 10.5, noise_volume=0.05)
     wide *= 10 ** (level_db / 20)

@@ -82,7 +82,7 @@ def test_a_48khz_stereo_24bit_recording_is_resampled_and_mixed_down(tmp_path):
 def test_narrowband_audio_is_warned_about_once_and_still_run(tmp_path):
     # an 8 kHz source (telephone audio, a Bluetooth headset's hands-free mode) lacks the band above
     # 4 kHz: the bundled model misses 39% of the validation keywords in it with the band fill
-    # (kwsd.audio.BandFill; 82% without it), against 21% at 16 kHz
+    # (kwsd.audio.BandFill; 81% without it), against 21% at 16 kHz
     audio, _ = read_wav(str(SAMPLE))
     path = tmp_path / "8k.wav"
     scipy.io.wavfile.write(path, 8000, np.round(scipy.signal.resample_poly(audio, 1, 2) * 32767).astype(np.int16))
