@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 import scipy.signal
-from conftest import DEFAULT_MODEL, ROOT, SAMPLE, SAMPLE_TRUTH, SAMPLE_WORDS, compose, detections, kwsd
+from conftest import DEFAULT_MODEL, ROOT, SAMPLE, SAMPLE_TRUTH, SAMPLE_WORDS, compose, detections, kwsd, noise
 
 from kwsd.wavfile import read_wav
 
@@ -97,8 +97,6 @@ def test_narrowband_audio_is_warned_about_once_and_still_run(tmp_path):
 def test_most_keywords_of_a_headset_in_hands_free_mode_are_heard(tmp_path):
     # 20 clips of held-out speakers drawn at random and recorded at 8 kHz (tests/data/narrowband):
     # before the band fill the default heard 8 of them, with it 14 (and 1 wrong)
-    from conftest import noise
-
     clips = sorted((ROOT / "tests" / "data" / "narrowband").glob("*/*.wav"))
     bed = np.resize(scipy.signal.resample_poly(noise(), 1, 2), 8000 * (2 * len(clips) + 1)) * 0.05
     truth = []

@@ -120,7 +120,7 @@ def narrowband_fixtures(words_dir: Path) -> None:
     rng = np.random.default_rng(8000)
     for word, count in NARROWBAND.items():
         (out / word).mkdir(parents=True)
-        files = [f for f in test_clips(words_dir, word)]
+        files = test_clips(words_dir, word)
         speakers: set[str] = set()
         for i in rng.permutation(len(files)):
             speaker = files[i].name.split("_nohash_")[0]
