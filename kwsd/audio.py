@@ -44,7 +44,7 @@ class BandFill:
     MEMORY_S = 5.0
     LOOP_S = 4
 
-    def __init__(self, src_rate: int, dst_rate: int, stride: int):
+    def __init__(self, src_rate: int, dst_rate: int, stride_samples: int):
         import scipy.signal
 
         sos = scipy.signal.butter(8, src_rate / 2, "highpass", fs=dst_rate, output="sos")
@@ -53,25 +53,26 @@ class BandFill:
         noise = noise[settle:]
         self._noise = (noise * (10 ** (-self.BELOW_DB / 20) / np.sqrt(np.mean(noise**2)))).astype(np.float32)
         self._at = 0
-        self._powers = np.zeros(max(1, round(self.MEMORY_S * dst_rate / stride)))  # mean squares, a ring
+        self._powers = np.zeros(max(1, round(self.MEMORY_S * dst_rate / stride_samples)))  # mean squares, a ring
         self._newest = 0
 
-    def __call__(self, stride: np.ndarray) -> np.ndarray:
-        """``stride`` with the noise added at the level of the loudest recent stride."""
-        n = len(stride)
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        """One stride's ``samples`` with the noise added at the level of the loudest recent stride."""
+        n = len(samples)
         self._newest = (self._newest + 1) % len(self._powers)
-        self._powers[self._newest] = float(np.dot(stride, stride)) / max(n, 1)
+        self._powers[self._newest] = float(np.dot(samples, samples)) / max(n, 1)
         if self._at + n > len(self._noise):
             self._at = 0
         noise = self._noise[self._at : self._at + n]
         self._at += n
-        return stride + math.sqrt(self._powers.max()) * noise
+        return samples + math.sqrt(self._powers.max()) * noise
 
-    def clip(self, x: np.ndarray, stride: int, rng: np.random.Generator) -> np.ndarray:
+    def clip(self, x: np.ndarray, stride_samples: int, rng: np.random.Generator) -> np.ndarray:
         """A whole training clip as a stream gives it once the clip's loudest stride is in the
         memory, from a random place in the loop (kwsd train --narrowband-percentage)."""
-        m = len(x) // stride * stride
-        loudest = float((x[:m].reshape(-1, stride).astype(np.float64) ** 2).mean(axis=1).max()) if m else 0.0
+        m = len(x) // stride_samples * stride_samples
+        strides = x[:m].reshape(-1, stride_samples).astype(np.float64)
+        loudest = float((strides**2).mean(axis=1).max()) if m else 0.0
         at = int(rng.integers(max(1, len(self._noise) - len(x))))
         noise = np.resize(self._noise[at:], len(x))
         return (x + math.sqrt(loudest) * noise).astype(np.float32)

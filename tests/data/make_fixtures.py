@@ -124,7 +124,9 @@ def narrowband_fixtures(words_dir: Path) -> None:
         speakers: set[str] = set()
         for i in rng.permutation(len(files)):
             speaker = files[i].name.split("_nohash_")[0]
-            if len(speakers) == count or speaker in speakers:
+            if len(speakers) == count:
+                break
+            if speaker in speakers:
                 continue
             speakers.add(speaker)
             audio, rate = read_wav(str(files[i]))
