@@ -52,8 +52,13 @@ class BandFill:
         noise = scipy.signal.sosfilt(sos, np.random.default_rng(0).standard_normal(self.LOOP_S * dst_rate + settle))
         noise = noise[settle:]
         self._noise = (noise * (10 ** (-self.BELOW_DB / 20) / np.sqrt(np.mean(noise**2)))).astype(np.float32)
-        self._at = 0
         self._powers = np.zeros(max(1, round(self.MEMORY_S * dst_rate / stride_samples)))  # mean squares, a ring
+        self.reset()
+
+    def reset(self) -> None:
+        """Start as on a new stream: no level heard yet, the loop from its start."""
+        self._at = 0
+        self._powers[:] = 0.0
         self._newest = 0
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:

@@ -54,6 +54,23 @@ def compose(events, seconds: float, noise_volume: float = 0.2, rate: int = 16000
     return np.clip(bed, -0.99, 0.99).astype(np.float32)  # as a real ADC would
 
 
+def pipeline_features(audio: np.ndarray, rate: int, fill: bool) -> np.ndarray:
+    """The MFCC frames kwsd's pipeline computes from ``audio`` at ``rate`` (the band fill on or off)."""
+    from kwsd.model import KeywordModel
+    from kwsd.pipeline import FrontendGroup
+
+    group = FrontendGroup(KeywordModel.load(DEFAULT_MODEL).frontend, rate, 80)
+    if not fill:
+        group.band_fill = None
+    x = np.concatenate((group.resampler.process(audio), group.resampler.flush()))
+    frames = []
+    for i in range(0, len(x) // group.stride * group.stride, group.stride):
+        stride = x[i : i + group.stride]
+        group.features.push(stride if group.band_fill is None else group.band_fill(stride))
+        frames.append(group.features.window[-4:].copy())
+    return np.concatenate(frames)
+
+
 def kwsd(*args, input=None, env=None, timeout=120, check=False) -> subprocess.CompletedProcess:
     """Run the kwsd CLI as a user would, in a subprocess."""
     full_env = {**os.environ, **(env or {})}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.io.wavfile
 import scipy.signal
-from conftest import compose, kwsd
+from conftest import compose, kwsd, pipeline_features
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -209,25 +209,6 @@ def test_a_long_recording_is_streamed_not_loaded_whole(tmp_path):
     assert long - short < 15, (short, long)  # loaded whole it would add > 38 MB
 
 
-def _features_of(audio: np.ndarray, rate: int, fill: bool) -> np.ndarray:
-    """The MFCC frames kwsd's pipeline computes from ``audio`` at ``rate`` (the band fill on or off)."""
-    from conftest import DEFAULT_MODEL
-
-    from kwsd.model import KeywordModel
-    from kwsd.pipeline import FrontendGroup
-
-    group = FrontendGroup(KeywordModel.load(DEFAULT_MODEL).frontend, rate, 80)
-    if not fill:
-        group.band_fill = None
-    x = np.concatenate((group.resampler.process(audio), group.resampler.flush()))
-    frames = []
-    for i in range(0, len(x) // group.stride * group.stride, group.stride):
-        stride = x[i : i + group.stride]
-        group.features.push(stride if group.band_fill is None else group.band_fill(stride))
-        frames.append(group.features.window[-4:].copy())
-    return np.concatenate(frames)
-
-
 @pytest.mark.parametrize("level_db", [0, -20])
 def test_narrowband_audio_gives_features_near_the_wideband_recordings(level_db):
     # an 8 kHz source has nothing above 4 kHz, where every training clip had sound: without the
@@ -237,10 +218,10 @@ def test_narrowband_audio_gives_features_near_the_wideband_recordings(level_db):
     wide = compose([(w, i, 0.5 + 2 * k) for k, (w, i) in enumerate(words)], 10.5, noise_volume=0.05)
     wide *= 10 ** (level_db / 20)
     narrow = scipy.signal.resample_poly(wide, 1, 2).astype(np.float32)
-    reference = _features_of(wide, 16000, fill=True)  # no fill at the model's own rate
+    reference = pipeline_features(wide, 16000, fill=True)  # no fill at the model's own rate
     n = len(reference)
-    unfilled = np.abs(_features_of(narrow, 8000, fill=False)[:n] - reference).mean()
-    filled = np.abs(_features_of(narrow, 8000, fill=True)[:n] - reference).mean()
+    unfilled = np.abs(pipeline_features(narrow, 8000, fill=False)[:n] - reference).mean()
+    filled = np.abs(pipeline_features(narrow, 8000, fill=True)[:n] - reference).mean()
     assert filled < 0.7 * unfilled, (filled, unfilled)
 
 

@@ -217,7 +217,13 @@ def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
 
         t0 = time.time()
         pool, bad = load_pool(
-            s.negative_dir, s.sample_rate, "training", s.validation_percentage, s.testing_percentage, s.split_salt
+            s.negative_dir,
+            s.sample_rate,
+            "training",
+            s.validation_percentage,
+            s.testing_percentage,
+            s.split_salt,
+            s.fill_narrowband_negatives,
         )
         if not pool.recordings:  # the batches' negative share would silently be keyword clips instead
             raise FileNotFoundError(
@@ -227,7 +233,8 @@ def make_negative_mix(s: TrainSettings, index, training) -> NegativeMix | None:
         limited = sum(len(r) for r, b in zip(pool.recordings, pool.band_limited) if b) / s.sample_rate
         print(
             f"negative audio: {len(pool.recordings)} training recordings, {pool.seconds / 3600:.2f} h "
-            f"({limited / 3600:.2f} h band-limited), {len(bad)} unreadable; {time.time() - t0:.0f} s",
+            f"({limited / 3600:.2f} h band-limited{', with the band fill' if s.fill_narrowband_negatives else ''}), "
+            f"{len(bad)} unreadable; {time.time() - t0:.0f} s",
             flush=True,
         )
         if s.isolated_percentage:

@@ -53,6 +53,9 @@ HELP = {
     "narrowband_percentage": "share of clips heard as an 8 kHz microphone gives them (a Bluetooth headset in "
     "hands-free mode, a telephone line): taken down to 8 kHz and back up as kwsd resamples such audio, with kwsd's "
     "quiet noise above 4 kHz, so that the model also knows words without that band (default 0: off)",
+    "fill_narrowband_negatives": "give --negative-dir recordings that hold nothing above 4 kHz (8 kHz telephone "
+    "prompts) the quiet noise that kwsd adds to an 8 kHz source, as kwsd would hear them from such a source; without "
+    "it the model may learn 'an empty upper band means no keyword' (default: off)",
     "rir_dir": "folder of measured room impulse responses for --reverb-percentage",
     "reverb_percentage": "share of clips put in a room: a measured response (--rir-dir) or a simulated one",
     "gain_db": "random gain range in dB applied to every spoken clip, e.g. -12,6",

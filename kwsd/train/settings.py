@@ -52,6 +52,7 @@ class TrainSettings:
     rir_dir: str = ""  # measured room impulse responses
     reverb_percentage: float = 0.0  # share of clips put in a room (measured or simulated)
     narrowband_percentage: float = 0.0  # share of clips heard as kwsd hears an 8 kHz source
+    fill_narrowband_negatives: bool = False  # negative recordings below the model's rate get kwsd's band fill
     gain_db: str = "0,0"  # random gain range in dB, e.g. -12,6
     speed_range: str = "1,1"  # random speed factor range of spoken clips, e.g. 0.9,1.1
     mine_hard_negatives: bool = False  # at each learning-rate phase after the first

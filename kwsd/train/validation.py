@@ -51,7 +51,13 @@ def negative_check(s, frontend) -> NegativeCheck | None:
     from .negatives import load_pool
 
     pool, _ = load_pool(
-        s.negative_dir, s.sample_rate, "validation", s.validation_percentage, s.testing_percentage, s.split_salt
+        s.negative_dir,
+        s.sample_rate,
+        "validation",
+        s.validation_percentage,
+        s.testing_percentage,
+        s.split_salt,
+        s.fill_narrowband_negatives,
     )
     if not pool.recordings:
         raise ValueError("--select-under-fa: the validation split of --negative-dir holds no recording")
