@@ -960,6 +960,13 @@ def test_a_teacher_trains_first_and_then_teaches_every_batch(tmp_path):
     vetoed = re.search(r"hard negatives: the teacher hears a keyword in (\d+) of (\d+) \(at 0.05: ", text)
     assert mined and vetoed and int(mined[1]) == int(vetoed[1]) == int(vetoed[2]) > 0, text[-3000:]
     assert json.loads((out / "report.json").read_text())["steps"] == 30
+    # resumed at its last step (to export its last weights): nothing is left to train, so nothing is
+    # mined (before, the whole negative audio was scored again: ten minutes for the bundled recipe)
+    (out / "model.tflite").unlink()
+    proc = kwsd(*again, "--export-last", timeout=600)
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0 and "at step 30" in text and "hard negatives:" not in text, text[-3000:]
+    assert KeywordModel.load(out / "model.tflite").labels == exported.labels
 
 
 def test_the_teachers_veto_keeps_the_mined_windows_in_which_it_hears_no_keyword(capsys):

@@ -165,8 +165,10 @@ def exported(model, prep: Prepared):
 
 def start_batches(s: TrainSettings, prep: Prepared, served, step: int) -> BatchMaker:
     """The batch maker from ``step`` on; at a phase boundary with ``--mine-hard-negatives`` the
-    model (``served``) first mines the negative recordings for the windows it takes for keywords."""
-    if s.mine_hard_negatives and prep.mix is not None and any(step >= b for b in s.phase_boundaries()):
+    model (``served``) first mines the negative recordings for the windows it takes for keywords
+    (not at the last step: a finished run resumed to export it trains nothing more)."""
+    last = sum(n for n, _ in s.schedule())
+    if s.mine_hard_negatives and prep.mix is not None and any(last > step >= b for b in s.phase_boundaries()):
         from .teacher import mining_veto
 
         labels, threshold = prep.index.labels, s.hard_negative_threshold
