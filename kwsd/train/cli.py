@@ -55,7 +55,8 @@ HELP = {
     "quiet noise above 4 kHz, so that the model also knows words without that band (default 0: off)",
     "fill_narrowband_negatives": "give --negative-dir recordings that hold nothing above 4 kHz (8 kHz telephone "
     "prompts) the quiet noise that kwsd adds to an 8 kHz source, as kwsd would hear them from such a source; without "
-    "it the model may learn 'an empty upper band means no keyword' (default: off)",
+    "it the model may learn 'an empty upper band means no keyword'; use it with --narrowband-percentage, or the model "
+    "learns 'quiet noise above 4 kHz, no keyword' instead (default: off)",
     "rir_dir": "folder of measured room impulse responses for --reverb-percentage",
     "reverb_percentage": "share of clips put in a room: a measured response (--rir-dir) or a simulated one",
     "gain_db": "random gain range in dB applied to every spoken clip, e.g. -12,6",

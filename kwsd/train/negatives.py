@@ -72,24 +72,6 @@ def is_band_limited(audio: np.ndarray, sample_rate: int) -> bool:
     return float(spec[cut:].sum()) < 1e-4 * float(spec.sum())
 
 
-def with_band_fill(audio: np.ndarray, band_rate: int, sample_rate: int) -> np.ndarray:
-    """A recording from a ``band_rate`` source (resampled to ``sample_rate``) with the quiet noise
-    that kwsd adds above ``band_rate / 2`` (kwsd.audio.BandFill), stride by stride as a stream
-    gets it (``--fill-narrowband-negatives``). Without it a model trained on telephone prompts
-    learns "no upper band, no keyword", and fires on them once kwsd fills that band: the shipped
-    first network, 1 false accept in 220 min of its band-limited training recordings as they are,
-    13 with the fill (models/README.md, "Narrowband audio")."""
-    from .augment import band_fill
-
-    stride = sample_rate * 80 // 1000  # the default clip stride, as in augment.narrowband
-    fill = band_fill(band_rate, sample_rate, stride)
-    out = np.empty_like(audio)
-    fill.reset()
-    for at in range(0, len(audio), stride):
-        out[at : at + stride] = fill(audio[at : at + stride])
-    return out
-
-
 def speech_stretches(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """(start, end) samples of every piece of speech from one boundary (a pause, or a dip in
     level between syllables) to another that is as long as a spoken word; an (n, 2) int64
@@ -255,6 +237,8 @@ def load_pool(
                 continue
             band_limited = rate < sample_rate or is_band_limited(audio, sample_rate)
             if band_limited and fill_narrowband:
+                from .augment import with_band_fill
+
                 audio = with_band_fill(audio, min(rate, sample_rate // 2), sample_rate)
             pool.add(audio, str(path), weight, band_limited=band_limited)
     return pool, bad
