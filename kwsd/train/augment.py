@@ -137,6 +137,9 @@ class Augmenter:
         return out
 
 
+FILL_STRIDE_MS = 80  # the default clip stride: the band fill's level is that of the loudest stride
+
+
 def narrowband(x: np.ndarray, sample_rate: int, rng: np.random.Generator, band_rate: int = 8000) -> np.ndarray:
     """``x`` as kwsd hears it from a microphone at ``band_rate``: taken down to that rate and back
     up with the runtime's own resampler, nothing left above ``band_rate / 2`` but the runtime's
@@ -146,7 +149,7 @@ def narrowband(x: np.ndarray, sample_rate: int, rng: np.random.Generator, band_r
 
     y = resample(resample(x, sample_rate, band_rate), band_rate, sample_rate)
     y = np.pad(y, (0, max(0, len(x) - len(y))))[: len(x)]
-    stride = sample_rate * 80 // 1000  # the default clip stride: the fill's level is that of the loudest stride
+    stride = sample_rate * FILL_STRIDE_MS // 1000
     return band_fill(band_rate, sample_rate, stride).clip(y, stride, rng)
 
 
@@ -166,7 +169,7 @@ def with_band_fill(audio: np.ndarray, band_rate: int, sample_rate: int) -> np.nd
     accept in 220 min of its band-limited training recordings as they are, 13 with the fill).
     Without ``--narrowband-percentage`` the fill is heard only in ``_unknown_`` clips, and a
     network learned that instead (more 8 kHz keywords missed; models/README.md, "Narrowband audio")."""
-    stride = sample_rate * 80 // 1000  # the default clip stride, as in narrowband()
+    stride = sample_rate * FILL_STRIDE_MS // 1000
     fill = band_fill(band_rate, sample_rate, stride)
     out = np.empty_like(audio)
     fill.reset()

@@ -167,7 +167,7 @@ def start_batches(s: TrainSettings, prep: Prepared, served, step: int) -> BatchM
     """The batch maker from ``step`` on; at a phase boundary with ``--mine-hard-negatives`` the
     model (``served``) first mines the negative recordings for the windows it takes for keywords
     (not at the last step: a finished run resumed to export it trains nothing more)."""
-    last = sum(n for n, _ in s.schedule())
+    last = s.total_steps()
     if s.mine_hard_negatives and prep.mix is not None and any(last > step >= b for b in s.phase_boundaries()):
         from .teacher import mining_veto
 
@@ -201,7 +201,7 @@ def fit(s: TrainSettings, prep: Prepared, model, state: TrainState, out: Path) -
     from tqdm import tqdm
 
     ckpt_dir = out / "checkpoints"
-    total_steps = sum(n for n, _ in s.schedule())
+    total_steps = s.total_steps()
     boundaries = s.phase_boundaries()
     served = exported(model, prep)  # built once: it shares the layers, so it follows the training
     average = start_average(s, model, ckpt_dir)

@@ -25,6 +25,7 @@ from typing import Optional
 
 import numpy as np
 
+from .augment import with_band_fill
 from .dataset import which_set
 
 log = logging.getLogger(__name__)
@@ -237,8 +238,6 @@ def load_pool(
                 continue
             band_limited = rate < sample_rate or is_band_limited(audio, sample_rate)
             if band_limited and fill_narrowband:
-                from .augment import with_band_fill
-
                 audio = with_band_fill(audio, min(rate, sample_rate // 2), sample_rate)
             pool.add(audio, str(path), weight, band_limited=band_limited)
     return pool, bad

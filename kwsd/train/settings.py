@@ -245,6 +245,9 @@ class TrainSettings:
                 return lr
         return self.schedule()[-1][1]
 
+    def total_steps(self) -> int:
+        return sum(n for n, _ in self.schedule())
+
     def phase_boundaries(self) -> list[int]:
         """The steps at which a new learning-rate phase starts (and hard negatives are mined)."""
         ends = list(itertools.accumulate(n for n, _ in self.schedule()))
