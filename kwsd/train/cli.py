@@ -96,6 +96,8 @@ HELP = {
     "--pretrain-only network or a trained run's) at other seeds or settings: instead of training, export the "
     "average of their final weights (batch normalization measured again on training batches) with these "
     "settings: one network that costs what one of them costs",
+    "soup_batches": "with --soup: training batches on which batch normalization's statistics are measured again "
+    "(default 500: at its momentum of 0.99, what the averaged statistics said weighs 0.7%% after them)",
     "teacher_pool_percentage": "with --pretrain-clips: share of each batch drawn from the pretraining clips, "
     "whose targets mix the label with the teacher's view of that very (augmented) audio; the other targets "
     "carry its view of the clean clip (default 0)",
@@ -156,7 +158,7 @@ def settings_from(args) -> TrainSettings:
         settings.frontend().validate()
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    check_eval_files(settings)
+    check_files(settings)
     if settings.teacher_dir:
         from .teacher import missing_files
 
@@ -176,12 +178,19 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
 
 
-def check_eval_files(settings: TrainSettings) -> None:
-    """The streams measured at the end, checked now: a typo should not cost a whole training."""
+def check_files(settings: TrainSettings) -> None:
+    """The --soup runs and the streams measured at the end, checked now, before TensorFlow loads:
+    a typo should not cost a whole training."""
     from ..errors import AudioError
     from ..streams import truth_path
     from ..wavfile import WavReader
+    from .soup import member_paths
 
+    if settings.soup:
+        try:
+            member_paths(settings.soup)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     for flag, paths in (("--eval-stream", settings.eval_stream), ("--eval-negative", settings.eval_negative)):
         for path in filter(None, paths.split(",")):
             try:

@@ -92,6 +92,7 @@ class TrainSettings:
     start_checkpoint: str = ""
     resume: bool = False
     soup: str = ""  # comma-separated run folders whose final weights are averaged and exported (soup.py)
+    soup_batches: int = 500  # training batches that measure the soup's batch normalization again
     seed: int = 59185
     name: str = ""
     out: str = ""
@@ -203,6 +204,7 @@ class TrainSettings:
             ("batch_size", 1, 100_000),
             ("eval_step_interval", 1, 10**9),
             ("save_step_interval", 1, 10**9),
+            ("soup_batches", 1, 10**9),
             ("silence_percentage", 0, 100),
             ("unknown_percentage", 0, 100),
             ("validation_percentage", 0, 100),

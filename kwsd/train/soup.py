@@ -21,8 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-RECALIBRATION_BATCHES = 500  # at batch-norm's momentum of 0.99, what was there before weighs 0.7%
-
 
 def member_paths(option: str) -> list[Path]:
     """The checkpoint of each ``--soup`` run folder (the weights at its last step)."""
@@ -60,7 +58,7 @@ def export_soup(s, prep, out: Path) -> dict:
     model = averaged_model(paths)
     batches = start_batches(s, prep, None, 0)
     try:
-        recalibrate_batch_norm(model, batches)
+        recalibrate_batch_norm(model, batches, s.soup_batches)
     finally:
         batches.close()
     print(f"soup: the average of {len(paths)} runs' weights, batch normalization measured again", flush=True)
@@ -69,7 +67,7 @@ def export_soup(s, prep, out: Path) -> dict:
     return export_and_report(s, prep, exported(model, prep), state, out, 0.0, batches, state.step)
 
 
-def recalibrate_batch_norm(model, batches, count: int = RECALIBRATION_BATCHES) -> None:
+def recalibrate_batch_norm(model, batches, count: int) -> None:
     """Batch normalization's running statistics, measured on ``count`` training batches."""
     for _ in range(count):
         features, _targets = batches.next()
