@@ -118,14 +118,14 @@ def test_training_writes_a_report_plots_and_checkpoints(tiny_run):
 
 
 def test_ds_cnn_m_trains_the_wider_ds_cnn_into_an_int8_model(tmp_path):
-    """--model-architecture ds_cnn_m: Hello Edge's DS-CNN-M, DS-CNN's layers at 172 channels."""
-    runs = {}
-    for arch in ("ds_cnn", "ds_cnn_m"):
-        proc = train_tiny(tmp_path / arch, extra=["--model-architecture", arch])
-        assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-        runs[arch] = json.loads((tmp_path / arch / "report.json").read_text())
-    wide, narrow = runs["ds_cnn_m"], runs["ds_cnn"]
-    assert wide["architecture"] == "ds_cnn_m" and 5 < wide["macs"] / narrow["macs"] < 7
+    """--model-architecture ds_cnn_m: Hello Edge's DS-CNN-M, DS-CNN's layers at 172 channels.
+
+    DS-CNN-S on these 49x13 features costs 3,718,810 multiply-accumulates with six labels (the
+    report's own count, models/README.md's 3.72 M); the wider network costs about six times that."""
+    proc = train_tiny(tmp_path / "ds_cnn_m", extra=["--model-architecture", "ds_cnn_m"])
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    wide = json.loads((tmp_path / "ds_cnn_m" / "report.json").read_text())
+    assert wide["architecture"] == "ds_cnn_m" and 5 < wide["macs"] / 3_718_810 < 7
     model = KeywordModel.load(tmp_path / "ds_cnn_m" / "model.tflite")
     assert model.interpreter.get_input_details()[0]["dtype"] == np.int8
     kwsd("run", "--model", tmp_path / "ds_cnn_m" / "model.tflite", "--input", SAMPLE, "--json", check=True)
