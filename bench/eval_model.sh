@@ -13,3 +13,9 @@ echo "== every clip of the held-out speakers (the larger keyword stream; kw_test
 $KWSD stream eval --model "$MODEL" "$@" "$EVAL/kw_test_all.wav"
 echo "== real speech with no keyword (held-out recordings)"
 $KWSD stream eval --model "$MODEL" "$@" "$EVAL"/neg_test_*.wav
+# at 8 kHz, when bench/make_eval_sets.sh made them (models/README.md, "Narrowband audio")
+for s in kw_test_8k bl_test8; do
+  [ -f "$EVAL/$s.wav" ] || continue
+  echo "== $s: at 8 kHz, as a narrowband microphone gives it (kw_test_8k: the keyword stream; bl_test8: telephone speech)"
+  $KWSD stream eval --model "$MODEL" "$@" "$EVAL/$s.wav"
+done

@@ -57,6 +57,13 @@ levels kw_val
 # are those of the audio the settings were chosen on; models/README.md, "Validation that the
 # tuning never heard")
 levels kw_val_rest
+# At 8 kHz (bench/make_eval_sets.sh makes them): the same held-out keywords and held-out telephone
+# speech as a narrowband microphone gives them (models/README.md, "Narrowband audio")
+for s in kw_val_rest_8k bl_val8; do
+  [ -f "$EVAL/$s.wav" ] || continue
+  # the figures after the name, kwsd's warning (audio below the model's rate) on a line of its own
+  printf '%s: %s\n' "$s" "$($KWSD stream eval --model "$MODEL" "$EVAL/$s.wav" | head -1)"
+done
 # SHORT_WORDS: more streams without keywords, each measured the same way: the single short words
 # that the rules since session 42 count (models/README.md, "Single short words"):
 #   SHORT_WORDS="$EVAL/neg_val_words_tune.wav runs/stamps.wav runs/stamps_other.wav"
