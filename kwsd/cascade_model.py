@@ -124,6 +124,7 @@ class CascadeKeywordModel(KeywordModel):
         s = self.metadata[FIELD]
         self.gate, self.hold, self.with_first = float(s["gate"]), int(s["hold_strides"]), s.get("with_first", False)
         self._keyword_at = np.flatnonzero([x in self.keywords for x in self.labels])
+        self.second_runs = 0  # strides of streams it scored (kwsd run's closing line: what it costs)
         self.restart()
         self.second = []
         for i, net in enumerate(networks, 1):
@@ -160,6 +161,7 @@ class CascadeKeywordModel(KeywordModel):
         if not self._open_left:
             return first
         self._open_left -= 1
+        self.second_runs += 1
         return self._both(features, first)
 
     def _both(self, features: np.ndarray, first: np.ndarray) -> np.ndarray:

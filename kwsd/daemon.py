@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any
 
+from .cascade_model import CascadeKeywordModel
 from .config import Config, load_config
 from .engine import Engine
 from .errors import EXIT_UNDELIVERED, ConfigError, KwsdError, ModelError, NoMicrophoneError
@@ -231,9 +232,11 @@ class Daemon:
 
     def _log_done(self) -> None:
         s = self.engine.stats
+        cascades = [m for m in self.models if isinstance(m, CascadeKeywordModel)]
+        second = sum(m.second_runs for m in cascades)  # most of the inference where keywords are said
         log.info(
             "done: %d detection(s); %d stride(s), %d skipped as silence, %d model run(s) skipped after low "
-            "scores; %d overflow(s); mean CPU per stride: features %.0f µs, inference %.0f µs",
+            "scores; %d overflow(s); mean CPU per stride: features %.0f µs, inference %.0f µs%s",
             s.detections,
             s.strides,
             s.gated,
@@ -241,6 +244,7 @@ class Daemon:
             s.overflows,
             s.feature_ns / max(1, s.strides) / 1000,
             s.invoke_ns / max(1, s.strides) / 1000,
+            f"; second stage on {second} of {s.invokes} model run(s)" if cascades else "",
         )
 
     def _on_stop(self, signum, _frame):

@@ -1,6 +1,8 @@
 """A model file with a second stage (kwsd cascade): built from real model files, scored by the real
 first network, run by `kwsd run`, kept by `kwsd tune`, and refused in one line when it is broken."""
 
+import re
+
 import numpy as np
 import pytest
 from conftest import DEFAULT_MODEL, ROOT, clip, detections, kwsd
@@ -84,6 +86,10 @@ def test_kwsd_cascade_writes_one_file_that_kwsd_run_detects_with_and_kwsd_tune_k
     assert ran.returncode == 0, ran.stderr
     heard = [d["keyword"] for d in detections(ran)]
     assert heard == [d["keyword"] for d in detections(plain)] == ["yes", "stop", "stop", "go"]
+    # what the second stage costs: its share of the model runs, in kwsd run's closing line
+    share = re.search(r"second stage on (\d+) of (\d+) model run\(s\)", ran.stderr.decode())
+    assert share and 0 < int(share[1]) < int(share[2]), ran.stderr.decode()  # measured: 48 of 91
+    assert "second stage on" not in plain.stderr.decode()
 
     model = KeywordModel.load(out)
     tuned = tmp_path / "tuned.tflite"
@@ -158,3 +164,4 @@ def test_config_lite_runs_the_bundled_models_first_network_alone(tmp_path):
     assert said == [(d["keyword"], d["audio_ms"], d["score"]) for d in detections(own)]
     assert [w for w, _, _ in said] == ["yes", "stop", "stop", "go"]
     assert "second stage (1 network(s)) is off" in ran.stderr.decode()
+    assert "second stage on" not in ran.stderr.decode()  # off: it scored nothing
