@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 import yaml
 
@@ -178,6 +179,38 @@ def quiet_tensorflow() -> None:
     os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "3")
 
 
+def check_folders(settings: TrainSettings) -> None:
+    """Every folder and file a flag names must be there: before, a missing --background-dir
+    trained without noise, and the others failed only after TensorFlow and the clips had loaded."""
+    from .negatives import parse_dirs
+
+    def names(spec: str) -> list[str]:
+        return [p for p in spec.split(",") if p]
+
+    wanted = [("--background-dir", [settings.background_dir] if settings.background_dir else [])]
+    if not settings.data_url:  # with --data-url, --data-dir is where the download goes
+        wanted.append(("--data-dir", names(settings.data_dir)))
+    wanted.append(("--extra-training-dir", names(settings.extra_training_dir)))
+    try:
+        wanted.append(("--negative-dir", [folder for folder, _ in parse_dirs(settings.negative_dir)]))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    wanted.append(("--rir-dir", [settings.rir_dir] if settings.rir_dir else []))
+    for flag, folders in wanted:
+        for folder in folders:
+            if not Path(folder).is_dir():
+                raise ConfigError(f"{flag} {folder}: no such folder")
+    files = [("--ensemble-teacher", names(settings.ensemble_teacher))]
+    files.append(("--start-checkpoint", [settings.start_checkpoint] if settings.start_checkpoint else []))
+    for flag, paths in files:
+        for path in paths:
+            if not Path(path).exists():
+                raise ConfigError(f"{flag} {path}: no such file")
+    saved = Path(settings.out) / "checkpoints" / "model.keras"
+    if settings.resume and not settings.start_checkpoint and not saved.is_file():
+        raise ConfigError(f"--resume: no checkpoint in {saved.parent} (a run saves one every --save-step-interval)")
+
+
 def check_files(settings: TrainSettings) -> None:
     """The --soup runs and the streams measured at the end, checked now, before TensorFlow loads:
     a typo should not cost a whole training."""
@@ -186,6 +219,7 @@ def check_files(settings: TrainSettings) -> None:
     from ..wavfile import WavReader
     from .soup import member_paths
 
+    check_folders(settings)
     if settings.soup:
         try:
             member_paths(settings.soup)
