@@ -1181,6 +1181,40 @@ print(json.dumps(out))
 """
 
 
+def test_a_run_killed_after_its_pretraining_resumes_without_pretraining_again(tmp_path):
+    """The pretraining is saved as a checkpoint when it ends (before, a run killed before its first
+    --save-step-interval lost it: about 40 minutes for the bundled second network's recipe)."""
+    teacher = _stand_in_teacher(tmp_path / "teacher")
+    out = tmp_path / "run"
+    pretrain = ["--teacher-dir", teacher, "--pretrain-clips", "100", "--pretrain-epochs", "2"]
+    endless = ["--how-many-training-steps", "100000", "--learning-rate", "0.01", "--save-step-interval", "100000"]
+    args = [sys.executable, "-m", "kwsd", "train", "--data-dir", SPEECH, *TINY, *pretrain, *endless, "--out", out]
+    run = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen = b""
+    try:
+        timer = threading.Timer(300, run.kill)  # bounded: a run that never says it saved is killed too
+        timer.start()
+        for line in iter(run.stdout.readline, b""):  # type: ignore[union-attr]
+            seen += line
+            if b"pretraining saved in" in line or b"teacher: soft targets" in line:  # the next stage
+                run.kill()  # as a crash or a power cut would: no Ctrl-C checkpoint
+                break
+    finally:
+        timer.cancel()
+        run.kill()
+        run.wait(30)
+    assert b"pretraining: the body learned the speech embedding of 100 clips" in seen, seen[-3000:]
+    assert f"pretraining saved in {out / 'checkpoints'}".encode() in seen
+    assert json.loads((out / "checkpoints" / "state.json").read_text())["step"] == 0
+    assert not (out / "model.tflite").exists()
+    short = ["--how-many-training-steps", "20", "--learning-rate", "0.01", "--resume"]
+    proc = kwsd("train", "--data-dir", SPEECH, *TINY, *pretrain, *short, "--out", out, timeout=600)
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "at step 0" in text and "pretraining: the body learned" not in text, text[-3000:]
+    assert KeywordModel.load(out / "model.tflite").labels == ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
+
+
 def test_runs_from_one_pretrained_network_make_a_soup(tmp_path, tiny_run):
     """--pretrain-only saves the pretrained network; runs started from it at other seeds are
     averaged by --soup into one network (batch normalization measured again), exported as a run's."""

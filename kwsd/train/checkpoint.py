@@ -1,5 +1,6 @@
-"""Checkpoints: the model and the loop's state saved every ``--save-step-interval`` steps and on
-Ctrl-C, and read back by ``--resume`` (or ``--start-checkpoint``) to go on where it stopped."""
+"""Checkpoints: the model and the loop's state saved after a ``--pretrain-clips`` pretraining, every
+``--save-step-interval`` steps and on Ctrl-C, and read back by ``--resume`` (or
+``--start-checkpoint``) to go on where it stopped."""
 
 from __future__ import annotations
 

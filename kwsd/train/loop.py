@@ -151,6 +151,9 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
         loss="binary_crossentropy" if s.binary else "sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    if s.pretrain_clips and not s.pretrain_only:  # the pretraining can take most of an hour: not lost to a crash
+        save_checkpoint(model, TrainState(), ckpt_dir)
+        print(f"pretraining saved in {ckpt_dir}: --resume goes on from here", flush=True)
     return model, TrainState()
 
 
