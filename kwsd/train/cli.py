@@ -208,7 +208,8 @@ def check_folders(settings: TrainSettings) -> None:
                 raise ConfigError(f"{flag} {path}: no such file")
     saved = Path(settings.out) / "checkpoints" / "model.keras"
     if settings.resume and not settings.start_checkpoint and not saved.is_file():
-        raise ConfigError(f"--resume: no checkpoint in {saved.parent} (a run saves one every --save-step-interval)")
+        when = "after its pretraining and every --save-step-interval"
+        raise ConfigError(f"--resume: no checkpoint in {saved.parent} (a run saves one {when})")
 
 
 def check_files(settings: TrainSettings) -> None:
