@@ -1216,6 +1216,28 @@ def test_a_run_killed_after_its_pretraining_resumes_without_pretraining_again(tm
     assert KeywordModel.load(out / "model.tflite").labels == ["_silence_", "_unknown_", "yes", "no", "stop", "go"]
 
 
+def test_a_run_stopped_by_sigterm_saves_a_checkpoint_to_resume_from(tmp_path):
+    """``kill``, ``timeout`` and ``systemctl stop`` send SIGTERM: the run saves where it is, as on Ctrl-C."""
+    out = tmp_path / "run"
+    endless = ["--how-many-training-steps", "100000", "--learning-rate", "0.01", "--save-step-interval", "100000"]
+    args = [sys.executable, "-m", "kwsd", "train", "--data-dir", SPEECH, *TINY, *endless, "--out", out]
+    run = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    timer = threading.Timer(300, run.kill)  # bounded, whatever happens
+    timer.start()
+    try:
+        for line in iter(run.stdout.readline, b""):  # type: ignore[union-attr]
+            if b"step 20: validation accuracy" in line:  # training, with no checkpoint saved yet
+                run.terminate()
+                break
+        rest, _ = run.communicate(timeout=120)
+    finally:
+        timer.cancel()
+        run.kill()
+    stopped = re.search(r"interrupted at step (\d+); continue with --resume", rest.decode())
+    assert run.returncode == 130 and stopped, rest.decode()[-3000:]
+    assert json.loads((out / "checkpoints" / "state.json").read_text())["step"] == int(stopped[1]) >= 20
+
+
 def test_runs_from_one_pretrained_network_make_a_soup(tmp_path, tiny_run):
     """--pretrain-only saves the pretrained network; runs started from it at other seeds are
     averaged by --soup into one network (batch normalization measured again), exported as a run's."""

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from dataclasses import fields
 from pathlib import Path
 
@@ -236,6 +238,12 @@ def check_files(settings: TrainSettings) -> None:
                 raise ConfigError(f"{flag} {path}: its truth file {truth_path(path)} is missing (kwsd stream make)")
 
 
+def _stop_as_ctrl_c(signum, frame):
+    """``kill``, ``timeout`` and ``systemctl stop`` send SIGTERM: the run saves a checkpoint to
+    ``--resume`` from, as it does on Ctrl-C, instead of losing the steps since the last one."""
+    raise KeyboardInterrupt
+
+
 def main(argv=None, debug: bool = False) -> int:
     if not debug:
         quiet_tensorflow()
@@ -250,6 +258,8 @@ def main(argv=None, debug: bool = False) -> int:
             raise KwsdError(f"--data-url {settings.data_url}: {e}") from None
     from .loop import run_training
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop_as_ctrl_c)
     try:
         report = run_training(settings)
     except (ValueError, FileNotFoundError) as e:
