@@ -1344,6 +1344,7 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--negative-dir", f"{SPEECH},nowhere:2"], "--negative-dir nowhere: no such folder"),
         (["--rir-dir", "nowhere", "--reverb-percentage", "20"], "--rir-dir nowhere: no such folder"),
         (["--start-checkpoint", "nowhere.keras"], "--start-checkpoint nowhere.keras: no such file"),
+        (["--start-checkpoint", "."], "--start-checkpoint .: no model.keras in that folder"),  # before: after TF
         (["--ensemble-teacher", f"{DEFAULT_MODEL},nowhere.tflite"], "--ensemble-teacher nowhere.tflite: no such file"),
         (["--resume"], "--resume: no checkpoint in"),
     ],

@@ -41,12 +41,19 @@ def start_point(start_checkpoint: str, resume: bool, ckpt_dir: Path) -> str:
     return start_checkpoint or (str(ckpt_dir) if resume else "")
 
 
+def checkpoint_file(start: str | Path) -> Path:
+    """The .keras file that ``start`` names: the file itself, or a checkpoint folder's model.keras.
+    One rule for the check before TensorFlow loads (cli.check_folders) and for the load itself."""
+    path = Path(start)
+    return path / "model.keras" if path.is_dir() else path
+
+
 def resume(start: str):
     """The model and state saved at ``start`` (a checkpoint folder or a .keras file)."""
     import keras
 
     path = Path(start)
-    file = path / "model.keras" if path.is_dir() else path
+    file = checkpoint_file(path)
     if not file.is_file():
         raise FileNotFoundError(f"{file}: no such checkpoint")
     try:

@@ -184,6 +184,7 @@ def quiet_tensorflow() -> None:
 def check_folders(settings: TrainSettings) -> None:
     """Every folder and file a flag names must be there: before, a missing --background-dir
     trained without noise, and the others failed only after TensorFlow and the clips had loaded."""
+    from .checkpoint import checkpoint_file
     from .negatives import parse_dirs
 
     def names(spec: str) -> list[str]:
@@ -202,16 +203,17 @@ def check_folders(settings: TrainSettings) -> None:
         for folder in folders:
             if not Path(folder).is_dir():
                 raise ConfigError(f"{flag} {folder}: no such folder")
-    files = [("--ensemble-teacher", names(settings.ensemble_teacher))]
-    files.append(("--start-checkpoint", [settings.start_checkpoint] if settings.start_checkpoint else []))
-    for flag, paths in files:
-        for path in paths:
-            if not Path(path).exists():
-                raise ConfigError(f"{flag} {path}: no such file")
-    saved = Path(settings.out) / "checkpoints" / "model.keras"
-    if settings.resume and not settings.start_checkpoint and not saved.is_file():
+    for path in names(settings.ensemble_teacher):
+        if not Path(path).is_file():
+            raise ConfigError(f"--ensemble-teacher {path}: no such file")
+    start = settings.start_checkpoint
+    if start and not checkpoint_file(start).is_file():
+        what = "no model.keras in that folder" if Path(start).is_dir() else "no such file"
+        raise ConfigError(f"--start-checkpoint {start}: {what}")
+    saved = Path(settings.out) / "checkpoints"
+    if settings.resume and not start and not checkpoint_file(saved).is_file():
         when = "after its pretraining and every --save-step-interval"
-        raise ConfigError(f"--resume: no checkpoint in {saved.parent} (a run saves one {when})")
+        raise ConfigError(f"--resume: no checkpoint in {saved} (a run saves one {when})")
 
 
 def check_files(settings: TrainSettings) -> None:

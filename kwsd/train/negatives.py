@@ -45,7 +45,7 @@ def audio_files(folder: str | Path) -> list[Path]:
     """Every audio file below ``folder``, sorted (a stable order makes runs repeatable)."""
     root = Path(folder)
     if not root.is_dir():
-        raise FileNotFoundError(f"negative audio folder {folder} does not exist")
+        raise FileNotFoundError(f"{folder}: no such folder")  # the negatives, the rooms (--rir-dir), ...
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
