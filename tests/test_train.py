@@ -783,6 +783,25 @@ def test_narrowband_clips_lose_the_band_above_4_khz_as_an_8_khz_microphone_would
     assert 0.1 < np.mean(upper_share(0.5) < 0.01) < 0.9  # a share of the clips
 
 
+def test_gated_clips_keep_the_word_and_turn_the_quiet_around_it_to_digital_silence():
+    from kwsd.train.augment import Augmenter
+
+    rng = np.random.default_rng(0)
+    clips = (1e-4 * rng.standard_normal((40, 16000))).astype(np.float32)  # a quiet room, -80 dBFS
+    clips[:, 6000:10000] += 0.1 * rng.standard_normal((40, 4000)).astype(np.float32)  # a word, 60 dB over it
+    silence = np.arange(40) >= 30  # the _silence_ clips: never gated (kwsd skips digital silence itself)
+
+    def gated(frequency: float) -> np.ndarray:
+        augment = Augmenter([], time_shift_samples=0, gate_frequency=frequency)
+        out = augment(clips, silence, np.random.default_rng(1))
+        assert np.array_equal(out[:, 6000:10000], clips[:, 6000:10000])  # the word passes whole
+        return (out[:, :5900] == 0).all(axis=1) & (out[:, 15000:] == 0).all(axis=1)  # a hold of 300 ms at most
+
+    assert not gated(0.0).any()
+    assert gated(1.0)[:30].all() and not gated(1.0)[30:].any()
+    assert 5 < gated(0.5).sum() < 25  # a share of the spoken clips
+
+
 def _level_sensitivity(model: KeywordModel) -> float:
     """How far the model's scores move, over the spoken fixture clips, when their c0 (the log
     energy) falls by five steps of the int8 input, as if each clip were recorded about 20 dB
@@ -846,6 +865,8 @@ def test_every_negative_training_option_runs_and_reports_stream_figures(tmp_path
         "--narrowband-percentage",
         "20",
         "--fill-narrowband-negatives",
+        "--gate-percentage",
+        "20",
         "--unknown-word-classes",
         "--level-invariant",
         "--mine-hard-negatives",
@@ -1332,6 +1353,7 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--seed", "-1"], "--seed must be from 0 to 4294967295, not -1"),
         (["--late-shift-ms", "1500"], "--late-shift-ms must be from 0 to 1000, not 1500"),
         (["--narrowband-percentage", "120"], "--narrowband-percentage must be 0..100"),
+        (["--gate-percentage", "-1"], "--gate-percentage must be 0..100"),
         (["--validation-percentage", "60", "--testing-percentage", "40"], "must leave clips for training"),
         (["--how-many-training-steps", "0", "--learning-rate", "0.01"], "each phase needs 1 step or more"),
         (["--how-many-training-steps", "10", "--learning-rate", "nan"], "a learning rate above 0 and at most 1"),

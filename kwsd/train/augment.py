@@ -51,6 +51,7 @@ class Augmenter:
         speed_range=(1.0, 1.0),
         late_shift_samples=0,
         narrowband_frequency=0.0,
+        gate_frequency=0.0,
     ):
         self.background = [b for b in background if len(b) > 0]
         self.background_frequency = background_frequency
@@ -64,6 +65,7 @@ class Augmenter:
         self.speed_range = speed_range
         self.late_shift = late_shift_samples
         self.narrowband_frequency = narrowband_frequency
+        self.gate_frequency = gate_frequency
 
     def noise(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """A random stretch of a random background file (zeros if there are none)."""
@@ -133,8 +135,32 @@ class Augmenter:
                 out[i] += self.noise(rng, n) * rng.uniform(0, self.background_volume)
             if self.narrowband_frequency > 0 and rng.random() < self.narrowband_frequency:
                 out[i] = narrowband(out[i], self.sample_rate, rng)
+            if self.gate_frequency > 0 and not is_silence[i] and rng.random() < self.gate_frequency:
+                out[i] = noise_gate(out[i], self.sample_rate, rng)
         np.clip(out, -1.0, 1.0, out=out)
         return out
+
+
+def noise_gate(x: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """``x`` as a microphone's noise gate passes it: exact zeros wherever its 10 ms level has
+    stayed 20-40 dB under its loudest 10 ms for longer than a 50-300 ms hold (open at once).
+
+    Many USB and headset microphones, and noise suppression in a sound server, leave words as
+    islands in digital silence; a model that never heard such audio mostly misses them (the
+    bundled model 61% of a validation stream's keywords behind a gate, against 21% without;
+    models/README.md, "Behind a noise gate"). The threshold follows the clip's own level."""
+    f = sample_rate // 100
+    n = len(x) // f
+    if n == 0:
+        return x
+    level = 10 * np.log10((x[: n * f].reshape(n, f).astype(np.float64) ** 2).mean(axis=1) + 1e-20)
+    loud = level > level.max() - rng.uniform(20, 40)
+    frames = np.arange(n)
+    last_loud = np.maximum.accumulate(np.where(loud, frames, -n))
+    open_ = np.repeat(frames - last_loud <= rng.uniform(50, 300) // 10, f)
+    out = np.zeros_like(x)
+    out[: n * f] = x[: n * f] * open_
+    return out
 
 
 FILL_STRIDE_MS = 80  # the default clip stride: the band fill's level is that of the loudest stride

@@ -60,6 +60,9 @@ HELP = {
     "prompts) the quiet noise that kwsd adds to an 8 kHz source, as kwsd would hear them from such a source; without "
     "it the model may learn 'an empty upper band means no keyword'; use it with --narrowband-percentage, or the model "
     "learns 'quiet noise above 4 kHz, no keyword' instead (default: off)",
+    "gate_percentage": "share of spoken clips (keywords, other words, negatives) heard through a microphone's noise "
+    "gate: digital silence wherever the clip stays 20-40 dB under its loudest 10 ms for longer than a 50-300 ms hold, "
+    "as many USB and headset microphones give words (default 0: off)",
     "rir_dir": "folder of measured room impulse responses for --reverb-percentage",
     "reverb_percentage": "share of clips put in a room: a measured response (--rir-dir) or a simulated one",
     "gain_db": "random gain range in dB applied to every spoken clip, e.g. -12,6",

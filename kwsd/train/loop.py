@@ -61,8 +61,7 @@ def prepare(s: TrainSettings) -> Prepared:
     from .dataset import build_index, evaluation_features, load_set
 
     params = s.frontend()
-    params.validate()
-    frontend = MfccFrontend(params)
+    frontend = MfccFrontend(params)  # validates the parameters
     words = [w.strip() for w in s.wanted_words.split(",") if w.strip()]
     if s.binary and len(words) != 1:
         raise ValueError("--binary needs exactly one word in --wanted-words")
@@ -109,6 +108,7 @@ def prepare(s: TrainSettings) -> Prepared:
         speed_range=s.speed_factors(),
         late_shift_samples=int(s.late_shift_ms * s.sample_rate / 1000),
         narrowband_frequency=s.narrowband_percentage / 100,
+        gate_frequency=s.gate_percentage / 100,
     )
     mix = make_negative_mix(s, index, data["training"])
     eval_features = {k: evaluation_features(s.seed, data[k], augmenter, frontend, k) for k in ("validation", "testing")}

@@ -53,6 +53,7 @@ class TrainSettings:
     reverb_percentage: float = 0.0  # share of clips put in a room (measured or simulated)
     narrowband_percentage: float = 0.0  # share of clips heard as kwsd hears an 8 kHz source
     fill_narrowband_negatives: bool = False  # negative recordings below the model's rate get kwsd's band fill
+    gate_percentage: float = 0.0  # share of spoken clips heard through a microphone's noise gate
     gain_db: str = "0,0"  # random gain range in dB, e.g. -12,6
     speed_range: str = "1,1"  # random speed factor range of spoken clips, e.g. 0.9,1.1
     mine_hard_negatives: bool = False  # at each learning-rate phase after the first
@@ -128,15 +129,8 @@ class TrainSettings:
         return slow, fast
 
     def check_shares(self) -> None:
-        shares = (
-            "negative_percentage",
-            "isolated_percentage",
-            "partial_percentage",
-            "hard_negative_percentage",
-            "reverb_percentage",
-            "narrowband_percentage",
-        )
-        for name in (*shares, "teacher_pool_percentage"):
+        shares = "negative isolated partial hard_negative reverb narrowband gate teacher_pool".split()
+        for name in (f"{share}_percentage" for share in shares):
             if not 0 <= getattr(self, name) <= 100:
                 raise ValueError(f"--{name.replace('_', '-')} must be 0..100")
         extra = (
