@@ -148,7 +148,7 @@ def noise_gate(x: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.
     Many USB and headset microphones, and noise suppression in a sound server, leave words as
     islands in digital silence; a model that never heard such audio mostly misses them (the
     bundled model 61% of a validation stream's keywords behind a gate, against 21% without;
-    models/README.md, "Behind a noise gate"). The threshold follows the clip's own level."""
+    models/README.md, "Behind a microphone's noise gate"). The threshold follows the clip's own level."""
     f = sample_rate // 100
     n = len(x) // f
     if n == 0:
