@@ -31,6 +31,7 @@ from .audio import BandFill, StreamResampler
 from .cascade_model import CascadeKeywordModel
 from .detection import Detection
 from .features import FrontendParams, MfccFrontend, StreamingMfcc
+from .gated_input import GateWatch
 from .model import KeywordModel, recommended_stride_ms
 from .recognize import NOT_REPORTED, SILENCE, RecognizeCommands, SmootherSettings
 
@@ -74,6 +75,7 @@ class FrontendGroup:
                     input_rate // 2,
                     params.sample_rate,
                 )
+        self.gate_watch = GateWatch(stride_ms)  # a microphone's noise gate: warned about, once
         self.pending = np.zeros(0, np.float32)
         self.samples = 0  # model-rate samples consumed since the stream started
         # strides until the newest loud stride has left the clip window (silence gate)
@@ -198,7 +200,9 @@ class Pipeline:
         for i in range(0, full, stride):
             chunk = pending[i : i + stride]
             group.samples += stride
-            loud = self._loud(group, chunk)
+            power = float(np.dot(chunk, chunk)) / stride
+            group.gate_watch.stride(power)
+            loud = self._loud(group, power)
             t0 = time.perf_counter_ns()
             if group.band_fill is not None:  # after the silence gate's level: the noise never opens it
                 chunk = group.band_fill(chunk)
@@ -214,11 +218,12 @@ class Pipeline:
             self.stats.strides += 1
         group.pending = pending[full:].copy()
 
-    def _loud(self, group: FrontendGroup, stride: np.ndarray) -> bool:
-        """Whether the clip window still holds a stride at or above the gate's level."""
+    def _loud(self, group: FrontendGroup, power: float) -> bool:
+        """Whether the clip window still holds a stride (of mean square ``power``) at or above
+        the gate's level."""
         if self.gate_power is None:
             return True
-        if float(np.dot(stride, stride)) >= self.gate_power * len(stride):
+        if power >= self.gate_power:
             group.loud_for = group.clip_strides
         elif group.loud_for > 0:
             group.loud_for -= 1

@@ -94,6 +94,38 @@ def test_narrowband_audio_is_warned_about_once_and_still_run(tmp_path):
     assert "below the model's" not in wide.stderr.decode()
 
 
+def noise_gated(audio, rate=16000, threshold_dbfs=-45.0, hold_ms=200):
+    """``audio`` through a microphone's noise gate: zeros wherever the 10 ms level stayed below
+    the threshold for longer than the hold."""
+    frame = rate // 100
+    frames = len(audio) // frame
+    level = 10 * np.log10(np.mean(audio[: frames * frame].reshape(frames, frame) ** 2, axis=1) + 1e-20)
+    loud = np.flatnonzero(level >= threshold_dbfs)
+    keep = np.zeros(frames, bool)
+    for i in loud:
+        keep[i : i + 1 + hold_ms // 10] = True
+    return audio[: frames * frame] * np.repeat(keep, frame).astype(np.float32)
+
+
+def test_a_noise_gate_in_the_input_is_warned_about_once(tmp_path):
+    # behind a gate the bundled model misses most keywords (models/README.md, "Behind a
+    # microphone's noise gate"): the user must hear that the input looks gated
+    audio, _ = read_wav(str(SAMPLE))
+    gated = noise_gated(audio)
+    assert (gated == 0).mean() > 0.3  # the sample's room noise (-60 dBFS) is under the gate
+    path = tmp_path / "gated.wav"
+    scipy.io.wavfile.write(path, 16000, np.round(gated * 32767).astype(np.int16))
+    proc = kwsd("run", "--input", path, "--json", check=True)
+    warnings = [line for line in proc.stderr.decode().splitlines() if "digital silence" in line]
+    assert len(warnings) == 1 and "noise gate" in warnings[0], proc.stderr.decode()
+    # a recording with its room's noise, padded with digital silence at both ends, is no gate
+    padded = np.concatenate((np.zeros(32000, np.float32), audio, np.zeros(32000, np.float32)))
+    scipy.io.wavfile.write(path, 16000, np.round(padded * 32767).astype(np.int16))
+    plain = kwsd("run", "--input", path, "--json", check=True)
+    assert "digital silence" not in plain.stderr.decode()
+    assert_matches_truth(detections(plain), [(word, start + 2.0) for word, start in SAMPLE_TRUTH])
+
+
 def test_most_keywords_of_a_headset_in_hands_free_mode_are_heard(tmp_path):
     # 20 clips of held-out speakers drawn at random and recorded at 8 kHz (tests/data/narrowband):
     # before the band fill the default heard 8 of them, with it 14 (and 1 wrong)
