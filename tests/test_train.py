@@ -131,6 +131,75 @@ def test_ds_cnn_m_trains_the_wider_ds_cnn_into_an_int8_model(tmp_path):
     kwsd("run", "--model", tmp_path / "ds_cnn_m" / "model.tflite", "--input", SAMPLE, "--json", check=True)
 
 
+def clip_scores(model: KeywordModel) -> np.ndarray:
+    """``model``'s scores of every fixture clip, one row each."""
+    from kwsd.features import MfccFrontend
+    from kwsd.wavfile import read_wav
+
+    frontend = MfccFrontend(model.frontend)
+    clips = sorted(Path(SPEECH).glob("[!_]*/*.wav"))
+    return np.stack([model.scores(frontend.clip_features(read_wav(str(p))[0])) for p in clips])
+
+
+@pytest.mark.parametrize("architecture,number", [("ds_cnn", 1), ("ds_cnn_m", 2)])
+def test_training_starts_from_a_network_of_the_bundled_default(tmp_path, architecture, number):
+    """--start-checkpoint FILE.tflite: a model file's network rebuilt from its int8 weights, to
+    train further on one's own recordings; of the bundled default's two (kwsd/cascade_model.py),
+    the one that --model-architecture names. Trained on for one step at a negligible rate, the
+    new file scores the clips as that network does (the bundled networks tell them apart).
+    The fixtures lack five of the default's words: their folders here hold other words."""
+    from kwsd.cascade_model import FIELD, split_networks
+    from kwsd.model import pack_model, unpack_model
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for word in ("_background_noise_", "_unknown_", "yes", "no", "left", "stop", "go"):
+        (data / word).symlink_to(Path(SPEECH).resolve() / word)
+    for word in ("up", "down", "right", "on", "off"):
+        (data / word).symlink_to(Path(SPEECH).resolve() / "_unknown_")
+    flags = ["--data-dir", data, "--split-salt", "a", "--validation-percentage", "20", "--testing-percentage", "20"]
+    steps = ["--how-many-training-steps", "1", "--learning-rate", "1e-7", "--batch-size", "16"]
+    start = ["--model-architecture", architecture, "--level-invariant", "--start-checkpoint", DEFAULT_MODEL]
+    proc = kwsd("train", *flags, *steps, *start, "--out", tmp_path / "on", timeout=600, check=True)
+    assert f"starting from network {number} of {DEFAULT_MODEL}" in proc.stdout.decode()
+    flatbuffer, meta = unpack_model(Path(DEFAULT_MODEL).read_bytes())
+    first, rest = split_networks(flatbuffer, meta[FIELD]["network_bytes"])
+    alone = tmp_path / "alone.tflite"
+    alone.write_bytes(pack_model([first, *rest][number - 1], {k: v for k, v in meta.items() if k != FIELD}))
+    a, b = (clip_scores(KeywordModel.load(p)) for p in (alone, tmp_path / "on" / "model.tflite"))
+    assert a.std(axis=0).max() > 0.2  # it tells the clips apart: a fresh network would not agree
+    assert np.abs(a - b).mean() < 0.02 and (a.argmax(1) == b.argmax(1)).mean() >= 0.9
+
+
+def test_a_rebuilt_network_trains_on_from_the_function_of_its_file():
+    """The converter folded each batch normalisation into its convolution. Rebuilt, each gets back
+    its convolution's mean and variance on the training clips, so that in training, on batch
+    statistics, the network starts from what the file computes, not from a shifted function."""
+    from types import SimpleNamespace
+
+    from kwsd.features import MfccFrontend
+    from kwsd.train.from_model_file import rebuild
+    from kwsd.train.settings import TrainSettings
+    from kwsd.wavfile import read_wav
+
+    model = KeywordModel.load(DEFAULT_MODEL)
+    clips = np.stack([np.resize(read_wav(str(p))[0], 16000) for p in sorted(Path(SPEECH).glob("*/*.wav"))])
+    frontend = MfccFrontend(model.frontend)
+    prep = SimpleNamespace(
+        frontend=frontend,
+        data={"training": (clips,)},
+        counts={"training": len(clips)},
+        params=SimpleNamespace(input_shape=model.frontend.input_shape),
+        index=SimpleNamespace(labels=model.labels),
+    )
+    s = TrainSettings(model_architecture="ds_cnn", level_invariant=True, data_dir="x", out="x")
+    net = rebuild(str(DEFAULT_MODEL), s, prep)
+    x = frontend.batch_features(clips)
+    served, training = net(x, training=False).numpy(), net(x, training=True).numpy()
+    assert served.std(axis=0).max() > 0.2  # it tells the clips apart
+    assert np.abs(served - training).mean() < 0.02 and (served.argmax(1) == training.argmax(1)).mean() >= 0.85
+
+
 def test_resume_continues_from_the_checkpoint(tiny_run, tmp_path):
     out, _ = tiny_run
     copy = tmp_path / "run"
@@ -1367,6 +1436,16 @@ def test_a_failure_while_making_a_batch_stops_training_instead_of_hanging_it():
         (["--rir-dir", "nowhere", "--reverb-percentage", "20"], "--rir-dir nowhere: no such folder"),
         (["--start-checkpoint", "nowhere.keras"], "--start-checkpoint nowhere.keras: no such file"),
         (["--start-checkpoint", "."], "--start-checkpoint .: no model.keras in that folder"),  # before: after TF
+        # a model file (the bundled default) that cannot start this run
+        (["--start-checkpoint", DEFAULT_MODEL, "--model-architecture", "conv"], "networks can start from a model"),
+        (
+            ["--start-checkpoint", DEFAULT_MODEL],
+            "default.tflite: it was trained with --level-invariant",
+        ),
+        (
+            ["--start-checkpoint", DEFAULT_MODEL, "--level-invariant", "--wanted-words", "no"],
+            "left,right,on,off,stop,go are not this run's _silence_,_unknown_,no",
+        ),
         (["--ensemble-teacher", f"{DEFAULT_MODEL},nowhere.tflite"], "--ensemble-teacher nowhere.tflite: no such file"),
         (["--resume"], "--resume: no checkpoint in"),
     ],
@@ -1384,6 +1463,7 @@ def test_bad_negative_options_are_one_line_errors(tmp_path, flags, message):
         ("negative", 1, "--negative-dir {d}/junk: no readable recording of 0.1 s or more in the training split"),
         ("extra", 78, "--extra-training-dir {d}/nowhere: no such folder"),
         ("checkpoint", 1, "{d}/bad.keras: not a checkpoint of kwsd train"),
+        ("model-file", 78, "--start-checkpoint {d}/bad.tflite: no kwsd metadata record"),
         ("teacher", 1, "--teacher-dir: {d}/melspectrogram.tflite is not a TFLite model"),
         ("eval-negative", 78, "--eval-negative {d}/junk/bad.wav: not a readable WAV file"),
         ("eval-stream", 78, "--eval-stream {d}/stream.wav: its truth file {d}/stream.txt is missing"),
@@ -1395,7 +1475,7 @@ def test_unreadable_training_inputs_are_one_line_errors(tmp_path, what, status, 
     LiteRT's words naming no file (teacher), and, after the whole training, an unreadable stream
     to measure (eval-negative) or one measured as if it held no keyword (eval-stream)."""
     (tmp_path / "junk").mkdir()
-    for name in ("junk/bad.wav", "bad.keras", "melspectrogram.tflite", "embedding_model.tflite"):
+    for name in ("junk/bad.wav", "bad.keras", "bad.tflite", "melspectrogram.tflite", "embedding_model.tflite"):
         (tmp_path / name).write_text("not what the name says")
     (tmp_path / "stream.wav").write_bytes(SAMPLE.read_bytes())
     flags = {
@@ -1403,6 +1483,7 @@ def test_unreadable_training_inputs_are_one_line_errors(tmp_path, what, status, 
         "negative": ["--negative-dir", tmp_path / "junk", "--negative-percentage", "20", "--testing-percentage", "0"],
         "extra": ["--extra-training-dir", tmp_path / "nowhere"],
         "checkpoint": ["--start-checkpoint", tmp_path / "bad.keras"],
+        "model-file": ["--start-checkpoint", tmp_path / "bad.tflite", "--model-architecture", "ds_cnn"],
         "teacher": ["--teacher-dir", tmp_path],
         "eval-negative": ["--eval-negative", tmp_path / "junk" / "bad.wav"],
         "eval-stream": ["--eval-stream", tmp_path / "stream.wav"],

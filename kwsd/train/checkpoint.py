@@ -48,10 +48,15 @@ def checkpoint_file(start: str | Path) -> Path:
     return path / "model.keras" if path.is_dir() else path
 
 
-def resume(start: str):
-    """The model and state saved at ``start`` (a checkpoint folder or a .keras file)."""
+def resume(start: str, s=None, prep=None):
+    """The model and state saved at ``start`` (a checkpoint folder or a .keras file), or a model
+    file's network rebuilt at step 0 (from_model_file.py; it needs the settings and prepared data)."""
     import keras
 
+    from .from_model_file import is_model_file, rebuild
+
+    if is_model_file(start):
+        return rebuild(start, s, prep), TrainState()
     path = Path(start)
     file = checkpoint_file(path)
     if not file.is_file():

@@ -37,7 +37,8 @@ HELP = {
     "average_weights": "keep a running average of the weights with this decay per step (e.g. 0.999: about the "
     "last thousand steps) and export the final average instead of the best checkpoint; its validation accuracy "
     "is reported beside the trained weights' (default 0: off)",
-    "start_checkpoint": "a checkpoint folder or .keras file to start from",
+    "start_checkpoint": "a checkpoint folder or .keras file to start from, or a model file (.tflite: "
+    "its network that fits --model-architecture, e.g. the bundled default's, to train further on your data)",
     "resume": "continue from OUT/checkpoints after Ctrl-C or a crash",
     "out": "output folder: model.tflite, report.json, plots, checkpoints",
     "float_model": "also keep model_float.tflite",
@@ -225,9 +226,12 @@ def check_files(settings: TrainSettings) -> None:
     from ..errors import AudioError
     from ..streams import truth_path
     from ..wavfile import WavReader
+    from .from_model_file import check_model_file, is_model_file
     from .soup import member_paths
 
     check_folders(settings)
+    if is_model_file(settings.start_checkpoint):
+        check_model_file(settings)
     if settings.soup:
         try:
             member_paths(settings.soup)

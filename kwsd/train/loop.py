@@ -125,7 +125,7 @@ def new_or_resumed_model(s: TrainSettings, prep: Prepared, ckpt_dir: Path):
 
     start = start_point(s.start_checkpoint, s.resume, ckpt_dir)
     if start:
-        return resume(start)
+        return resume(start, s, prep)
     (Path(s.out) / "best.keras").unlink(missing_ok=True)  # from an earlier run in the same folder
     clean = prep.frontend.batch_features(prep.data["training"][0][: min(1000, prep.counts["training"])])
     if s.level_invariant:
