@@ -4,9 +4,9 @@ A user who wants the bundled model to hear their own voice, their room or their 
 better should not have to train one from nothing (an hour or more on a small machine, and the
 data and recipe of models/README.md): going on from the shipped network with their recordings
 added is what Mycroft Precise and most wake-word tools offer.  A kwsd model file holds the int8
-network only, no Keras checkpoint, so this rebuilds one: the architecture the file names, its
-input normalisation and weights read back from the int8 tensors (weight x scale, the bias
-x input scale x weight scale).
+network only, no Keras checkpoint, so this rebuilds one: the network ``--model-architecture``
+names (ds_cnn or ds_cnn_m), its input normalisation and weights read back from the int8 tensors
+(weight x scale, the bias x input scale x weight scale).
 
 The converter folded each batch normalisation into the convolution before it.  To train on as
 the recipe does (batch statistics in training), each batch normalisation is given back the
@@ -75,7 +75,7 @@ def read_tensors(flatbuffer: bytes) -> tuple[list[tuple[np.ndarray, np.ndarray]]
     it = Interpreter(model_content=flatbuffer)
     it.allocate_tensors()
     details = {t["index"]: t for t in it.get_tensor_details()}
-    ops = it._get_ops_details()
+    ops = it._get_ops_details()  # private, but the only way to the operators' order and inputs
     made = {i for op in ops for i in op["outputs"]}
 
     def value(i):
