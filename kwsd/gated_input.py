@@ -54,7 +54,7 @@ def _warn(openings: int) -> None:
     _warned = True
     log.warning(
         "audio: sound started out of digital silence %d times: a noise gate, or noise suppression, in the "
-        "microphone or the sound server? The models were trained on words with a room's noise around them "
-        "and miss most keywords behind a gate: turn it off (README.md, Microphones)",
+        "microphone, the sound server or the recording? The models were trained on words with a room's noise "
+        "around them and miss most keywords behind a gate: turn it off (README.md, Microphones)",
         openings,
     )
