@@ -21,6 +21,11 @@
 #                                        for choosing between tuned models, not for tuning;
 #                         neg_val_words_tune.wav the other 11 languages: tuning negatives of the
 #                                        strict settings (config/strict.yaml)
+# Every negative stream has the keyword streams' kitchen noise under it, at their level, as a live
+# microphone hears a room under all speech (models/README.md, "Negative streams with a room under
+# them", session 57): built without it (NEG_ROOM= sh bench/make_eval_sets.sh, the streams of every
+# figure before session 57), their 0.5 s gaps and the recordings' own padding are digital silence,
+# in which the bundled models hear less, and their false accepts looked fewer than a room gives.
 # At 8 kHz (models/README.md, "Narrowband audio"): kw_val_rest_8k.wav and kw_test_8k.wav, the keyword
 #                         streams as a narrowband microphone gives them; bl_val8.wav and bl_test8.wav,
 #                         the held-out telephone speech (bench/narrowband_sets.py)
@@ -36,6 +41,7 @@ mkdir -p "$OUT"
 KITCHEN="$DATA/negative_speech/picovoice_speech_to_intent/noise/kitchen.flac"
 PICO="$DATA/negative_speech/picovoice_speech_to_intent/speech"
 KW="--data-dir $DATA/speech_commands_v0.02_test,runs/extra --split-salt kwsd --background $KITCHEN"
+ROOM=${NEG_ROOM-"--background $KITCHEN"}
 $KWSD stream make $KW --set testing --seed 1 --out "$OUT/kw_test.wav"
 $KWSD stream make $KW --set validation --seed 2 --out "$OUT/kw_val.wav"
 # kw_val_all.wav: every keyword clip of the validation speakers once (690; the same seed, so its
@@ -47,19 +53,19 @@ $KWSD stream make $KW --set validation --seed 2 --duration-s 2580 --out "$OUT/kw
 sox -D "$OUT/kw_val_all.wav" "$OUT/kw_val_rest.wav" trim 600
 awk -F, '$2 >= 600000 {print $1 "," $2 - 600000}' "$OUT/kw_val_all.txt" > "$OUT/kw_val_rest.txt"
 $KWSD stream make $KW --set testing --seed 1 --duration-s 1258 --out "$OUT/kw_test_all.wav"
-$KWSD stream make --negative-dir "$DATA/negative_speech/mycroft_precise_community" --set all --duration-s 0 \
+$KWSD stream make $ROOM --negative-dir "$DATA/negative_speech/mycroft_precise_community" --set all --duration-s 0 \
   --out "$OUT/neg_test_mycroft.wav"
-$KWSD stream make --negative-dir "$DEB/asterisk-core-sounds-en-wav,$DEB/fillets-ng-data" --set all \
+$KWSD stream make $ROOM --negative-dir "$DEB/asterisk-core-sounds-en-wav,$DEB/fillets-ng-data" --set all \
   --duration-s 0 --out "$OUT/neg_test_debian.wav"
-$KWSD stream make --negative-dir "$PICO" --split-salt kwsd --set testing --duration-s 0 \
+$KWSD stream make $ROOM --negative-dir "$PICO" --split-salt kwsd --set testing --duration-s 0 \
   --out "$OUT/neg_test_picovoice.wav"
 . bench/negative_dirs.sh
-$KWSD stream make --negative-dir "$TRAIN_NEG" --split-salt kwsd --set validation --duration-s 0 \
+$KWSD stream make $ROOM --negative-dir "$TRAIN_NEG" --split-salt kwsd --set validation --duration-s 0 \
   --out "$OUT/neg_val.wav"
-$KWSD stream make --negative-dir "$DEB_NEG" --split-salt kwsd --set testing --duration-s 0 \
+$KWSD stream make $ROOM --negative-dir "$DEB_NEG" --split-salt kwsd --set testing --duration-s 0 \
   --out "$OUT/neg_val_extra.wav"
 [ -d "$TTS/heldout" ] || $PYTHON -m kwsd.train.tts --negatives --out "$TTS" --minutes 120
-$KWSD stream make --negative-dir "$TTS/heldout" --set all --duration-s 0 --out "$OUT/neg_val_tts.wav"
+$KWSD stream make $ROOM --negative-dir "$TTS/heldout" --set all --duration-s 0 --out "$OUT/neg_val_tts.wav"
 WORDS=${WORDS:-runs/words}
 [ -d "$WORDS/sounds" ] || sh bench/fetch_words.sh "$WORDS"
 # split by language (alternately, in sorted order): one half may be tuned on, the other chooses
@@ -69,8 +75,8 @@ for d in $(ls "$WORDS/sounds" | LC_ALL=C sort); do
   else CHOOSE_LANGS="${CHOOSE_LANGS:+$CHOOSE_LANGS,}$WORDS/sounds/$d"; fi
   i=$((i + 1))
 done
-$KWSD stream make --negative-dir "$CHOOSE_LANGS" --set all --duration-s 0 --out "$OUT/neg_val_words.wav"
-$KWSD stream make --negative-dir "$TUNE_LANGS" --set all --duration-s 0 --out "$OUT/neg_val_words_tune.wav"
+$KWSD stream make $ROOM --negative-dir "$CHOOSE_LANGS" --set all --duration-s 0 --out "$OUT/neg_val_words.wav"
+$KWSD stream make $ROOM --negative-dir "$TUNE_LANGS" --set all --duration-s 0 --out "$OUT/neg_val_words_tune.wav"
 # sox -D: no dither, so a rebuild gives the same samples (session 50's 8 kHz streams were dithered;
 # that moves a figure by a keyword or two: the shipped default misses 39.1% of this kw_val_rest_8k.wav,
 # 38.9% of session 50's)
