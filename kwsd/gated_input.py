@@ -21,6 +21,7 @@ import logging
 log = logging.getLogger(__name__)
 
 DIGITAL_SILENCE_DBFS = -100.0  # a stride whose RMS level is below this holds no microphone noise
+SILENCE_POWER = 10.0 ** (DIGITAL_SILENCE_DBFS / 10.0)  # the same as a mean square, which the pipeline has
 SHUT_MS = 160  # digital silence at least this long before a sound: a gate's hold is 50-300 ms
 OPENINGS = 3  # this many sounds out of such silence: a gate, not a stream that started
 _warned = False  # once per process: the user needs the hint, not a line per word
@@ -31,13 +32,12 @@ class GateWatch:
 
     def __init__(self, stride_ms: int):
         self.shut_strides = -(-SHUT_MS // stride_ms)
-        self.silence_power = 10.0 ** (DIGITAL_SILENCE_DBFS / 10.0)  # compared with a mean square
         self.silent_for = 0  # strides of digital silence just before this one
         self.openings = 0
 
     def stride(self, mean_square: float) -> None:
         """Take one stride's mean square (its power relative to full scale)."""
-        if mean_square < self.silence_power:
+        if mean_square < SILENCE_POWER:
             self.silent_for += 1
             return
         if self.silent_for >= self.shut_strides:

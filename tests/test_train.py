@@ -148,8 +148,9 @@ def test_training_starts_from_a_network_of_the_bundled_default(tmp_path, archite
     the one that --model-architecture names. Trained on for one step at a negligible rate, the
     new file scores the clips as that network does (the bundled networks tell them apart).
     The fixtures lack five of the default's words: their folders here hold other words."""
-    from kwsd.cascade_model import FIELD, split_networks
+    from kwsd.cascade_model import FIELD
     from kwsd.model import pack_model, unpack_model
+    from kwsd.train.from_model_file import networks
 
     data = tmp_path / "data"
     data.mkdir()
@@ -162,10 +163,11 @@ def test_training_starts_from_a_network_of_the_bundled_default(tmp_path, archite
     start = ["--model-architecture", architecture, "--level-invariant", "--start-checkpoint", DEFAULT_MODEL]
     proc = kwsd("train", *flags, *steps, *start, "--out", tmp_path / "on", timeout=600, check=True)
     assert f"starting from network {number} of {DEFAULT_MODEL}" in proc.stdout.decode()
-    flatbuffer, meta = unpack_model(Path(DEFAULT_MODEL).read_bytes())
-    first, rest = split_networks(flatbuffer, meta[FIELD]["network_bytes"])
+    meta = unpack_model(Path(DEFAULT_MODEL).read_bytes())[1]
     alone = tmp_path / "alone.tflite"
-    alone.write_bytes(pack_model([first, *rest][number - 1], {k: v for k, v in meta.items() if k != FIELD}))
+    alone.write_bytes(
+        pack_model(networks(str(DEFAULT_MODEL))[number - 1], {k: v for k, v in meta.items() if k != FIELD})
+    )
     a, b = (clip_scores(KeywordModel.load(p)) for p in (alone, tmp_path / "on" / "model.tflite"))
     assert a.std(axis=0).max() > 0.2  # it tells the clips apart: a fresh network would not agree
     assert np.abs(a - b).mean() < 0.02 and (a.argmax(1) == b.argmax(1)).mean() >= 0.9

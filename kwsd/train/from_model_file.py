@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cascade_model import FIELD as SECOND_STAGE
-from ..cascade_model import split_networks
+from ..cascade_model import check_second_stage, split_networks
 from ..errors import ConfigError, ModelError
 from ..model import check_metadata, read_model_file, unpack_model
 from ..recognize import SILENCE, UNKNOWN
@@ -48,7 +48,7 @@ def check_model_file(s) -> None:
         its_labels, its_frontend = check_metadata(meta, s.start_checkpoint)
     except ModelError as e:  # it names the file
         raise ConfigError(f"--start-checkpoint {e}") from None
-    labels = [SILENCE, UNKNOWN] + [w for w in s.wanted_words.split(",") if w]
+    labels = [SILENCE, UNKNOWN] + s.words()
     if its_labels != labels:
         raise ConfigError(f"{flag}: its labels {','.join(its_labels)} are not this run's {','.join(labels)}")
     if its_frontend != s.frontend():
@@ -60,10 +60,12 @@ def check_model_file(s) -> None:
 
 
 def networks(path: str) -> list[bytes]:
+    """Every network of a model file: the first, then its second stage's (if it has one)."""
     flatbuffer, meta = unpack_model(read_model_file(path), path)
     if SECOND_STAGE not in meta:
         return [flatbuffer]
-    first, rest = split_networks(flatbuffer, meta[SECOND_STAGE]["network_bytes"])
+    sizes = check_second_stage(meta, len(flatbuffer), f"model {path}")["network_bytes"]
+    first, rest = split_networks(flatbuffer, sizes)
     return [first, *rest]
 
 

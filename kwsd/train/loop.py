@@ -62,7 +62,7 @@ def prepare(s: TrainSettings) -> Prepared:
 
     params = s.frontend()
     frontend = MfccFrontend(params)  # validates the parameters
-    words = [w.strip() for w in s.wanted_words.split(",") if w.strip()]
+    words = s.words()
     if s.binary and len(words) != 1:
         raise ValueError("--binary needs exactly one word in --wanted-words")
     index = build_index(

@@ -99,6 +99,10 @@ class TrainSettings:
     out: str = ""
     float_model: bool = False
 
+    def words(self) -> list[str]:
+        """``--wanted-words`` as a list (spaces around the commas allowed)."""
+        return [w.strip() for w in self.wanted_words.split(",") if w.strip()]
+
     def frontend(self) -> FrontendParams:
         return FrontendParams(
             sample_rate=self.sample_rate,
