@@ -85,3 +85,29 @@ def test_live_bench_times_ready_idle_and_the_latency_of_the_sample_words(tmp_pat
     peak = re.search(r"peak RSS over the live run \(VmHWM, start-up included\): (\d+) MB", proc.stdout)
     # another process than the idle one, with the same settings: its peak is about what that one held, or more
     assert peak and int(idle[2]) - 2 <= int(peak[1]) < 1000
+
+
+def test_narrowband_sets_put_the_room_under_the_telephone_speech(tmp_path):
+    """bench/narrowband_sets.py joins recordings with half a second of silence: digital silence unless a
+    room is named, and the bundled model hears less of the words next to digital silence, so the
+    evaluation streams take the room (models/README.md, "Negative streams with a room under them")."""
+    import numpy as np
+    import soundfile
+
+    folders = ",".join(str(p) for p in sorted((ROOT / "tests/data/narrowband").iterdir()))
+    noise = ROOT / "tests/data/speech/_background_noise_/doing_the_dishes_2s.wav"
+    silent_frames = {}
+    for name, room in (("room", [str(noise)]), ("gaps", [])):
+        subprocess.run(
+            [sys.executable, "bench/narrowband_sets.py", folders, folders, str(tmp_path / name), *room],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        audio, rate = soundfile.read(tmp_path / name / "bl_test8.wav", dtype="int16")
+        assert rate == 8000
+        frames = audio[: len(audio) // 160 * 160].reshape(-1, 160)  # 20 ms
+        silent_frames[name] = (len(audio), float(np.mean(np.all(frames == 0, axis=1))))
+    assert silent_frames["room"][0] == silent_frames["gaps"][0]  # the same recordings and gaps
+    assert silent_frames["room"][1] == 0 and silent_frames["gaps"][1] > 0.2
