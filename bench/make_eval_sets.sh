@@ -85,7 +85,4 @@ for s in kw_val_rest kw_test; do
   sox -D "$OUT/$s.wav" -r 8000 "$OUT/${s}_8k.wav"
   cp "$OUT/$s.txt" "$OUT/${s}_8k.txt"
 done
-# the 8 kHz telephone speech over the same room (none when NEG_ROOM is set, as for the streams above)
-NB_ROOM=$KITCHEN
-[ "${NEG_ROOM+set}" = set ] && NB_ROOM=
-$PYTHON bench/narrowband_sets.py "$DEB_NEG" "$DEB/asterisk-core-sounds-en-wav" "$OUT" $NB_ROOM
+$PYTHON bench/narrowband_sets.py "$DEB_NEG" "$DEB/asterisk-core-sounds-en-wav" "$OUT" $ROOM

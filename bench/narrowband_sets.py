@@ -4,7 +4,7 @@ A third of the negative recordings are 8 kHz telephone prompts.  To see what a m
 such speech arriving from an 8 kHz microphone (where kwsd resamples and fills the missing band),
 this writes the band-limited recordings that training never draws from, joined with half a
 second of silence between them, as 8 kHz WAVs, with the room of the other negative streams under
-them when a BACKGROUND file is given (bench/make_eval_sets.sh: the kitchen at volume 0.1, as
+them when `--background FILE` is given (bench/make_eval_sets.sh passes the kitchen, mixed as
 `kwsd stream make --background` mixes it; without it the gaps are digital silence, which the
 default is half deaf to: models/README.md, "Negative streams with a room under them"):
 
@@ -12,7 +12,7 @@ default is half deaf to: models/README.md, "Negative streams with a room under t
                   (for choosing between models)
     bl_test8.wav  a source held out of training whole (for the test, once)
 
-    .venv/bin/python bench/narrowband_sets.py TRAIN_DIRS HELDOUT_DIRS OUT_DIR [BACKGROUND]
+    .venv/bin/python bench/narrowband_sets.py TRAIN_DIRS HELDOUT_DIRS OUT_DIR [--background FILE]
 
 TRAIN_DIRS and HELDOUT_DIRS are comma-separated folders, as `kwsd train --negative-dir` takes
 them (bench/make_eval_sets.sh passes $DEB_NEG and asterisk-core-sounds-en-wav).
@@ -27,11 +27,11 @@ import numpy as np
 import soundfile
 from scipy.signal import resample_poly
 
-from kwsd.train.negatives import load_pool, read_audio
+from kwsd.stream_make import BACKGROUND_VOLUME, with_background
+from kwsd.train.negatives import load_pool
 
 RATE = 16000  # the rate kwsd's negatives are read at; the files are written at half of it
 SPLIT_SALT = "kwsd"  # bench/train_default.sh's --split-salt: the same hash split as training's
-BACKGROUND_VOLUME = 0.1  # kwsd stream make's default --background-volume
 
 
 def write_band_limited(spec: str, sets: list[str], out: Path, background: str = "") -> None:
@@ -48,18 +48,18 @@ def write_band_limited(spec: str, sets: list[str], out: Path, background: str = 
         sys.exit(f"narrowband_sets: no band-limited recording in {spec}")
     audio = np.concatenate(parts)
     if background:
-        noise, _ = read_audio(background, RATE)
-        audio = np.clip(audio + np.resize(noise, len(audio)) * BACKGROUND_VOLUME, -1, 1)
+        audio = np.clip(with_background(audio, background, RATE, BACKGROUND_VOLUME), -1, 1)
     audio = resample_poly(audio, 1, 2).astype(np.float32)
     soundfile.write(out, audio, RATE // 2, subtype="PCM_16")
     print(f"wrote {out}: {minutes:.1f} min of band-limited speech")
 
 
 def main() -> None:
-    if len(sys.argv) not in (4, 5):
+    args = sys.argv[1:]
+    if len(args) not in (3, 5) or (len(args) == 5 and args[3] != "--background"):
         sys.exit(__doc__)
-    train_dirs, heldout_dirs, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
-    background = sys.argv[4] if len(sys.argv) == 5 else ""
+    train_dirs, heldout_dirs, out = args[0], args[1], Path(args[2])
+    background = args[4] if len(args) == 5 else ""
     out.mkdir(parents=True, exist_ok=True)
     write_band_limited(train_dirs, ["validation", "testing"], out / "bl_val8.wav", background)
     write_band_limited(heldout_dirs, ["all"], out / "bl_test8.wav", background)

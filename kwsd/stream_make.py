@@ -22,6 +22,9 @@ from .streams import CLIP_MS, truth_path, write_truth
 MAX_DURATION_S = 36_000  # ten hours: 2.3 GB of float32 audio while it is built
 
 
+BACKGROUND_VOLUME = 0.1  # the keyword streams' kitchen noise at this volume: about -61 dBFS
+
+
 @dataclass
 class StreamSpec:
     out: str
@@ -33,7 +36,7 @@ class StreamSpec:
     validation_percentage: float = 10.0
     testing_percentage: float = 10.0
     background: str = ""  # a noise recording (any format) under the whole stream
-    background_volume: float = 0.1
+    background_volume: float = BACKGROUND_VOLUME
     duration_s: float = 600.0  # 0 with --negative-dir: every recording of the split
     word_gap_ms: int = 2000  # mean pause between clips (uniform in half to one and a half of it)
     unknown_percentage: float = 20.0
@@ -68,15 +71,23 @@ def make_stream(spec: StreamSpec) -> tuple[np.ndarray, list[tuple[str, int]]]:
     else:
         audio, truth = _keyword_stream(spec, rng)
     if spec.background:
-        from .train.negatives import read_audio
-
-        noise, _ = read_audio(spec.background, spec.sample_rate)
-        start = int(rng.integers(0, max(1, len(noise) - len(audio))))
-        audio = audio + np.resize(np.roll(noise, -start), len(audio)) * spec.background_volume
+        audio = with_background(audio, spec.background, spec.sample_rate, spec.background_volume, rng)
     np.clip(audio, -1, 1, out=audio)
     write_wav(spec.out, audio.astype(np.float32), spec.sample_rate)
     write_truth(truth_path(spec.out), truth)
     return audio, truth
+
+
+def with_background(
+    audio: np.ndarray, path: str, sample_rate: int, volume: float, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """``audio`` with the recording at ``path`` under all of it (looped), from a random point
+    (``rng``) or from its start; not clipped."""
+    from .train.negatives import read_audio
+
+    noise, _ = read_audio(path, sample_rate)
+    start = int(rng.integers(0, max(1, len(noise) - len(audio)))) if rng is not None else 0
+    return audio + np.resize(np.roll(noise, -start), len(audio)) * volume
 
 
 def _keyword_stream(spec: StreamSpec, rng: np.random.Generator):

@@ -97,7 +97,7 @@ def test_narrowband_sets_put_the_room_under_the_telephone_speech(tmp_path):
     folders = ",".join(str(p) for p in sorted((ROOT / "tests/data/narrowband").iterdir()))
     noise = ROOT / "tests/data/speech/_background_noise_/doing_the_dishes_2s.wav"
     silent_frames = {}
-    for name, room in (("room", [str(noise)]), ("gaps", [])):
+    for name, room in (("room", ["--background", str(noise)]), ("gaps", [])):
         subprocess.run(
             [sys.executable, "bench/narrowband_sets.py", folders, folders, str(tmp_path / name), *room],
             cwd=ROOT,
