@@ -65,10 +65,12 @@ def add_tune_parser(sub, common) -> None:
     tune = sub.add_parser("tune", parents=[common], help="choose thresholds and smoothing from measured streams")
     tune.add_argument("--model", help="model file (default: bundled)")
     tune.add_argument(
-        "--config", help="YAML config whose inference: settings (gates, stride, backend) kwsd run will use"
+        "--config",
+        help="YAML config whose inference: settings (gates, stride, backend) and recognize.keywords kwsd run will use",
     )
     tune.add_argument("--stream", action="append", metavar="STREAM.wav", help="keyword stream with STREAM.txt")
     tune.add_argument("--negative", action="append", metavar="FILE.wav", help="recording with no keyword")
+    tune.add_argument("--keywords", help="tune for these alone, e.g. stop,go (default: the config's, else all)")
     tune.add_argument("--target-fa", type=float, default=0.5, help="false accepts per hour allowed (default 0.5)")
     tune.add_argument(
         "--max-delay-ms",

@@ -55,6 +55,8 @@ class RecognizeConfig:
     # also report a keyword whose average over quick_window_ms exceeds this (and its own threshold)
     quick_threshold: typing.Optional[float] = _opt(None, min=0.0, max=1.0)
     quick_window_ms: typing.Optional[int] = _opt(None, min=0, max=10000)
+    # the keywords to report; null = every keyword of the loaded models (kwsd.recognize)
+    keywords: typing.Optional[typing.List[str]] = _opt(None, min_items=1)
 
     def overrides(self) -> dict:
         """The values the config sets explicitly."""
@@ -150,6 +152,17 @@ def recognize_from_dict(data, source: str) -> RecognizeConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: recognize: must be a mapping")
     return build_dataclass(RecognizeConfig, data, ("recognize",), {}, source)
+
+
+def check_keywords(config: Config, known: list[str]) -> None:
+    """ConfigError if ``recognize.keywords`` names a word no loaded model knows: a typo there
+    would leave the daemon deaf to the word the user wanted, without a sound."""
+    unknown = [k for k in config.recognize.keywords or [] if k not in known]
+    if unknown:
+        raise ConfigError(
+            f"config {config.source}: recognize.keywords: {', '.join(map(repr, unknown))} "
+            f"{'is' if len(unknown) == 1 else 'are'} not a keyword of the loaded model(s) ({', '.join(known)})"
+        )
 
 
 def dump_config(config: Config) -> str:

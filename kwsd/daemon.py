@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .cascade_model import CascadeKeywordModel
-from .config import Config, load_config
+from .config import Config, check_keywords, load_config
 from .engine import Engine
 from .errors import EXIT_UNDELIVERED, ConfigError, KwsdError, ModelError, NoMicrophoneError
 from .microphone import MicrophoneSource
@@ -92,6 +92,7 @@ class Daemon:
         self.json_output = json_output
         self.models = load_models(model_paths, config)
         self.keywords = list(dict.fromkeys(k for m in self.models for k in m.keywords))
+        check_keywords(config, self.keywords)
         clip_stride_ms = choose_clip_stride(self.models, config.inference.clip_stride_ms)
         source = open_source(config, input_path, realtime, self.models[0].frontend.sample_rate, clip_stride_ms)
         self.switch = MuteSwitch()  # the mute state: set by MQTT, read by the engine and the sinks
@@ -266,6 +267,7 @@ class Daemon:
         self.notifier.send("RELOADING=1")
         try:
             new = load_config(self.config_path)
+            check_keywords(new, self.keywords)
         except KwsdError as e:
             log.error("reload rejected, keeping the running configuration: %s", e)
             self.notifier.send("READY=1")

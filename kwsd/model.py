@@ -171,9 +171,11 @@ def check_metadata(meta: dict, source: str) -> tuple[list[str], FrontendParams]:
         from .config import recognize_from_dict
 
         try:
-            recognize_from_dict(meta["recognize"], source)
+            listened = recognize_from_dict(meta["recognize"], source).keywords
         except ConfigError as e:
             raise ModelError(str(e)) from None
+        if any(k not in labels or k in NOT_REPORTED for k in listened or []):
+            raise ModelError(f"{source}: recognize.keywords names a word that is not one of its keywords")
     front = meta.get("frontend")
     if not isinstance(front, dict):
         raise ModelError(f"{source}: field 'frontend' is missing")

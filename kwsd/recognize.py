@@ -11,7 +11,11 @@ differ from the previously reported one, so "stop" ... (3 s) ... "stop" gives on
 detection; TFLite-Micro's uses OR, so a long word above threshold repeats every
 ``suppression_ms``.  Here a label may be reported again once its average has fallen
 back below the threshold (it is "re-armed"), and never within ``suppression_ms`` of
-the previous report.  ``_silence_`` and ``_unknown_`` are never reported.
+the previous report.  ``_silence_`` and ``_unknown_`` are never reported, nor, when
+``keywords`` lists the words to listen for, any other keyword: a window whose top
+label is a word nobody listens for reports nothing, as if it were ``_unknown_`` (each
+keyword a model knows adds its own false accepts, so a user who wakes on one word
+should not pay for the other nine).
 
 One optional addition, the quick rule (``quick_threshold``, off unless set): a keyword
 is also reported as soon as its average over the last ``quick_window_ms`` exceeds
@@ -50,13 +54,21 @@ class SmootherSettings:
     thresholds: dict = field(default_factory=dict)
     quick_threshold: float | None = None  # None: no quick rule
     quick_window_ms: int = 160
+    keywords: list | None = None  # the keywords reported; None = every keyword of the model
 
     def to_dict(self) -> dict:
-        """The settings as a config's ``recognize:`` section writes them (no quick rule: no keys)."""
+        """The settings as a config's ``recognize:`` section writes them (no quick rule, every
+        keyword: no keys)."""
         data = asdict(self)
         if self.quick_threshold is None:
             del data["quick_threshold"], data["quick_window_ms"]
+        if self.keywords is None:
+            del data["keywords"]
         return data
+
+    def reported(self, keywords: list[str]) -> list[str]:
+        """Those of a model's ``keywords`` that these settings report."""
+        return [k for k in keywords if self.keywords is None or k in self.keywords]
 
     def describe(self) -> str:
         """One line for the log, so a user can see which thresholds are in force."""
@@ -71,6 +83,7 @@ class SmootherSettings:
                 if self.quick_threshold is not None
                 else ""
             )
+            + (f", listening for {', '.join(self.keywords)} only" if self.keywords is not None else "")
         )
 
     @classmethod
@@ -108,6 +121,7 @@ class RecognizeCommands:
         thresholds=None,
         quick_threshold=None,
         quick_window_ms=SmootherSettings.quick_window_ms,
+        keywords=None,
     ):
         self.labels = list(labels)
         self.average_window_ms = average_window_ms
@@ -116,7 +130,9 @@ class RecognizeCommands:
         self.minimum_count = minimum_count
         thresholds = thresholds or {}
         self._thresholds = np.array([thresholds.get(x, detection_threshold) for x in self.labels])
-        self._reportable = np.array([x not in NOT_REPORTED for x in self.labels])
+        self._reportable = np.array(
+            [x not in NOT_REPORTED and (keywords is None or x in keywords) for x in self.labels]
+        )
         # the results inside the window: rows head..tail of a preallocated buffer, so that the
         # average is one numpy call on a contiguous slice (this runs every stride, and
         # `kwsd tune` replays it hundreds of times over hours of recorded scores)

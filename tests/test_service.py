@@ -118,6 +118,9 @@ def test_sighup_reloads_thresholds_without_reopening_audio_and_rejects_a_bad_con
     time.sleep(1.0)
     config.write_text("recognize:\n  detection_treshold: 0.1\n")  # a typo: rejected, old config kept
     proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    config.write_text("recognize:\n  keywords: [stpo]\n")  # a word the model lacks: rejected too
+    proc.send_signal(signal.SIGHUP)
     out, err = proc.communicate(timeout=60)
     err = err.decode()
     assert proc.returncode == 0, err
@@ -127,7 +130,8 @@ def test_sighup_reloads_thresholds_without_reopening_audio_and_rejects_a_bad_con
     before = [d["keyword"] for d in found if d["audio_ms"] < 9000]
     after = [d["keyword"] for d in found if d["audio_ms"] > 10500]
     assert "stop" in before and after and "stop" not in after, found
-    assert "configuration reloaded" in err and "reload rejected" in err and "detection_treshold" in err
+    assert "configuration reloaded" in err and err.count("reload rejected") == 2 and "detection_treshold" in err
+    assert "'stpo' is not a keyword of the loaded model" in err
     assert "stop 1," in err.split("configuration reloaded")[1]  # the log shows the thresholds now in force
     assert err.count("listening to") == 1  # the audio source was opened once
     assert "0 overflow(s)" in err

@@ -369,6 +369,7 @@ def test_tune_keeps_to_a_delay_limit_and_says_in_one_line_when_no_setting_can(tm
         ("--clip-stride-ms", "30"),  # the model's frames are 20 ms apart
         ("--minimum-counts", "0"),  # kwsd run refuses a minimum count of 0
         ("--suppressions", "99999"),
+        ("--keywords", "stop,stpo"),  # a typo would tune for nothing
     ],
 )
 def test_tune_refuses_a_flag_kwsd_run_could_not_use_in_one_line_before_any_work(tmp_path, flag, value):
