@@ -133,7 +133,7 @@ class Daemon:
         return {
             "gpio": config.hooks.gpio,
             "commands": (config.hooks.commands, config.hooks.max_concurrent, cls._site(config)),
-            "mqtt": config.mqtt,
+            "mqtt": (config.mqtt, config.recognize.keywords),  # discovery announces the words reported
         }[key]
 
     def _build_part(self, key: str, config: Config):
@@ -148,14 +148,18 @@ class Daemon:
         elif key == "mqtt" and config.mqtt is not None:
             from .sinks.mqtt import MqttSink
 
-            part = MqttSink(config.mqtt, self.keywords, self.switch, [m.name for m in self.models])
+            reported = config.recognize.keywords or self.keywords
+            part = MqttSink(config.mqtt, reported, self.switch, [m.name for m in self.models])
             part.start()
         else:
             return None
         if key != "mqtt":
             for hook in getattr(part, "hooks", []):
-                if hook.keyword != "*" and hook.keyword not in self.keywords:
-                    log.warning("a hook waits for '%s', which no loaded model reports", hook.keyword)
+                if hook.keyword != "*" and hook.keyword not in (config.recognize.keywords or self.keywords):
+                    log.warning(
+                        "a hook waits for '%s', which no loaded model reports (or recognize.keywords leaves out)",
+                        hook.keyword,
+                    )
         return part
 
     # ------------------------------------------------------------------ main loop

@@ -159,6 +159,20 @@ def test_home_assistant_discovery_and_hermes_topics(broker, tmp_path):
     sub.close()
 
 
+def test_listening_for_two_words_announces_and_publishes_those_two_alone(broker, tmp_path):
+    sub = Subscriber(broker.port)
+    config = mqtt_config(tmp_path, broker.port, "  hermes: true\n  homeassistant:\n    enabled: true\n")
+    config.write_text(config.read_text() + "recognize:\n  keywords: [stop, go]\n")
+    printed = detections(kwsd("run", "--config", config, "--input", SAMPLE, "--json", check=True))
+    assert [d["keyword"] for d in printed] == ["stop", "stop", "go"]  # the sample's "yes" is not reported
+    payload = json.loads(sub.on(f"homeassistant/event/kwsd_{SITE}/config")[0][0])
+    assert payload["event_types"] == ["stop", "go"]  # Home Assistant offers only what can come
+    assert sub.wait_for(lambda: len([t for t, _, _ in sub.messages if t.startswith("hermes/hotword/")]) == 3)
+    hotwords = [t for t, _, _ in sub.messages if t.startswith("hermes/hotword/")]
+    assert sorted(hotwords) == ["hermes/hotword/go/detected"] + ["hermes/hotword/stop/detected"] * 2
+    sub.close()
+
+
 def test_password_comes_from_a_file_and_is_never_shown(broker, tmp_path):
     secret = "s3cret-Pa55"
     passwd = tmp_path / "passwd"
