@@ -23,7 +23,7 @@ from .microphone import MicrophoneSource
 from .model import KeywordModel
 from .mute import MuteSwitch
 from .pipeline import DEFAULT_CLIP_STRIDE_MS, choose_clip_stride
-from .recognize import SmootherSettings
+from .recognize import SmootherSettings, reported_keywords
 from .recovery import DeviceRecovery
 from .resources import SAMPLE_RECORDING, bundled, default_model
 from .service import Notifier
@@ -133,10 +133,11 @@ class Daemon:
         return {
             "gpio": config.hooks.gpio,
             "commands": (config.hooks.commands, config.hooks.max_concurrent, cls._site(config)),
-            "mqtt": (config.mqtt, config.recognize.keywords),  # discovery announces the words reported
+            "mqtt": (config.mqtt, config.recognize.keywords),  # discovery announces the keywords reported
         }[key]
 
     def _build_part(self, key: str, config: Config):
+        reported = reported_keywords(self.models, config.recognize.overrides())  # discovery announces them
         if key == "gpio" and config.hooks.gpio:
             from .sinks.gpio import GpioHooks
 
@@ -148,16 +149,15 @@ class Daemon:
         elif key == "mqtt" and config.mqtt is not None:
             from .sinks.mqtt import MqttSink
 
-            reported = config.recognize.keywords or self.keywords
             part = MqttSink(config.mqtt, reported, self.switch, [m.name for m in self.models])
             part.start()
         else:
             return None
         if key != "mqtt":
             for hook in getattr(part, "hooks", []):
-                if hook.keyword != "*" and hook.keyword not in (config.recognize.keywords or self.keywords):
+                if hook.keyword != "*" and hook.keyword not in reported:
                     log.warning(
-                        "a hook waits for '%s', which no loaded model reports (or recognize.keywords leaves out)",
+                        "a hook waits for '%s', never reported: no loaded model has it or recognize.keywords omits it",
                         hook.keyword,
                     )
         return part

@@ -101,6 +101,13 @@ class SmootherSettings:
         return replace(settings, **given, thresholds=thresholds)
 
 
+def reported_keywords(models, overrides: dict | None = None) -> list[str]:
+    """Every keyword that some model reports under its settings with ``overrides`` (the config's
+    ``recognize:``) on top, in the models' order: what a listener can receive."""
+    words = (k for m in models for k in SmootherSettings.for_model(m.metadata, overrides).reported(m.keywords))
+    return list(dict.fromkeys(words))
+
+
 @dataclass
 class Recognition:
     """What one call to ``process`` concluded."""

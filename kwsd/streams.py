@@ -23,7 +23,7 @@ import numpy as np
 from .confidence import proportion_interval, rate_interval
 from .detection import Detection
 from .pipeline import DEFAULT_SCORE_GATE, DEFAULT_SILENCE_GATE_DBFS, run_array
-from .recognize import NOT_REPORTED, SmootherSettings
+from .recognize import NOT_REPORTED, reported_keywords
 
 TOLERANCE_MS = 750
 # a truth clip's length, whatever a model's window: `kwsd stream make` puts in Speech Commands' 1 s clips
@@ -232,10 +232,7 @@ def evaluate_file(
         silence_gate_dbfs=silence_gate_dbfs,
         score_gate=score_gate,
     )
-    # a keyword nobody listens for (recognize.keywords) counts as any other word
-    keywords = list(
-        dict.fromkeys(k for m in models for k in SmootherSettings.for_model(m.metadata, recognize).reported(m.keywords))
-    )
+    keywords = reported_keywords(models, recognize)  # one nobody listens for counts as any other word
     ends = truth_word_ends(audio, rate, truth, keywords)
     return match(detections, truth, keywords, len(audio) / rate / 3600, tolerance_ms, ends)
 

@@ -85,3 +85,22 @@ def test_a_model_whose_settings_listen_for_a_word_it_lacks_is_refused_in_one_lin
             assert proc.returncode == 1 and err.count("\n") == 1 and "recognize.keywords names a word" in err, err
         else:  # its own recommendation: the model reports stop alone
             assert proc.returncode == 0 and {d["keyword"] for d in detections(proc)} == {"stop"}, err
+
+
+def test_a_hook_on_a_word_left_out_is_warned_about_and_a_models_own_list_is_what_is_reported(tmp_path):
+    from kwsd.recognize import reported_keywords
+    from kwsd.tune import write_model_with_settings
+
+    config = tmp_path / "kwsd.yaml"
+    config.write_text(
+        "recognize:\n  keywords: [stop]\nhooks:\n  commands:\n    - keyword: 'yes'\n      argv: [/bin/true]\n"
+    )
+    err = kwsd("run", "--config", config, "--input", SAMPLE, check=True).stderr.decode()
+    assert "a hook waits for 'yes', never reported" in err  # it would wait forever, silently
+    model = KeywordModel.load(DEFAULT_MODEL)
+    out = tmp_path / "stop.tflite"
+    write_model_with_settings(model, {**model.metadata["recognize"], "keywords": ["stop"]}, str(out))
+    stop_only = KeywordModel.load(out)
+    assert reported_keywords([stop_only]) == ["stop"]  # what MQTT discovery announces for it
+    assert reported_keywords([stop_only], {"keywords": ["go"]}) == ["go"]  # the config wins
+    assert reported_keywords([model]) == model.keywords
