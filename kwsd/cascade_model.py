@@ -124,6 +124,7 @@ class CascadeKeywordModel(KeywordModel):
         s = self.metadata[FIELD]
         self.gate, self.hold, self.with_first = float(s["gate"]), int(s["hold_strides"]), s.get("with_first", False)
         self._keyword_at = np.flatnonzero([x in self.keywords for x in self.labels])
+        self._stream_keyword_at = self._keyword_at  # what opens the stage in a stream: see listen
         self.second_runs = 0  # strides of streams it scored (kwsd run's closing line: what it costs)
         self.restart()
         self.second = []
@@ -137,6 +138,11 @@ class CascadeKeywordModel(KeywordModel):
             if member._in_shape != self._in_shape or outputs != len(self.labels):
                 raise ModelError(f"model {self.path}: second-stage network {i} does not fit the first network")
             self.second.append(member)
+
+    def listen(self, keyword_at: np.ndarray) -> None:
+        """In streams, open the second stage only where the first network hears one of these
+        (indices into the scores: the keywords the smoother reports)."""
+        self._stream_keyword_at = keyword_at
 
     def restart(self) -> None:
         """A new stream: the second stage starts closed."""
@@ -156,7 +162,7 @@ class CascadeKeywordModel(KeywordModel):
         """The next stride of a stream (the pipeline): the second stage also scores the ``hold``
         strides after one on which the first network heard a keyword."""
         first = super().scores(features)
-        if first[self._keyword_at].max() > self.gate:
+        if self._stream_keyword_at.size and first[self._stream_keyword_at].max() > self.gate:
             self._open_left = self.hold + 1
         if not self._open_left:
             return first

@@ -33,7 +33,7 @@ from .detection import Detection
 from .features import FrontendParams, MfccFrontend, StreamingMfcc
 from .gated_input import GateWatch
 from .model import KeywordModel, recommended_stride_ms
-from .recognize import NOT_REPORTED, SILENCE, RecognizeCommands, SmootherSettings
+from .recognize import SILENCE, RecognizeCommands, SmootherSettings
 
 log = logging.getLogger(__name__)
 _narrow_rates_warned: set[tuple[int, int]] = set()  # (input, model) rates: warned once per process
@@ -135,8 +135,7 @@ class Pipeline:
         self.stats = Stats()
         self._silence = {id(m): silence_scores(m) for m in models}  # what a gated stride gives
         self.score_gate = score_gate
-        # where each model's keywords are in its scores (an index array: no conversion per stride)
-        self._keywords = {id(m): np.flatnonzero([x not in NOT_REPORTED for x in m.labels]) for m in models}
+        self._keywords: dict[int, np.ndarray] = {}  # model -> where its reported keywords are (_listen)
         self._resting: dict[int, np.ndarray] = {}  # model -> the low scores its next stride repeats
         # a model with a second stage holds it open for some strides: it counts those the gates skip
         # too, and starts each stream closed (kwsd/cascade_model.py)
@@ -150,6 +149,17 @@ class Pipeline:
                 group = FrontendGroup(model.frontend, input_rate, clip_stride_ms)
                 self.groups.append(group)
             group.models.append((model, self._smoother(model, smoother, recognize)))
+        self._listen()
+
+    def _listen(self) -> None:
+        """The gates look at the keywords the smoothers report (an index array each: no conversion
+        per stride). Listening for one word, the score gate rests a model while that word scores
+        low, and a second stage opens only where the first network hears that word."""
+        for group in self.groups:
+            for model, smoother in group.models:
+                self._keywords[id(model)] = smoother.reported_at
+                if id(model) in self._cascades:
+                    self._cascades[id(model)].listen(smoother.reported_at)
 
     @staticmethod
     def _smoother(
@@ -162,6 +172,7 @@ class Pipeline:
         """New thresholds etc.; the next stride uses them (a fresh averaging window)."""
         for group in self.groups:
             group.models = [(m, self._smoother(m, settings, recognize)) for m, _ in group.models]
+        self._listen()
 
     @property
     def quiet(self) -> bool:

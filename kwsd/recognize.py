@@ -153,6 +153,11 @@ class RecognizeCommands:
         # never below a keyword's own threshold: one set to 1.0 stays silent, and tune can raise it
         self._quick_thresholds = None if quick_threshold is None else np.maximum(quick_threshold, self._thresholds)
 
+    @property
+    def reported_at(self) -> np.ndarray:
+        """Where the keywords it may report are in a score vector (for the gates that rest a model)."""
+        return np.flatnonzero(self._reportable)
+
     @classmethod
     def from_settings(cls, labels, settings: SmootherSettings) -> "RecognizeCommands":
         return cls(labels, **settings.to_dict())

@@ -54,9 +54,11 @@ def record_scores(
     clip_stride_ms: int | None = None,
     silence_gate_dbfs: float | None = DEFAULT_SILENCE_GATE_DBFS,
     score_gate: float | None = DEFAULT_SCORE_GATE,
+    keywords: list[str] | None = None,
 ) -> ScoreTrace:
     """Run the pipeline over ``wav`` once, keeping every score vector (with the gates that
-    ``kwsd run`` will use: they decide which strides the model sees)."""
+    ``kwsd run`` will use: they decide which strides the model sees, and with ``keywords``
+    they look at those alone, as ``kwsd run`` does with ``recognize.keywords``)."""
     from .pipeline import run_array
     from .wavfile import read_wav
 
@@ -73,6 +75,7 @@ def record_scores(
         rate,
         clip_stride_ms=clip_stride_ms,
         on_scores=keep,
+        recognize=None if keywords is None else {"keywords": keywords},
         silence_gate_dbfs=silence_gate_dbfs,
         score_gate=score_gate,
     )
@@ -258,7 +261,7 @@ def main(args) -> int:
     gates = dict(silence_gate_dbfs=config.inference.silence_gate_dbfs, score_gate=config.inference.score_gate)
     traces = []
     for w in tqdm(wavs, desc="scoring", unit="file"):
-        trace = record_scores(model, w, stride, **gates)
+        trace = record_scores(model, w, stride, **gates, keywords=listened)
         if w in (args.negative or []):
             trace.truth = []
         traces.append(trace)

@@ -2,6 +2,7 @@
 gets that word's detections and false accepts, not the other nine's."""
 
 import json
+import re
 
 import numpy as np
 from conftest import DEFAULT_MODEL, SAMPLE, SAMPLE_WORDS, detections, kwsd
@@ -104,3 +105,16 @@ def test_a_hook_on_a_word_left_out_is_warned_about_and_a_models_own_list_is_what
     assert reported_keywords([stop_only]) == ["stop"]  # what MQTT discovery announces for it
     assert reported_keywords([stop_only], {"keywords": ["go"]}) == ["go"]  # the config wins
     assert reported_keywords([model]) == model.keywords
+
+
+def test_listening_for_one_word_runs_the_costly_second_stage_only_where_that_word_may_be(tmp_path):
+    config = tmp_path / "kwsd.yaml"
+    config.write_text("recognize:\n  keywords: ['yes']\n")
+    every = kwsd("run", "--input", SAMPLE, "--json", check=True)
+    one = kwsd("run", "--config", config, "--input", SAMPLE, "--json", check=True)
+    runs = [re.search(r"second stage on (\d+) of (\d+) model run", p.stderr.decode()) for p in (every, one)]
+    assert runs[0] and runs[1] and int(runs[1].group(1)) < int(runs[0].group(1)) / 2, [r.group(0) for r in runs]
+    # and the word itself is heard as before, at the same moment
+    assert [d["audio_ms"] for d in detections(one)] == [
+        d["audio_ms"] for d in detections(every) if d["keyword"] == "yes"
+    ]

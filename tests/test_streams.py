@@ -224,13 +224,14 @@ def test_stream_make_refuses_an_absurd_flag_in_one_line_naming_it(tmp_path, flag
         (SmootherSettings(300, 0.5, 1000, 3, {"stop": 0.95}), None),
         (SmootherSettings(800, 0.7, 2000, 8), 40),
         (SmootherSettings(800, 0.6, 1500, 3, quick_threshold=0.9, quick_window_ms=160), None),
+        (SmootherSettings(keywords=["stop", "go"]), None),  # the gates look at those two alone
     ],
 )
 def test_replaying_recorded_scores_equals_running_the_pipeline(tmp_path, settings, stride):
     model = KeywordModel.load(DEFAULT_MODEL)
     events = [("yes", 0, 1.0), ("stop", 1, 3.5), ("go", 0, 6.0), ("no", 0, 8.0), ("stop", 2, 10.5)]
     path = write_composed(tmp_path, events, 13.0)
-    trace = record_scores(model, path, stride)
+    trace = record_scores(model, path, stride, keywords=settings.keywords)
     replayed = [(x.keyword, x.audio_ms, round(x.score, 6)) for x in replay(trace, model, settings)]
     audio, rate = read_wav(path)  # what record_scores heard: the 16-bit file
     found = run_array([model], audio, rate, settings, clip_stride_ms=stride)
