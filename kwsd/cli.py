@@ -14,7 +14,8 @@ import sys
 import threading
 
 from . import __version__
-from .cli_eval import add_cascade_parser, add_stream_parsers, add_tune_parser, cmd_cascade, cmd_stream, cmd_tune
+from .cli_cascade import add_cascade_parser, cmd_cascade
+from .cli_eval import add_stream_parsers, add_tune_parser, cmd_stream, cmd_tune
 from .errors import EXIT_FAILURE, EXIT_OK, KwsdError
 
 log = logging.getLogger("kwsd")

@@ -91,62 +91,6 @@ def add_tune_parser(sub, common) -> None:
     _add_grid_options(tune)
 
 
-def add_cascade_parser(sub, common) -> None:
-    cascade = sub.add_parser(
-        "cascade",
-        parents=[common],
-        help="one model file from a first network and a second stage that scores only where the first hears something",
-    )
-    cascade.add_argument("first", metavar="FIRST.tflite", help="the network that runs on every stride")
-    cascade.add_argument("second", nargs="+", metavar="SECOND.tflite", help="networks whose scores are averaged")
-    cascade.add_argument("--out", required=True, metavar="OUT.tflite", help="the model file to write")
-    cascade.add_argument(
-        "--gate",
-        type=float,
-        default=None,
-        help="the first network's keyword score that wakes the second stage (default 0.3)",
-    )
-    cascade.add_argument(
-        "--with-first", action="store_true", help="average the first network's scores in with the second stage's"
-    )
-    cascade.add_argument(
-        "--hold-strides", type=int, default=None, help="strides the second stage keeps scoring after that (default 1)"
-    )
-
-
-def cmd_cascade(args) -> int:
-    """Pack the model files into one (kwsd/cascade_model.py), then load it as kwsd run would."""
-    from pathlib import Path
-
-    from .cascade_model import DEFAULT_GATE, DEFAULT_HOLD_STRIDES, MAX_HOLD_STRIDES, pack_cascade
-    from .model import KeywordModel, read_model_file
-
-    gate = DEFAULT_GATE if args.gate is None else args.gate
-    hold = DEFAULT_HOLD_STRIDES if args.hold_strides is None else args.hold_strides
-    if not 0 <= gate < 1 or not 0 <= hold <= MAX_HOLD_STRIDES:
-        raise UsageError(f"--gate must be from 0 to below 1 and --hold-strides from 0 to {MAX_HOLD_STRIDES}")
-    files = [(path, read_model_file(path)) for path in [args.first, *args.second]]
-    out = Path(args.out)
-    if out.exists() and any(out.samefile(path) for path, _ in files):  # it would replace a network for good
-        raise UsageError(f"--out {out} is one of the networks to pack; write the model to another file")
-    try:
-        out.write_bytes(pack_cascade(files, gate, hold, args.with_first))
-    except OSError as e:
-        raise KwsdError(f"cannot write {out} ({e.strerror or e})") from None
-    try:
-        KeywordModel.load(out)  # every network checked by the interpreter, as kwsd run will
-    except KwsdError:
-        out.unlink()
-        raise
-    first = ", with the first" if args.with_first else ""
-    print(
-        f"wrote {out}: {Path(args.first).name} and {len(args.second)} second-stage network(s) (gate {gate:g}, "
-        f"hold {hold} stride(s){first}), with the first model's smoother settings: "
-        f"tune them with kwsd tune --model {out}"
-    )
-    return EXIT_OK
-
-
 def _add_grid_options(tune) -> None:
     """The grid that ``kwsd tune`` replays the smoother over."""
     from .tune_grid import Grid

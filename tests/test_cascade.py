@@ -73,6 +73,42 @@ def test_the_second_stage_scores_only_from_where_the_first_network_hears_a_keywo
     np.testing.assert_allclose(model.scores(word), said[2], atol=1e-6)
 
 
+def test_with_a_period_of_two_the_second_stage_scores_every_other_open_stride_and_the_first_network_the_rest(
+    tmp_path,
+):
+    first = first_network(tmp_path)
+    model = KeywordModel.load(cascade_file(tmp_path, first, hold=3))
+    plain = KeywordModel.load(first)
+    frontend = MfccFrontend(plain.frontend)
+    quiet = frontend.clip_features(np.zeros(16000, np.float32))
+    word = frontend.clip_features(clip("yes"))
+    model.period = 2
+    model.second = [CountingNetwork(model.labels)]
+    windows = (quiet, word, quiet, quiet, quiet, quiet, word, quiet)
+
+    said = [model.stream_scores(w) for w in windows]
+
+    # open on strides 1-4 (the word and a hold of three) and again from 6: the second stage scores
+    # the first of them and every other one after it, the first network the rest
+    from_second = [i for i, s in enumerate(said) if np.array_equal(s, model.second[0].out)]
+    assert from_second == [1, 3, 6] and model.second[0].calls == 3 == model.second_runs
+    for i in (0, 2, 4, 5, 7):
+        np.testing.assert_array_equal(said[i], plain.scores(windows[i]))
+
+
+def test_kwsd_cascade_changes_the_period_of_a_file_that_has_a_second_stage_and_keeps_the_rest(tmp_path):
+    out = tmp_path / "every_other.tflite"
+    made = kwsd("cascade", "--out", str(out), "--period-strides", "3", DEFAULT_MODEL)
+    assert made.returncode == 0, made.stderr
+    assert "1 second-stage network(s) (gate 0.3, hold 1 stride(s), one in 3)" in made.stdout.decode()
+    old_net, old = unpack_model(DEFAULT_MODEL.read_bytes())
+    new_net, new = unpack_model(out.read_bytes())
+    assert new_net == old_net and new[FIELD] == {**old[FIELD], "period_strides": 3}
+    assert {k: v for k, v in new.items() if k != FIELD} == {k: v for k, v in old.items() if k != FIELD}
+    ran = kwsd("run", "--json", "--input", str(SAMPLE), "--model", str(out))
+    assert [d["keyword"] for d in detections(ran)] == ["yes", "stop", "stop", "go"], ran.stderr
+
+
 def test_kwsd_cascade_writes_one_file_that_kwsd_run_detects_with_and_kwsd_tune_keeps(tmp_path):
     out = tmp_path / "two.tflite"
     first = first_network(tmp_path)
@@ -110,6 +146,9 @@ def broken_files(tmp_path):
         "cut.tflite": pack_model(first + first[:1000], cut),
         "gate.tflite": pack_model(first + first, dict(cut, second_stage={**cut["second_stage"], "gate": 2})),
         "flag.tflite": pack_model(first + first, dict(cut, second_stage={**cut["second_stage"], "with_first": "yes"})),
+        "period.tflite": pack_model(
+            first + first, dict(cut, second_stage={**cut["second_stage"], "period_strides": 0})
+        ),
         "other.tflite": pack_model(first, other),
     }.items():
         (tmp_path / name).write_bytes(data)
@@ -123,6 +162,9 @@ def broken_files(tmp_path):
         (["run", "--input", str(SAMPLE), "--model", "{d}/cut.tflite"], 1, "second-stage network 1: not a valid"),
         (["run", "--input", str(SAMPLE), "--model", "{d}/gate.tflite"], 1, "second_stage.gate"),
         (["run", "--input", str(SAMPLE), "--model", "{d}/flag.tflite"], 1, "second_stage.with_first"),
+        (["run", "--input", str(SAMPLE), "--model", "{d}/period.tflite"], 1, "second_stage.period_strides"),
+        (["cascade", "--out", "{d}/o.tflite", "--period-strides", "0", str(DEFAULT_MODEL)], 2, "--period-strides"),
+        (["cascade", "--out", "{d}/o.tflite", "{d}/first.tflite"], 1, "needs at least one more model file"),
         (["cascade", "--out", "{d}/o.tflite", "{d}/first.tflite", "{d}/other.tflite"], 1, "'labels' differ"),
         (["cascade", "--out", "{d}/o.tflite", "{d}/first.tflite", str(ROOT / "README.md")], 1, "no kwsd metadata"),
         (["cascade", "--out", "{d}/o.tflite", str(DEFAULT_MODEL), "{d}/first.tflite"], 1, "has a second stage already"),
