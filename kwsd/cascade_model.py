@@ -36,7 +36,12 @@ DEFAULT_GATE = 0.3  # chosen on validation audio (models/README.md): the figures
 DEFAULT_HOLD_STRIDES = 1  # 1 to 12 give the bundled model the same validation figures (models/README.md)
 MAX_HOLD_STRIDES = 1000  # a sanity bound (about 80 s at the 80 ms stride), checked when packing and loading
 DEFAULT_PERIOD_STRIDES = 1  # every open stride; files written before the field existed mean this
-DEFAULTS = {"gate": DEFAULT_GATE, "hold_strides": DEFAULT_HOLD_STRIDES, "with_first": False, "period_strides": 1}
+DEFAULTS = {
+    "gate": DEFAULT_GATE,
+    "hold_strides": DEFAULT_HOLD_STRIDES,
+    "with_first": False,
+    "period_strides": DEFAULT_PERIOD_STRIDES,
+}
 
 
 def check_second_stage(meta: dict, size: int, source: str) -> dict:
