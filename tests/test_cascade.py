@@ -37,6 +37,12 @@ def first_network(tmp_path):
     return path
 
 
+def quiet_and_word(plain):
+    """Feature windows of silence and of a real "yes", as the model's frontend computes them."""
+    frontend = MfccFrontend(plain.frontend)
+    return frontend.clip_features(np.zeros(16000, np.float32)), frontend.clip_features(clip("yes"))
+
+
 def cascade_file(tmp_path, *seconds, gate=0.3, hold=2, with_first=False):
     files = [(str(p), p.read_bytes()) for p in [first_network(tmp_path), *seconds]]
     path = tmp_path / "cascade.tflite"
@@ -52,9 +58,7 @@ def test_the_second_stage_scores_only_from_where_the_first_network_hears_a_keywo
     model = KeywordModel.load(cascade_file(tmp_path, first, first, hold=2, with_first=with_first))
     assert isinstance(model, CascadeKeywordModel) and len(model.second) == 2
     plain = KeywordModel.load(first)
-    frontend = MfccFrontend(plain.frontend)
-    quiet = frontend.clip_features(np.zeros(16000, np.float32))
-    word = frontend.clip_features(clip("yes"))
+    quiet, word = quiet_and_word(plain)
     assert plain.scores(quiet)[2:].max() < 0.3 < plain.scores(word)[plain.labels.index("yes")]  # as the test needs
     model.second = [CountingNetwork(model.labels), CountingNetwork(model.labels)]
 
@@ -79,9 +83,7 @@ def test_with_a_period_of_two_the_second_stage_scores_every_other_open_stride_an
     first = first_network(tmp_path)
     model = KeywordModel.load(cascade_file(tmp_path, first, hold=3))
     plain = KeywordModel.load(first)
-    frontend = MfccFrontend(plain.frontend)
-    quiet = frontend.clip_features(np.zeros(16000, np.float32))
-    word = frontend.clip_features(clip("yes"))
+    quiet, word = quiet_and_word(plain)
     model.period = 2
     model.second = [CountingNetwork(model.labels)]
     windows = (quiet, word, quiet, quiet, quiet, quiet, word, quiet)
