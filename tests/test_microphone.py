@@ -77,8 +77,12 @@ class KwsdOnMicrophone:
 
     def wait_for(self, mark, timeout, count=1) -> bool:
         """Until ``mark`` has appeared ``count`` times on stderr."""
+        return self.wait_for_any([mark], timeout, count)
+
+    def wait_for_any(self, marks, timeout, count=1) -> bool:
+        """Until one of ``marks`` has appeared ``count`` times on stderr."""
         with self._changed:
-            return self._changed.wait_for(lambda: self.counts.get(mark, 0) >= count, timeout)
+            return self._changed.wait_for(lambda: any(self.counts.get(m, 0) >= count for m in marks), timeout)
 
     def wait_detections(self, n, timeout=15) -> bool:
         """Until ``n`` detections in all have been printed."""
@@ -203,7 +207,10 @@ def test_a_starved_kwsd_counts_the_overflow_and_goes_on_detecting(pulse, tmp_pat
     the device is not needlessly reopened, and keywords spoken afterwards are detected.
     The smallest ring (0.5 s): with the default 2 s ring the test failed in 2 of 4 full runs on
     2026-11-24 (never alone): no overflow at all, probably because PulseAudio held the 4 s and
-    handed them over in a burst that the ring took whole (a guess, not reproduced)."""
+    handed them over in a burst that the ring took whole (a guess, not reproduced).
+    Once in many runs (session 60) the capture stream gave no audio at all after the stop; kwsd
+    then waits out its grace (5 s, as for a new stream) and its stall limit (3 s), logs the lost
+    audio and reopens the device: that path is accepted, but not a reopening before the grace."""
     config = "audio:\n  device: pulse\n  ring_seconds: 0.5\n"
     kwsd = KwsdOnMicrophone(tmp_path, {**os.environ, **pulse}, config_text=config)
     try:
@@ -211,13 +218,19 @@ def test_a_starved_kwsd_counts_the_overflow_and_goes_on_detecting(pulse, tmp_pat
         kwsd.proc.send_signal(signal.SIGSTOP)  # as if the CPU were taken away for 4 s
         time.sleep(4.0)  # the starvation itself
         kwsd.proc.send_signal(signal.SIGCONT)
-        assert kwsd.wait_for("audio overflow", 10), kwsd.err  # it noticed, and reads the microphone again
+        resumed = time.monotonic()
+        # it noticed, and reads the microphone again (grace 5 s + stall 3 s + the reopening < 15 s)
+        assert kwsd.wait_for_any(["audio overflow", "is back after"], 15), kwsd.err
         kwsd.play()
         kwsd.wait_detections(2)
     finally:
         rc, heard, err = kwsd.stop()
     assert rc == 0, err
     assert heard == ["stop", "go"], err
+    if "stopped (" in kwsd.when:  # the stream stalled: lost audio logged, the device reopened in time
+        assert "stopped (no audio for 3 s); reopening it" in err, err
+        assert kwsd.when["stopped ("] - resumed >= 5.0, err  # not before the grace a stopped process gets
+        return
     overflows = int(re.search(r"(\d+) overflow\(s\)", err.splitlines()[-1]).group(1))
     assert overflows >= 1 and "audio overflow" in err, err
     assert "reopening" not in err, err
