@@ -5,15 +5,18 @@ import os
 import re
 from dataclasses import fields, is_dataclass
 
+import numpy as np
 import pytest
+import scipy.io.wavfile
 import yaml
-from conftest import ROOT, SAMPLE, SAMPLE_WORDS, kwsd
+from conftest import ROOT, SAMPLE, SAMPLE_WORDS, compose, kwsd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kwsd.config import Config, parse_config
 from kwsd.errors import ConfigError
 
+YES = ROOT / "config" / "yes.yaml"
 CONFIG_KEYS = [
     "models",
     "audio",
@@ -246,6 +249,30 @@ def test_the_strict_settings_load_and_report_only_what_the_default_settings_repo
     assert words[1] == SAMPLE_WORDS, words
     assert 3 <= len(words[0]) <= len(words[1]) and all(w in words[1] for w in words[0]), words
     assert "average 800 ms" in strict.stderr.decode()  # the file's settings are the ones in use
+
+
+@pytest.mark.integration
+def test_the_yes_settings_wake_on_yes_alone(tmp_path):
+    """config/yes.yaml, one wake word: over a recording of yes, no, stop, go, left and other words,
+    only "yes" is reported, where a "yes" was said, under the file's own settings (the model's own
+    report every keyword; measured: the file hears the first of the three "yes" clips, the model's own
+    settings all three and twelve other keywords)."""
+    words = [
+        (w, i)
+        for w, n in (("yes", 3), ("no", 3), ("stop", 4), ("go", 3), ("left", 2), ("_unknown_", 4))
+        for i in range(n)
+    ]
+    events = [(w, i, 0.5 + 2.0 * k) for k, (w, i) in enumerate(words)]
+    path = tmp_path / "words.wav"
+    scipy.io.wavfile.write(path, 16000, np.round(compose(events, 2.0 * len(words) + 1.0) * 32767).astype(np.int16))
+    runs = [kwsd("run", *extra, "--input", path, "--json", check=True) for extra in (("--config", YES), ())]
+    found = [[json.loads(x) for x in p.stdout.decode().splitlines() if x] for p in runs]
+    yes_said = [1000 * at for w, _, at in events if w == "yes"]
+    assert found[0] and all(d["keyword"] == "yes" for d in found[0]), found[0]
+    assert all(any(0 < d["audio_ms"] - t < 2000 for t in yes_said) for d in found[0]), found[0]
+    assert len({d["keyword"] for d in found[1]}) >= 4  # the model's own settings hear the other words
+    err = runs[0].stderr.decode()
+    assert "listening for yes only" in err and "average 800 ms" in err, err
 
 
 @pytest.mark.integration
