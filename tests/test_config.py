@@ -255,8 +255,8 @@ def test_the_strict_settings_load_and_report_only_what_the_default_settings_repo
 def test_the_yes_settings_wake_on_yes_alone(tmp_path):
     """config/yes.yaml, one wake word: over a recording of yes, no, stop, go, left and other words,
     only "yes" is reported, where a "yes" was said, under the file's own settings (the model's own
-    report every keyword; measured: the file hears the first of the three "yes" clips, the model's own
-    settings all three and twelve other keywords)."""
+    settings report every keyword; measured: the file hears the first of the three "yes" clips, the
+    model's own settings all three and twelve other keywords)."""
     words = [
         (w, i)
         for w, n in (("yes", 3), ("no", 3), ("stop", 4), ("go", 3), ("left", 2), ("_unknown_", 4))

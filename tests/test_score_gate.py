@@ -1,6 +1,6 @@
-"""The score gate: the stride after one on which the model gave every keyword little (below
-``inference.score_gate``) skips the model, and the features of that stride wait for the next one,
-and passes those scores on: the same keywords, at most one stride later."""
+"""The score gate: on the stride after one on which the model gave every keyword little (below
+``inference.score_gate``) the model is skipped, its last scores are passed on again and the stride's
+features wait for the next: the same keywords, each at most one stride later, for fewer model runs."""
 
 import re
 
@@ -35,7 +35,7 @@ def at_most_a_stride_later(gated, plain):
     )
 
 
-def test_keywords_over_kitchen_noise_come_at_the_same_moments_with_fewer_model_runs():
+def test_keywords_over_kitchen_noise_come_at_most_a_stride_later_with_fewer_model_runs():
     audio, _ = read_wav(str(SAMPLE))
     plain, every = run(audio, None)
     gated, stats = run(audio, DEFAULT_SCORE_GATE)
