@@ -20,23 +20,17 @@ records them once and replays only the smoother over its grid.
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
-from .audio import BandFill, StreamResampler
 from .cascade_model import CascadeKeywordModel
 from .detection import Detection
-from .features import FrontendParams, MfccFrontend, StreamingMfcc
-from .gated_input import GateWatch
+from .feature_stream import FrontendGroup
 from .model import KeywordModel, recommended_stride_ms
 from .recognize import SILENCE, RecognizeCommands, SmootherSettings
-
-log = logging.getLogger(__name__)
-_narrow_rates_warned: set[tuple[int, int]] = set()  # (input, model) rates: warned once per process
 
 
 @dataclass
@@ -50,38 +44,6 @@ class Stats:
     invokes: int = 0
     gated: int = 0  # strides on which the silence gate skipped the models
     rested: int = 0  # model runs that the score gate skipped
-
-
-class FrontendGroup:
-    """One feature stream and the models that read it."""
-
-    def __init__(self, params: FrontendParams, input_rate: int, stride_ms: int):
-        self.params = params
-        self.features = StreamingMfcc(MfccFrontend(params))
-        self.resampler = StreamResampler(input_rate, params.sample_rate)
-        self.stride = params.sample_rate * stride_ms // 1000
-        self.band_fill = None
-        if input_rate < params.sample_rate:
-            # telephone audio, a Bluetooth headset's hands-free mode: resampling cannot put back
-            # the band the model was trained on; quiet noise there halves the misses, no more
-            self.band_fill = BandFill(input_rate, params.sample_rate, self.stride)
-            if (input_rate, params.sample_rate) not in _narrow_rates_warned:
-                _narrow_rates_warned.add((input_rate, params.sample_rate))
-                log.warning(
-                    "audio at %d Hz is below the model's %d Hz: it holds nothing above %d Hz, which the model was "
-                    "trained to hear, so expect more misses (use a source at %d Hz or more)",
-                    input_rate,
-                    params.sample_rate,
-                    input_rate // 2,
-                    params.sample_rate,
-                )
-        self.gate_watch = GateWatch(stride_ms)  # a microphone's noise gate: warned about, once
-        self.pending = np.zeros(0, np.float32)
-        self.samples = 0  # model-rate samples consumed since the stream started
-        # strides until the newest loud stride has left the clip window (silence gate)
-        self.clip_strides = -(-params.clip_samples // self.stride) + 1
-        self.loud_for = self.clip_strides
-        self.models: list[tuple[KeywordModel, RecognizeCommands]] = []
 
 
 ScoreCallback = Callable[[KeywordModel, int, np.ndarray], None]

@@ -56,8 +56,8 @@ def compose(events, seconds: float, noise_volume: float = 0.2, rate: int = 16000
 
 def pipeline_features(audio: np.ndarray, rate: int, fill: bool) -> np.ndarray:
     """The MFCC frames kwsd's pipeline computes from ``audio`` at ``rate`` (the band fill on or off)."""
+    from kwsd.feature_stream import FrontendGroup
     from kwsd.model import KeywordModel
-    from kwsd.pipeline import FrontendGroup
 
     group = FrontendGroup(KeywordModel.load(DEFAULT_MODEL).frontend, rate, 80)
     if not fill:
