@@ -10,10 +10,11 @@ Models whose frontend parameters are equal share one feature stream.  An optiona
 gate skips the models once a whole clip has stayed below a level, and puts off the features
 until a loud stride opens it again (then the window's frames are computed at once): an idle
 microphone in a quiet room costs little more than the level check.  A score gate skips a
-model on the stride after one on which it gave every keyword little (below ``score_gate``),
-passing those scores on again, and that stride's features wait for the next: in speech without
-keywords about half of the invokes.  A model with a second stage (kwsd/cascade_model.py) is told
-of the strides the gates skip, which count in its hold.  An optional
+model on the stride after one on which it gave every keyword little (below ``score_gate``; on
+the two strides after one below a tenth of it), passing those scores on again, and those strides'
+features wait for the next run: in speech without keywords over half of the invokes.  A model
+with a second stage (kwsd/cascade_model.py) is told of the strides the gates skip, which count
+in its hold.  An optional
 ``on_scores(model, audio_ms, scores)`` callback sees every model output: ``kwsd tune``
 records them once and replays only the smoother over its grid.
 """
@@ -59,6 +60,10 @@ DEFAULT_SILENCE_GATE_DBFS = -60.0
 # "Thirty-first session"): the same misses as 0.005, no more false accepts, the median delay 8.5 ms
 # later, and a fifth fewer model runs where keywords are dense.
 DEFAULT_SCORE_GATE = 0.1
+# Below a tenth of the gate a model rests two strides: chosen on validation streams by a rule
+# (bench/RESULTS.md, "Thirty-second session"): the same misses and false accepts, the median delay
+# 7.5 ms later, and a quarter fewer model runs in speech without keywords than with one stride.
+DEEP_REST_FRACTION = 0.1
 
 
 def choose_clip_stride(models: list[KeywordModel], configured: Optional[int] = None) -> int:
@@ -87,8 +92,8 @@ class Pipeline:
         recommended settings with ``recognize`` (the config's explicit values) on top.
         ``silence_gate_dbfs``: skip the models while every stride of the clip window has an
         RMS level below this (dB relative to full scale); None runs them on every stride.
-        ``score_gate``: a model whose keywords all scored below this skips the next stride;
-        None: never."""
+        ``score_gate``: a model whose keywords all scored below this skips the next stride
+        (below a tenth of it, the next two); None: never."""
         self.input_rate = input_rate
         # compared with the mean square of a stride: no square root per stride
         self.gate_power = None if silence_gate_dbfs is None else 10.0 ** (silence_gate_dbfs / 10.0)
@@ -98,7 +103,8 @@ class Pipeline:
         self._silence = {id(m): silence_scores(m) for m in models}  # what a gated stride gives
         self.score_gate = score_gate
         self._keywords: dict[int, np.ndarray] = {}  # model -> where its reported keywords are (_listen)
-        self._resting: dict[int, np.ndarray] = {}  # model -> the low scores its next stride repeats
+        # model -> the low scores its next strides repeat, and how many strides it still rests
+        self._resting: dict[int, tuple[np.ndarray, int]] = {}
         # a model with a second stage holds it open for some strides: it counts those the gates skip
         # too, and starts each stream closed (kwsd/cascade_model.py)
         self._cascades = {id(m): m for m in models if isinstance(m, CascadeKeywordModel)}
@@ -205,14 +211,16 @@ class Pipeline:
     def _infer(self, group: FrontendGroup, found: list[Detection], gated: bool = False) -> None:
         """Run the models on the window (or, when ``gated``, give their smoothers the scores
         of silence, so that their averages run on as if the models had heard the quiet; or,
-        the stride after a model's keywords all scored below the score gate, those scores)."""
+        the strides after a model's keywords all scored below the score gate, those scores)."""
         audio_ms = group.samples * 1000 // group.params.sample_rate
         for model, smoother in group.models:
             rest = self._resting.pop(id(model), None)
             cascade = self._cascades.get(id(model))
             if gated or rest is not None:
                 # a shut silence gate gives silence; a resting model its last low scores again
-                scores = self._silence[id(model)] if gated or rest is None else rest
+                scores = self._silence[id(model)] if gated or rest is None else rest[0]
+                if rest is not None and rest[1] > 1 and not gated:
+                    self._resting[id(model)] = (rest[0], rest[1] - 1)
                 self.stats.rested += not gated
                 if cascade:
                     cascade.skipped()
@@ -223,8 +231,10 @@ class Pipeline:
                 self.stats.invoke_ns += time.perf_counter_ns() - t0
                 self.stats.invokes += 1
                 keywords = self._keywords[id(model)]
-                if self.score_gate is not None and keywords.size and scores[keywords].max() < self.score_gate:
-                    self._resting[id(model)] = scores
+                if self.score_gate is not None and keywords.size:
+                    top = scores[keywords].max()
+                    if top < self.score_gate:
+                        self._resting[id(model)] = (scores, 2 if top < self.score_gate * DEEP_REST_FRACTION else 1)
             if self.on_scores is not None:
                 self.on_scores(model, audio_ms, scores)
             result = smoother.process(scores, audio_ms)
