@@ -10,11 +10,11 @@ Models whose frontend parameters are equal share one feature stream.  An optiona
 gate skips the models once a whole clip has stayed below a level, and puts off the features
 until a loud stride opens it again (then the window's frames are computed at once): an idle
 microphone in a quiet room costs little more than the level check.  A score gate skips a
-model on the stride after one on which it gave every keyword little (below ``score_gate``; on
-the two strides after one below a tenth of it), passing those scores on again, and those strides'
-features wait for the next run: in speech without keywords over half of the invokes.  A model
-with a second stage (kwsd/cascade_model.py) is told of the strides the gates skip, which count
-in its hold.  An optional
+model on the stride after one on which it gave every keyword little (below ``score_gate``; two
+strides below a tenth of it, three below a hundredth), passing those scores on again, and those
+strides' features wait for the next run: in speech without keywords about two thirds of the
+invokes.  A model with a second stage (kwsd/cascade_model.py) is told of the strides the gates
+skip, which count in its hold.  An optional
 ``on_scores(model, audio_ms, scores)`` callback sees every model output: ``kwsd tune``
 records them once and replays only the smoother over its grid.
 """
@@ -60,10 +60,11 @@ DEFAULT_SILENCE_GATE_DBFS = -60.0
 # "Thirty-first session"): the same misses as 0.005, no more false accepts, the median delay 8.5 ms
 # later, and a fifth fewer model runs where keywords are dense.
 DEFAULT_SCORE_GATE = 0.1
-# Below a tenth of the gate a model rests two strides: chosen on validation streams by a rule
-# (bench/RESULTS.md, "Thirty-second session"): the same misses and false accepts, the median delay
-# 7.5 ms later, and a quarter fewer model runs in speech without keywords than with one stride.
-DEEP_REST_FRACTION = 0.1
+# A model rests one more stride for each of these fractions of the gate that its keywords' scores
+# are below: two strides below 0.01, three below 0.001. Chosen on validation streams by rules
+# (bench/RESULTS.md, "Thirty-second session"): the same false accepts, a miss fewer, the median delay
+# 13.5 ms later, and a third fewer model runs in speech without keywords than one stride's rest.
+REST_MORE_BELOW = (0.1, 0.01)
 
 
 def choose_clip_stride(models: list[KeywordModel], configured: Optional[int] = None) -> int:
@@ -93,7 +94,7 @@ class Pipeline:
         ``silence_gate_dbfs``: skip the models while every stride of the clip window has an
         RMS level below this (dB relative to full scale); None runs them on every stride.
         ``score_gate``: a model whose keywords all scored below this skips the next stride
-        (below a tenth of it, the next two); None: never."""
+        (below a tenth of it the next two, below a hundredth three); None: never."""
         self.input_rate = input_rate
         # compared with the mean square of a stride: no square root per stride
         self.gate_power = None if silence_gate_dbfs is None else 10.0 ** (silence_gate_dbfs / 10.0)
@@ -234,7 +235,8 @@ class Pipeline:
                 if self.score_gate is not None and keywords.size:
                     top = scores[keywords].max()
                     if top < self.score_gate:
-                        self._resting[id(model)] = (scores, 2 if top < self.score_gate * DEEP_REST_FRACTION else 1)
+                        strides = 1 + sum(top < self.score_gate * f for f in REST_MORE_BELOW)
+                        self._resting[id(model)] = (scores, strides)
             if self.on_scores is not None:
                 self.on_scores(model, audio_ms, scores)
             result = smoother.process(scores, audio_ms)

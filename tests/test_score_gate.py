@@ -1,7 +1,7 @@
 """The score gate: on the stride after one on which the model gave every keyword little (below
-``inference.score_gate``; on the two strides after one below a tenth of it) the model is skipped, its
-last scores are passed on again and those strides' features wait for the next run: the same keywords,
-each at most one stride later, for fewer model runs."""
+``inference.score_gate``; on two strides below a tenth of it, three below a hundredth) the model is
+skipped, its last scores are passed on again and those strides' features wait for the next run: the
+same keywords, each at most one stride later, for fewer model runs."""
 
 import re
 
@@ -44,7 +44,7 @@ def test_keywords_over_kitchen_noise_come_at_most_a_stride_later_with_fewer_mode
     # measured: "yes" and the first "stop" one stride later, the others at the same moments
     assert at_most_a_stride_later(gated, plain)
     assert every.rested == 0 and stats.invokes + stats.rested == every.invokes
-    assert stats.rested > every.invokes // 4  # measured: 53 of 125 (41 with one stride's rest alone)
+    assert stats.rested > every.invokes // 4  # measured: 59 of 125 (41 with one stride's rest alone)
 
 
 def test_other_words_skip_model_runs_and_wake_nothing():
@@ -54,17 +54,18 @@ def test_other_words_skip_model_runs_and_wake_nothing():
     gated, stats = run(audio, DEFAULT_SCORE_GATE)
     assert gated == plain == []
     assert stats.invokes + stats.rested == every.invokes
-    assert stats.rested > every.invokes // 4  # measured: 77 of 151 (63 with one stride's rest alone)
+    assert stats.rested > every.invokes // 4  # measured: 78 of 151 (63 with one stride's rest alone)
 
 
-def test_a_room_where_nothing_is_said_runs_the_model_on_about_one_stride_in_three():
-    """Scores far below the gate: each run is followed by two resting strides, never more."""
+def test_a_room_where_nothing_is_said_runs_the_model_on_fewer_than_one_stride_in_three():
+    """Scores far below the gate: a run is followed by up to three resting strides, never more."""
     audio = compose([], 12.5)
     plain, every = run(audio, None)
     gated, stats = run(audio, DEFAULT_SCORE_GATE)
     assert gated == plain == []
     assert stats.invokes + stats.rested == every.invokes
-    assert every.invokes / 3 <= stats.invokes <= every.invokes * 0.4  # measured: 36 of 103 (54 resting one)
+    # measured: 30 of 103 (36 resting at most two strides, 54 resting one)
+    assert every.invokes / 4 <= stats.invokes <= every.invokes * 0.33
 
 
 def test_kwsd_run_reports_the_skipped_runs_and_the_config_turns_the_gate_off(tmp_path):
