@@ -102,7 +102,8 @@ class Pipeline:
         self.on_scores = on_scores
         self.stats = Stats()
         self._silence = {id(m): silence_scores(m) for m in models}  # what a gated stride gives
-        self.score_gate = score_gate
+        # a model whose keywords all score below a level rests one stride for each level they are below
+        self._rest_levels = () if score_gate is None else tuple(score_gate * f for f in (1.0, *REST_MORE_BELOW))
         self._keywords: dict[int, np.ndarray] = {}  # model -> where its reported keywords are (_listen)
         # model -> the low scores its next strides repeat, and how many strides it still rests
         self._resting: dict[int, tuple[np.ndarray, int]] = {}
@@ -232,10 +233,10 @@ class Pipeline:
                 self.stats.invoke_ns += time.perf_counter_ns() - t0
                 self.stats.invokes += 1
                 keywords = self._keywords[id(model)]
-                if self.score_gate is not None and keywords.size:
+                if self._rest_levels and keywords.size:
                     top = scores[keywords].max()
-                    if top < self.score_gate:
-                        strides = 1 + sum(top < self.score_gate * f for f in REST_MORE_BELOW)
+                    strides = sum(top < level for level in self._rest_levels)
+                    if strides:
                         self._resting[id(model)] = (scores, strides)
             if self.on_scores is not None:
                 self.on_scores(model, audio_ms, scores)

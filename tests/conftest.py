@@ -91,6 +91,19 @@ def detections(proc) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.decode().splitlines() if line.strip()]
 
 
+BUNDLED_STRIDE_MS = 80  # how often the bundled model runs
+
+
+def same_words_within_a_stride(a, b, later_only: bool = False) -> bool:
+    """``a`` and ``b`` (tuples of keyword, audio_ms, ...) name the same keywords in order, each of ``a``
+    within one stride of ``b``'s moment (with ``later_only``: never sooner). The score gate rests the
+    model on some strides, so a word may be reported a stride from where it would be without it."""
+    lowest = 0 if later_only else -BUNDLED_STRIDE_MS
+    return [x[0] for x in a] == [y[0] for y in b] and all(
+        lowest <= x[1] - y[1] <= BUNDLED_STRIDE_MS for x, y in zip(a, b)
+    )
+
+
 @pytest.fixture
 def wav(tmp_path):
     """Write float audio to a WAV in tmp_path and return the path."""
