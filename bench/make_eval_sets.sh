@@ -41,7 +41,7 @@ mkdir -p "$OUT"
 . bench/extra_words.sh
 KITCHEN="$DATA/negative_speech/picovoice_speech_to_intent/noise/kitchen.flac"
 PICO="$DATA/negative_speech/picovoice_speech_to_intent/speech"
-KW="--data-dir $DATA/speech_commands_v0.02_test,runs/extra --split-salt kwsd --background $KITCHEN"
+KW="--data-dir $KW_DIRS --split-salt kwsd --background $KITCHEN"
 ROOM=${NEG_ROOM-"--background $KITCHEN"}
 $KWSD stream make $KW --set testing --seed 1 --out "$OUT/kw_test.wav"
 $KWSD stream make $KW --set validation --seed 2 --out "$OUT/kw_val.wav"

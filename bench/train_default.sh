@@ -7,7 +7,8 @@
 # split puts in validation/testing, negative_speech/mycroft_precise_community, the Debian packages
 # asterisk-core-sounds-en-wav and fillets-ng-data, and the validation/testing hash split of the rest.
 # The teacher (a pretrained speech embedding, bench/fetch_teacher.sh) is fetched into TEACHER first.
-# EXTRA_NEG: more negative folders (bench/negative_dirs.sh).
+# EXTRA_NEG: more negative folders (bench/negative_dirs.sh). KW_DATA: the keyword recordings
+# (bench/extra_words.sh; default: the shared copy of Speech Commands' test set).
 # EXTRA_ARGS: more `kwsd train` options (a later --seed overrides the one below). Until the
 # level-invariant default (models/README.md, "Quiet speech"), this script had neither
 # --level-invariant nor --teacher-dir, and until the pretrained default ("Adopted: seed 8") neither
@@ -25,7 +26,7 @@ sh bench/fetch_teacher.sh "$TEACHER"
 [ -d "$DEB/hedgewars-data" ] || sh "$DATA/debian_speech.sh" "$(realpath -m "$DEB")"
 . bench/extra_words.sh
 . bench/negative_dirs.sh
-exec $KWSD train --data-dir "$DATA/speech_commands_v0.02_test,runs/extra" \
+exec $KWSD train --data-dir "$KW_DIRS" \
   --background-dir "$DATA/speech_commands_background_noise/_background_noise_" \
   --split-salt kwsd --unknown-percentage 30 --model-architecture ds_cnn --spec-augment \
   --negative-dir "$TRAIN_NEG" --negative-percentage 35 --partial-percentage 5 \
