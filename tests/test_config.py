@@ -5,11 +5,9 @@ import os
 import re
 from dataclasses import fields, is_dataclass
 
-import numpy as np
 import pytest
-import scipy.io.wavfile
 import yaml
-from conftest import ROOT, SAMPLE, SAMPLE_WORDS, compose, kwsd
+from conftest import ROOT, SAMPLE, SAMPLE_WORDS, compose, detections, kwsd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -252,7 +250,7 @@ def test_the_strict_settings_load_and_report_only_what_the_default_settings_repo
 
 
 @pytest.mark.integration
-def test_the_yes_settings_wake_on_yes_alone(tmp_path):
+def test_the_yes_settings_wake_on_yes_alone(wav):
     """config/yes.yaml, one wake word: over a recording of yes, no, stop, go, left and other words,
     only "yes" is reported, where a "yes" was said, under the file's own settings (the model's own
     settings report every keyword; measured: the file hears the first of the three "yes" clips, the
@@ -263,10 +261,9 @@ def test_the_yes_settings_wake_on_yes_alone(tmp_path):
         for i in range(n)
     ]
     events = [(w, i, 0.5 + 2.0 * k) for k, (w, i) in enumerate(words)]
-    path = tmp_path / "words.wav"
-    scipy.io.wavfile.write(path, 16000, np.round(compose(events, 2.0 * len(words) + 1.0) * 32767).astype(np.int16))
+    path = wav(compose(events, 2.0 * len(words) + 1.0), "words.wav")
     runs = [kwsd("run", *extra, "--input", path, "--json", check=True) for extra in (("--config", YES), ())]
-    found = [[json.loads(x) for x in p.stdout.decode().splitlines() if x] for p in runs]
+    found = [detections(p) for p in runs]
     yes_said = [1000 * at for w, _, at in events if w == "yes"]
     assert found[0] and all(d["keyword"] == "yes" for d in found[0]), found[0]
     assert all(any(0 < d["audio_ms"] - t < 2000 for t in yes_said) for d in found[0]), found[0]
